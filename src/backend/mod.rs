@@ -1,0 +1,306 @@
+//! Key/value backends: the [`Backend`] trait, what a listing returns and what a watch sends.
+//!
+//! A backend reads key prefixes from one store. `list` is the truth: every key under the
+//! prefixes, read at one consistent point. `watch` (where the store can push) sends
+//! [`Update`]s until it is cancelled; it owns its own reconnect loop and sends a fresh
+//! [`Update::Resync`] listing after every reconnect, because events are only hints.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[cfg(feature = "etcd")]
+pub mod etcd;
+pub mod env;
+pub mod file;
+#[cfg(feature = "redis")]
+pub mod redis;
+
+/// Keys to values, sorted by key (so prefix scans are range scans).
+pub type KvMap = BTreeMap<String, String>;
+
+/// Every key under a set of prefixes, read at one point in time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Full keys (with the prefix) to values.
+    pub kvs: KvMap,
+    /// The store's revision the listing was read at, where the store has one (etcd);
+    /// a watch resumes from `revision + 1`.
+    pub revision: Option<i64>,
+}
+
+/// One key changed: `Some(value)` for a put, `None` for a delete or expiry.
+pub type Change = (String, Option<String>);
+
+/// What a watching backend sends to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// Incremental changes, in the order the store made them.
+    Changes(Vec<Change>),
+    /// A complete fresh listing of the watched prefixes (after a reconnect, a compaction or
+    /// a lost event stream); the store diffs it against what it holds.
+    Resync(Snapshot),
+    /// The backend became unreachable: the daemon keeps the last good snapshot.
+    Down(String),
+    /// The backend is reachable again (a `Resync` follows).
+    Up,
+}
+
+/// Why a backend call failed, and whether retrying can help.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum BackendError {
+    /// The store is unreachable or timed out: retry with backoff, keep the last snapshot.
+    #[error("{backend} at {endpoint}: {message}")]
+    Transient {
+        backend: &'static str,
+        endpoint: String,
+        message: String,
+    },
+    /// Bad configuration (wrong password, bad URL, unreadable certificate): retrying will not help.
+    #[error("{backend} at {endpoint}: {message}")]
+    Fatal {
+        backend: &'static str,
+        endpoint: String,
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// A transient error from `backend` talking to `endpoint`.
+    pub fn transient(backend: &'static str, endpoint: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self::Transient {
+            backend,
+            endpoint: endpoint.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A fatal (configuration) error from `backend` for `endpoint`.
+    pub fn fatal(backend: &'static str, endpoint: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self::Fatal {
+            backend,
+            endpoint: endpoint.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// True when a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient { .. })
+    }
+}
+
+/// A key/value store confsync reads from.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Short kind name for logs and metrics: "etcd", "redis", "env", "file".
+    fn kind(&self) -> &'static str;
+
+    /// Every key under every prefix, read at one consistent point. Prefixes match as
+    /// string prefixes (as confd does): `/app/servers` also matches `/app/servers2/x`.
+    async fn list(&self, prefixes: &[String]) -> Result<Snapshot, BackendError>;
+
+    /// True when [`Backend::watch`] is implemented; poll-only backends return false and
+    /// the daemon calls `list` every interval instead.
+    fn can_watch(&self) -> bool {
+        false
+    }
+
+    /// Sends updates for `prefixes` until `shutdown` is cancelled. `from` is the snapshot
+    /// the daemon already holds (its revision is where a watch resumes). Reconnects with
+    /// capped backoff by itself; sends `Down` once when the store goes away and `Up`
+    /// followed by a `Resync` when it returns. Returns `Err` only for fatal errors.
+    async fn watch(
+        &self,
+        prefixes: Vec<String>,
+        from: Arc<Snapshot>,
+        tx: mpsc::Sender<Update>,
+        shutdown: CancellationToken,
+    ) -> Result<(), BackendError> {
+        let _ = (prefixes, from, tx, shutdown);
+        Ok(())
+    }
+}
+
+/// Which store a backend talks to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// YAML/JSON/TOML files (the default: needs no server).
+    #[default]
+    File,
+    /// Environment variables (`/foo/bar` is `FOO_BAR`).
+    Env,
+    /// etcd v3.
+    Etcd,
+    /// Redis (standalone or behind Sentinel).
+    Redis,
+}
+
+impl BackendKind {
+    /// Parses a kind name as given on the command line.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "file" => Some(Self::File),
+            "env" => Some(Self::Env),
+            "etcd" | "etcdv3" => Some(Self::Etcd),
+            "redis" => Some(Self::Redis),
+            _ => None,
+        }
+    }
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Env => "env",
+            Self::Etcd => "etcd",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+/// Everything needed to connect one backend, already validated.
+#[derive(Clone, Default)]
+pub struct BackendConfig {
+    /// Which store.
+    pub kind: BackendKind,
+    /// Endpoints: etcd URLs, Redis `host:port[/db]`, socket paths or URLs, Sentinels.
+    pub nodes: Vec<String>,
+    /// Data files or directories for the file backend; later ones override earlier ones.
+    pub files: Vec<std::path::PathBuf>,
+    /// Watch for changes instead of polling.
+    pub watch: bool,
+    /// Auth user (etcd user, Redis ACL user).
+    pub username: Option<String>,
+    /// Auth password; never logged (see the `Debug` impl).
+    pub password: Option<String>,
+    /// TLS client certificate (PEM).
+    pub client_cert: Option<std::path::PathBuf>,
+    /// TLS client key (PEM).
+    pub client_key: Option<std::path::PathBuf>,
+    /// TLS CA bundle (PEM) to verify the server.
+    pub client_ca_keys: Option<std::path::PathBuf>,
+    /// Redis: the character that stands for `/` in the store's keys (default `/`).
+    pub separator: Option<String>,
+    /// Redis: the nodes are Sentinels and this is the master's name.
+    pub sentinel_master: Option<String>,
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("kind", &self.kind)
+            .field("nodes", &self.nodes)
+            .field("files", &self.files)
+            .field("watch", &self.watch)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("client_ca_keys", &self.client_ca_keys)
+            .field("separator", &self.separator)
+            .field("sentinel_master", &self.sentinel_master)
+            .finish()
+    }
+}
+
+/// Connects the backend `cfg` describes. Connecting does not prove the store is up: the
+/// first `list` does.
+pub async fn build(cfg: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
+    match cfg.kind {
+        BackendKind::File => Ok(Arc::new(file::FileBackend::new(cfg)?)),
+        BackendKind::Env => Ok(Arc::new(env::EnvBackend::new())),
+        #[cfg(feature = "etcd")]
+        BackendKind::Etcd => Ok(Arc::new(etcd::EtcdBackend::connect(cfg).await?)),
+        #[cfg(feature = "redis")]
+        BackendKind::Redis => Ok(Arc::new(redis::RedisBackend::connect(cfg).await?)),
+        #[allow(unreachable_patterns)]
+        other => Err(BackendError::fatal(
+            other.name(),
+            "-",
+            "this build of confsync does not include that backend (cargo feature off)",
+        )),
+    }
+}
+
+/// True when `key` lies under any of `prefixes` (string prefix match).
+pub fn under_any(key: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| key.starts_with(p.as_str()))
+}
+
+/// The keys of `all` that lie under any of `prefixes`, using range scans.
+pub fn filter_prefixes(all: &KvMap, prefixes: &[String]) -> KvMap {
+    let mut out = KvMap::new();
+    for p in prefixes {
+        for (k, v) in all.range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded)) {
+            if !k.starts_with(p.as_str()) {
+                break;
+            }
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Capped exponential backoff with full jitter, for reconnect loops.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    attempt: u32,
+    base: std::time::Duration,
+    cap: std::time::Duration,
+}
+
+impl Backoff {
+    /// Backoff starting at `base`, never above `cap`.
+    pub fn new(base: std::time::Duration, cap: std::time::Duration) -> Self {
+        Self { attempt: 0, base, cap }
+    }
+
+    /// The next delay to wait (between half and all of the exponential step).
+    pub fn next_delay(&mut self) -> std::time::Duration {
+        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
+        self.attempt = self.attempt.saturating_add(1);
+        let step = exp.min(self.cap);
+        let half = step / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    /// Start again from `base` after a success.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(std::time::Duration::from_millis(100), std::time::Duration::from_secs(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_prefixes_uses_string_prefix() {
+        let mut all = KvMap::new();
+        for k in ["/a/x", "/a/y", "/ab", "/b/z"] {
+            all.insert(k.to_string(), "v".to_string());
+        }
+        let got = filter_prefixes(&all, &["/a".to_string()]);
+        assert_eq!(got.keys().collect::<Vec<_>>(), vec!["/a/x", "/a/y", "/ab"]);
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let mut b = Backoff::new(std::time::Duration::from_millis(100), std::time::Duration::from_secs(5));
+        for _ in 0..40 {
+            assert!(b.next_delay() <= std::time::Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The one integration-test binary: it starts real servers (etcd, Redis, HAProxy, nginx)
+//! on free loopback ports in temp dirs, shared per binary where it can, and runs the
+//! `confsync` binary against them. Each test uses its own random key prefix.
+
+mod support;
+
+mod cli;
+mod etcd;
+mod redis;

@@ -1,0 +1,1 @@
+//! A real etcd server (Debian etcd-server) for tests.
