@@ -1,2 +1,36 @@
 //! confsync keeps HAProxy and nginx configuration in step with a key/value store.
+//!
+//! Backends (etcd, Redis, env vars, files) are listed and watched; the daemon keeps the
+//! last good snapshot of each, renders Tera templates for the resources whose keys
+//! changed, checks the staged file with the resource's check command, renames it over
+//! the destination and runs the reload command. Resource files use confd's format.
+//!
+//! ```text
+//! backend (watch or poll) --updates--> store --changed keys--> resources they touch
+//!   --render--> differs from dest? --> stage beside dest -> chmod/chown -> check_cmd
+//!   --ok--> rename over dest -> reload_cmd
+//! ```
+//!
+//! # Layout
+//!
+//! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
+//! - [`cli`]: the command line (`run`, `check`, `render`).
+//! - [`config`]: `confsync.toml` and flags merged (flag > env > file > default) into a
+//!   [`config::RunConfig`]; `conf.d/*.toml` resources; durations.
+//! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one file
+//!   per backend: `file`, `env`, `etcd`, `redis`.
+//! - [`store`]: the last good keys of a backend, diffs, which resources a change touches.
+//! - [`template`]: Tera setup, confd's store functions over a [`template::View`], filters,
+//!   and Go `path.Match` globbing.
+//! - [`resource`]: render, compare, stage, check, swap, reload; commands with timeouts.
+//! - [`daemon`]: the first listing, the watch or poll loop, re-rendering on change.
+//! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
+
 pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod resource;
+pub mod signals;
+pub mod store;
+pub mod template;

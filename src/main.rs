@@ -1,1 +1,154 @@
-fn main() {}
+//! `confsync` entry point: parse, set up logging, run; errors become exit codes
+//! (0 success, 1 a render, check, reload or backend read failed, 2 bad configuration).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use confsync::cli::{Cli, Command, ConfArgs};
+use confsync::config::{self, ConfigError, LogFormat, ResourceSet, RunConfig, Settings};
+use confsync::daemon::{self, DaemonError};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("confsync: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        match cli.command {
+            Command::Run { conf, settings } => run(conf, settings).await,
+            Command::Check { conf } => check(conf),
+            Command::Render {
+                conf,
+                resource,
+                data,
+                settings,
+            } => render(conf, resource, data, settings).await,
+        }
+    })
+}
+
+fn report(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("confsync: {} configuration error(s)", errors.len());
+    ExitCode::from(2)
+}
+
+/// The run settings and the resources, with every error of both reported together.
+fn load(conf: &ConfArgs, settings: Settings) -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> {
+    let run = config::run_config(&conf.confdir, conf.config_file.as_deref(), settings);
+    let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
+    let set = config::load_resources(&conf.confdir, &prefix);
+    match (run, set) {
+        (Ok(r), Ok(s)) => Ok((r, s)),
+        (r, s) => Err(r.err().into_iter().flatten().chain(s.err().into_iter().flatten()).collect()),
+    }
+}
+
+fn init_logging(cfg: &RunConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(conf: ConfArgs, settings: Settings) -> ExitCode {
+    let (cfg, set) = match load(&conf, settings) {
+        Ok(v) => v,
+        Err(errors) => return report(&errors),
+    };
+    init_logging(&cfg);
+    let onetime = cfg.onetime;
+    let shutdown = CancellationToken::new();
+    confsync::signals::spawn(shutdown.clone());
+    match daemon::run(cfg, set, shutdown).await {
+        Ok(s) if onetime && s.failed > 0 => {
+            eprintln!("confsync: {} resource(s) failed", s.failed);
+            ExitCode::from(1)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e @ DaemonError::Fatal(_)) => {
+            eprintln!("confsync: {e}");
+            ExitCode::from(2)
+        }
+        Err(e @ DaemonError::Unreachable(_)) => {
+            eprintln!("confsync: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check(conf: ConfArgs) -> ExitCode {
+    match load(&conf, Settings::default()) {
+        Ok((_, set)) => {
+            println!(
+                "ok: {} resource(s) and their templates in {}",
+                set.resources.len(),
+                conf.confdir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
+}
+
+async fn render(conf: ConfArgs, name: String, data: Option<std::path::PathBuf>, settings: Settings) -> ExitCode {
+    let (cfg, set) = match load(&conf, settings) {
+        Ok(v) => v,
+        Err(errors) => return report(&errors),
+    };
+    let Some(res) = set.resources.iter().find(|r| r.name == name) else {
+        let names: Vec<&str> = set.resources.iter().map(|r| r.name.as_str()).collect();
+        eprintln!("error: no resource `{name}` in {} (have: {})", conf.confdir.join("conf.d").display(), names.join(", "));
+        return ExitCode::from(2);
+    };
+    let kvs = match data {
+        Some(path) => match confsync::backend::file::load(&[path]) {
+            Ok(kvs) => kvs,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            let listed = match confsync::backend::build(&cfg.backend).await {
+                Ok(b) => b.list(&res.key_prefixes()).await,
+                Err(e) => Err(e),
+            };
+            match listed {
+                Ok(s) => s.kvs,
+                Err(e) => {
+                    eprintln!("error: backend: {e}");
+                    return ExitCode::from(if e.is_transient() { 1 } else { 2 });
+                }
+            }
+        }
+    };
+    match confsync::resource::render(res, &set.engine, Arc::new(kvs)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -189,6 +189,10 @@ pub struct BackendConfig {
     pub separator: Option<String>,
     /// Redis: the nodes are Sentinels and this is the master's name.
     pub sentinel_master: Option<String>,
+    /// How often a watching backend polls when it cannot watch after all (Redis with
+    /// `CONFIG` forbidden, so keyspace notifications cannot be enabled); `None` means the
+    /// backend's own default.
+    pub interval: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -205,6 +209,7 @@ impl fmt::Debug for BackendConfig {
             .field("client_ca_keys", &self.client_ca_keys)
             .field("separator", &self.separator)
             .field("sentinel_master", &self.sentinel_master)
+            .field("interval", &self.interval)
             .finish()
     }
 }

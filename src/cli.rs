@@ -1,0 +1,57 @@
+//! The command line: `run`, `check` and `render`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+
+/// Keeps HAProxy and nginx configuration in step with etcd, Redis, env vars or files.
+#[derive(Debug, Parser)]
+#[command(name = "confsync", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration lives.
+#[derive(Debug, Clone, Args)]
+pub struct ConfArgs {
+    /// Directory holding confsync.toml, conf.d/ and templates/
+    #[arg(long, env = "CONFSYNC_CONFDIR", default_value = "/etc/confsync")]
+    pub confdir: PathBuf,
+    /// Daemon settings file [default: CONFDIR/confsync.toml when it exists]
+    #[arg(long, env = "CONFSYNC_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keep every resource's destination in step with the backend
+    Run {
+        #[command(flatten)]
+        conf: ConfArgs,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Validate confsync.toml, every resource and every template; touch nothing
+    Check {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Print one resource's rendered output
+    Render {
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// The resource (its file name in conf.d/ without .toml)
+        #[arg(long)]
+        resource: String,
+        /// Render from this YAML/JSON/TOML file instead of the backend
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}

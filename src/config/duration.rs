@@ -1,0 +1,65 @@
+//! Durations in config files: a number of seconds (`30`) or a string with a unit
+//! (`"500ms"`, `"30s"`, `"2m"`, `"1h"`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A duration as written in TOML, before validation.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Raw {
+    /// Whole seconds.
+    Secs(i64),
+    /// Fractional seconds.
+    Float(f64),
+    /// A number with a unit.
+    Text(String),
+}
+
+impl Raw {
+    /// The duration, or why it is not one.
+    pub fn to_duration(&self) -> Result<Duration, String> {
+        match self {
+            Raw::Secs(s) if *s >= 0 => Ok(Duration::from_secs(*s as u64)),
+            Raw::Float(f) if f.is_finite() && *f >= 0.0 => Ok(Duration::from_secs_f64(*f)),
+            Raw::Text(t) => parse(t),
+            _ => Err("a duration cannot be negative".into()),
+        }
+    }
+}
+
+/// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"` or a bare number of seconds.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as \"500ms\", \"30s\" or \"2m\""))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse("7").unwrap(), Duration::from_secs(7));
+        assert!(parse("5 parsecs").is_err());
+        assert!(parse("").is_err());
+        assert_eq!(Raw::Secs(3).to_duration().unwrap(), Duration::from_secs(3));
+        assert!(Raw::Secs(-1).to_duration().is_err());
+    }
+}

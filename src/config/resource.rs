@@ -1,0 +1,185 @@
+//! Resource files (`conf.d/*.toml`), in confd's format: a `[template]` table saying which
+//! template renders which destination from which keys, and how to check and reload it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, duration, line_of};
+use crate::template::join_key;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    template: RawResource,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResource {
+    src: Spanned<String>,
+    dest: Spanned<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    mode: Option<Spanned<String>>,
+    owner: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    check_cmd: Option<String>,
+    reload_cmd: Option<String>,
+    check_timeout: Option<Spanned<duration::Raw>>,
+    reload_timeout: Option<Spanned<duration::Raw>>,
+}
+
+/// One validated resource: a template, its destination and what to do around the swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// The resource file's stem (`haproxy` for `conf.d/haproxy.toml`); used in logs,
+    /// metrics and `confsync render --resource`.
+    pub name: String,
+    /// The resource file, for error messages.
+    pub file: PathBuf,
+    /// Template name: `src` relative to the templates directory.
+    pub src: String,
+    /// The template file on disk.
+    pub src_path: PathBuf,
+    /// Destination; a relative `dest` is taken relative to the config directory.
+    pub dest: PathBuf,
+    /// The `keys` as written (relative to `prefix`).
+    pub keys: Vec<String>,
+    /// The effective prefix: the global prefix joined with the resource's own.
+    pub prefix: String,
+    /// File mode to set; `None` keeps an existing destination's mode (0644 for a new one).
+    pub mode: Option<u32>,
+    /// Owner to set; `None` keeps the destination's (or the process's for a new one).
+    pub uid: Option<u32>,
+    /// Group to set, as for `uid`.
+    pub gid: Option<u32>,
+    /// Run on the staged file before the swap; non-zero exit rejects the render.
+    pub check_cmd: Option<String>,
+    /// Run after the swap.
+    pub reload_cmd: Option<String>,
+    /// Kill the check command after this long (default 30 s).
+    pub check_timeout: Duration,
+    /// Kill the reload command after this long (default 60 s).
+    pub reload_timeout: Duration,
+}
+
+impl Resource {
+    /// Full key prefixes this resource reads: `prefix` joined with each of `keys`
+    /// (the prefix itself when `keys` is empty).
+    pub fn key_prefixes(&self) -> Vec<String> {
+        if self.keys.is_empty() {
+            return vec![join_key(&self.prefix, "")];
+        }
+        self.keys.iter().map(|k| join_key(&self.prefix, k)).collect()
+    }
+}
+
+/// Parses and validates one resource file. `global_prefix` is joined in front of the
+/// resource's own prefix; every problem found is returned, not just the first.
+pub fn load(
+    file: &Path,
+    confdir: &Path,
+    templates_dir: &Path,
+    global_prefix: &str,
+) -> Result<Resource, Vec<ConfigError>> {
+    let err = |line: Option<usize>, message: String| ConfigError {
+        file: file.to_path_buf(),
+        line,
+        message,
+    };
+    let bytes = std::fs::read(file).map_err(|e| vec![err(None, e.to_string())])?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        vec![err(
+            None,
+            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        )]
+    })?;
+    let raw: RawFile = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| line_of(&text, s.start));
+        vec![err(line, e.message().trim().to_string())]
+    })?;
+    let raw = raw.template;
+    let mut errors = Vec::new();
+    let at = |s: &std::ops::Range<usize>| Some(line_of(&text, s.start));
+
+    let src = raw.src.get_ref().clone();
+    let src_path = templates_dir.join(&src);
+    if src.is_empty() {
+        errors.push(err(at(&raw.src.span()), "`src` is empty".into()));
+    } else if !src_path.is_file() {
+        errors.push(err(
+            at(&raw.src.span()),
+            format!("template `{src}` not found at {}", src_path.display()),
+        ));
+    }
+    let dest = PathBuf::from(raw.dest.get_ref());
+    if raw.dest.get_ref().is_empty() {
+        errors.push(err(at(&raw.dest.span()), "`dest` is empty".into()));
+    }
+    let dest = if dest.is_absolute() { dest } else { confdir.join(dest) };
+
+    let mode = raw.mode.as_ref().and_then(|m| match u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8) {
+        Ok(v) if v <= 0o7777 => Some(v),
+        _ => {
+            errors.push(err(
+                at(&m.span()),
+                format!("`mode` {:?} is not an octal file mode such as \"0644\"", m.get_ref()),
+            ));
+            None
+        }
+    });
+    let mut uid = raw.uid;
+    if let Some(owner) = &raw.owner {
+        match nix::unistd::User::from_name(owner.get_ref()) {
+            Ok(Some(u)) => uid = Some(u.uid.as_raw()),
+            _ => errors.push(err(at(&owner.span()), format!("unknown user `{}`", owner.get_ref()))),
+        }
+    }
+    let mut gid = raw.gid;
+    if let Some(group) = &raw.group {
+        match nix::unistd::Group::from_name(group.get_ref()) {
+            Ok(Some(g)) => gid = Some(g.gid.as_raw()),
+            _ => errors.push(err(at(&group.span()), format!("unknown group `{}`", group.get_ref()))),
+        }
+    }
+    let mut timeout = |t: &Option<Spanned<duration::Raw>>, default: u64, name: &str| match t {
+        None => Duration::from_secs(default),
+        Some(t) => t.get_ref().to_duration().unwrap_or_else(|e| {
+            errors.push(err(at(&t.span()), format!("`{name}`: {e}")));
+            Duration::from_secs(default)
+        }),
+    };
+    let check_timeout = timeout(&raw.check_timeout, 30, "check_timeout");
+    let reload_timeout = timeout(&raw.reload_timeout, 60, "reload_timeout");
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let prefix = join_key(global_prefix, raw.prefix.as_deref().unwrap_or(""));
+    Ok(Resource {
+        name: file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        file: file.to_path_buf(),
+        src,
+        src_path,
+        dest,
+        keys: raw.keys,
+        prefix,
+        mode,
+        uid,
+        gid,
+        check_cmd: raw.check_cmd.filter(|c| !c.trim().is_empty()),
+        reload_cmd: raw.reload_cmd.filter(|c| !c.trim().is_empty()),
+        check_timeout,
+        reload_timeout,
+    })
+}

@@ -1,0 +1,121 @@
+use std::path::Path;
+
+use super::*;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn settings(backend: &str) -> Settings {
+    Settings {
+        backend: Some(backend.into()),
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn flag_beats_file_and_file_beats_default() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "confsync.toml", "backend = \"env\"\ninterval = 30\nprefix = \"/file\"\nwatch = true\n");
+    let cli = Settings {
+        prefix: Some("/flag".into()),
+        ..Settings::default()
+    };
+    let cfg = run_config(dir.path(), None, cli).unwrap();
+    assert_eq!(cfg.prefix, "/flag", "flag wins over file");
+    assert_eq!(cfg.interval, Duration::from_secs(30), "file wins over default");
+    assert_eq!(cfg.backend.kind, BackendKind::Env);
+    assert!(cfg.backend.watch);
+    let cfg = run_config(dir.path(), None, Settings { watch: Some(false), ..Settings::default() }).unwrap();
+    assert!(!cfg.backend.watch, "an explicit false flag wins over the file's true");
+}
+
+#[test]
+fn defaults_without_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = run_config(dir.path(), None, settings("env")).unwrap();
+    assert_eq!(cfg.interval, Duration::from_secs(600));
+    assert_eq!(cfg.prefix, "");
+    assert!(!cfg.onetime && !cfg.noop && !cfg.backend.watch);
+}
+
+#[test]
+fn file_paths_are_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "sub/confsync.toml", "file = [\"data.yaml\"]\n");
+    let cfg = run_config(dir.path(), Some(&dir.path().join("sub/confsync.toml")), Settings::default()).unwrap();
+    assert_eq!(cfg.backend.files, vec![dir.path().join("sub/data.yaml")]);
+}
+
+#[test]
+fn settings_file_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "confsync.toml", "backend = \"env\"\nbogus = 1\n");
+    let errs = run_config(dir.path(), None, Settings::default()).unwrap_err();
+    let text = errs[0].to_string();
+    assert!(text.contains("confsync.toml:2:") && text.contains("bogus"), "{text}");
+}
+
+#[test]
+fn every_validation_error_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let errs = run_config(
+        dir.path(),
+        None,
+        Settings {
+            backend: Some("etcd".into()),
+            log_format: Some("xml".into()),
+            ..Settings::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+}
+
+#[test]
+fn resources_join_prefixes_and_report_all_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "templates/a.tmpl", "x");
+    write(
+        dir.path(),
+        "conf.d/a.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/a\"\nprefix = \"/app\"\nkeys = [\"/servers\", \"/stats\"]\nmode = \"0640\"\n",
+    );
+    let set = load_resources(dir.path(), "/prod").unwrap();
+    let r = &set.resources[0];
+    assert_eq!(r.prefix, "/prod/app");
+    assert_eq!(r.key_prefixes(), vec!["/prod/app/servers", "/prod/app/stats"]);
+    assert_eq!(r.mode, Some(0o640));
+    assert_eq!(r.check_timeout, Duration::from_secs(30));
+    assert_eq!(r.reload_timeout, Duration::from_secs(60));
+
+    write(dir.path(), "conf.d/b.toml", "[template]\nsrc = \"missing.tmpl\"\ndest = \"/tmp/b\"\nmode = \"rw\"\nowner = \"no-such-user-x\"\n");
+    write(dir.path(), "conf.d/c.toml", "[template]\ndest = \"/tmp/c\"\n");
+    write(dir.path(), "conf.d/d.toml", "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/d\"\nowners = \"root\"\n");
+    let errs = load_resources(dir.path(), "").unwrap_err();
+    let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    let joined = all.join("\n");
+    assert!(joined.contains("b.toml:2: template `missing.tmpl` not found"), "{joined}");
+    assert!(joined.contains("b.toml:4: `mode`"), "{joined}");
+    assert!(joined.contains("b.toml:5: unknown user"), "{joined}");
+    assert!(joined.contains("c.toml") && joined.contains("src"), "{joined}");
+    assert!(joined.contains("d.toml:4:") && joined.contains("owners"), "{joined}");
+}
+
+#[test]
+fn timeouts_accept_units() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "templates/a.tmpl", "x");
+    write(
+        dir.path(),
+        "conf.d/a.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"out/a\"\ncheck_timeout = \"500ms\"\nreload_timeout = 5\n",
+    );
+    let set = load_resources(dir.path(), "").unwrap();
+    let r = &set.resources[0];
+    assert_eq!(r.check_timeout, Duration::from_millis(500));
+    assert_eq!(r.reload_timeout, Duration::from_secs(5));
+    assert_eq!(r.dest, dir.path().join("out/a"));
+}

@@ -1,0 +1,190 @@
+//! One resource's sync: render, compare, stage, check, swap, reload. The destination is
+//! never written in place: it is replaced by a rename only after the check passed.
+
+pub mod command;
+pub mod stage;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::KvMap;
+use crate::config::Resource;
+use crate::template::{Engine, TemplateError, View};
+
+pub use command::CommandError;
+
+/// Run-wide switches that change what a sync does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Print a diff of what would change; write nothing, run nothing.
+    pub noop: bool,
+    /// Write the destination but run neither check nor reload.
+    pub sync_only: bool,
+    /// Leave a staged file that failed its check on disk, for inspection.
+    pub keep_stage_file: bool,
+}
+
+/// What a successful sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The destination already matched: nothing written, checked or reloaded.
+    Unchanged,
+    /// The destination was replaced (and checked and reloaded where configured).
+    Updated(Timings),
+    /// `--noop`: the unified diff of what would change.
+    WouldChange(String),
+}
+
+/// How long each step of an update took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Rendering the template.
+    pub render: Duration,
+    /// Running the check command.
+    pub check: Duration,
+    /// Running the reload command.
+    pub reload: Duration,
+}
+
+/// Why a sync failed; the text names the resource and the file or command at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The template failed; the destination was not touched.
+    #[error("resource {resource}: {source}; {dest} left unchanged")]
+    Render {
+        resource: String,
+        dest: String,
+        #[source]
+        source: TemplateError,
+    },
+    /// Reading the destination or writing the stage file failed.
+    #[error("resource {resource}: {what} {path}: {source}")]
+    Io {
+        resource: String,
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The check command rejected the staged file; the destination was not touched.
+    #[error("resource {resource}: check rejected the new {dest}, which was left unchanged{kept}: {source}")]
+    Check {
+        resource: String,
+        dest: String,
+        /// Where the rejected file was kept, if it was.
+        kept: String,
+        #[source]
+        source: CommandError,
+    },
+    /// The destination was replaced but the reload command failed.
+    #[error("resource {resource}: {dest} was updated but the reload failed: {source}")]
+    Reload {
+        resource: String,
+        dest: String,
+        #[source]
+        source: CommandError,
+    },
+}
+
+impl SyncError {
+    /// Short label for metrics and logs: render, io, check or reload.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            Self::Render { .. } => "render",
+            Self::Io { .. } => "io",
+            Self::Check { .. } => "check",
+            Self::Reload { .. } => "reload",
+        }
+    }
+}
+
+/// Renders `res` from `kvs` without writing anything.
+pub fn render(res: &Resource, engine: &Engine, kvs: Arc<KvMap>) -> Result<String, SyncError> {
+    let view = View::new(kvs, &res.prefix, &res.keys_or_root());
+    engine.render(&res.src, view).map_err(|source| SyncError::Render {
+        resource: res.name.clone(),
+        dest: res.dest.display().to_string(),
+        source,
+    })
+}
+
+impl Resource {
+    /// The `keys` the view shows; no keys means everything under the prefix.
+    fn keys_or_root(&self) -> Vec<String> {
+        if self.keys.is_empty() { vec!["/".to_string()] } else { self.keys.clone() }
+    }
+}
+
+/// Brings `res.dest` in step with `kvs`.
+pub async fn sync(res: &Resource, engine: &Engine, kvs: Arc<KvMap>, opts: SyncOptions) -> Result<Outcome, SyncError> {
+    let started = Instant::now();
+    let rendered = render(res, engine, kvs)?;
+    let mut t = Timings {
+        render: started.elapsed(),
+        ..Timings::default()
+    };
+    let io = |what, path: &std::path::Path, source| SyncError::Io {
+        resource: res.name.clone(),
+        what,
+        path: path.display().to_string(),
+        source,
+    };
+    let dest = &res.dest;
+    let current = stage::compare(dest, rendered.as_bytes(), res.mode, res.uid, res.gid)
+        .map_err(|e| io("cannot read destination", dest, e))?;
+    if current.up_to_date {
+        return Ok(Outcome::Unchanged);
+    }
+    if opts.noop {
+        let old = current.bytes.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        return Ok(Outcome::WouldChange(diff(&old, &rendered, dest)));
+    }
+    let staged = stage::stage(dest, rendered.as_bytes(), current.target)
+        .map_err(|e| io("cannot write the stage file for", dest, e))?;
+    if !opts.sync_only {
+        if let Some(cmd) = &res.check_cmd {
+            let begun = Instant::now();
+            let cmd = command::substitute(cmd, staged.path(), dest);
+            if let Err(source) = command::run(&cmd, res.check_timeout).await {
+                let kept = if opts.keep_stage_file {
+                    format!(" (rejected file kept at {})", staged.keep().display())
+                } else {
+                    String::new()
+                };
+                return Err(SyncError::Check {
+                    resource: res.name.clone(),
+                    dest: dest.display().to_string(),
+                    kept,
+                    source,
+                });
+            }
+            t.check = begun.elapsed();
+        }
+    }
+    staged.swap(dest).map_err(|e| io("cannot replace", dest, e))?;
+    if !opts.sync_only {
+        if let Some(cmd) = &res.reload_cmd {
+            let begun = Instant::now();
+            let cmd = command::substitute(cmd, dest, dest);
+            command::run(&cmd, res.reload_timeout)
+                .await
+                .map_err(|source| SyncError::Reload {
+                    resource: res.name.clone(),
+                    dest: dest.display().to_string(),
+                    source,
+                })?;
+            t.reload = begun.elapsed();
+        }
+    }
+    Ok(Outcome::Updated(t))
+}
+
+/// A unified diff from `old` to `new` for `dest`.
+pub fn diff(old: &str, new: &str, dest: &std::path::Path) -> String {
+    let d = dest.display().to_string();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&d, &format!("{d} (rendered)"))
+        .to_string()
+}

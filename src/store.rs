@@ -1,0 +1,161 @@
+//! The daemon's copy of a backend's keys: replaced by listings, patched by watch events,
+//! and diffed so that only resources whose keys changed are rendered again.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use crate::backend::{Change, KvMap, under_any};
+use crate::config::Resource;
+
+/// The last good view of one backend.
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    /// Shared with renders in progress; changed copy-on-write.
+    kvs: Arc<KvMap>,
+}
+
+impl Store {
+    /// The current keys, cheap to clone.
+    pub fn snapshot(&self) -> Arc<KvMap> {
+        self.kvs.clone()
+    }
+
+    /// Replaces everything under `prefixes` with a fresh listing; returns the keys that
+    /// were added, changed or removed.
+    pub fn replace(&mut self, fresh: KvMap) -> Vec<String> {
+        let changed = diff_keys(&self.kvs, &fresh);
+        if !changed.is_empty() {
+            self.kvs = Arc::new(fresh);
+        }
+        changed
+    }
+
+    /// Applies watch events; returns the keys whose value really changed.
+    pub fn apply(&mut self, changes: Vec<Change>) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (key, value) in changes {
+            let same = self.kvs.get(&key) == value.as_ref();
+            if same {
+                continue;
+            }
+            let kvs = Arc::make_mut(&mut self.kvs);
+            match value {
+                Some(v) => {
+                    kvs.insert(key.clone(), v);
+                }
+                None => {
+                    kvs.remove(&key);
+                }
+            }
+            changed.push(key);
+        }
+        changed
+    }
+
+    /// How many keys the store holds.
+    pub fn len(&self) -> usize {
+        self.kvs.len()
+    }
+
+    /// True when the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.kvs.is_empty()
+    }
+}
+
+/// Keys present in only one of `a` and `b`, or with different values (one merge walk).
+pub fn diff_keys(a: &KvMap, b: &KvMap) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut ia, mut ib) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        match (ia.peek(), ib.peek()) {
+            (None, None) => return out,
+            (Some((k, _)), None) => {
+                out.push((*k).clone());
+                ia.next();
+            }
+            (None, Some((k, _))) => {
+                out.push((*k).clone());
+                ib.next();
+            }
+            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                Ordering::Less => {
+                    out.push((*ka).clone());
+                    ia.next();
+                }
+                Ordering::Greater => {
+                    out.push((*kb).clone());
+                    ib.next();
+                }
+                Ordering::Equal => {
+                    if va != vb {
+                        out.push((*ka).clone());
+                    }
+                    ia.next();
+                    ib.next();
+                }
+            },
+        }
+    }
+}
+
+/// Indexes of the resources that read any of `changed`.
+pub fn touched(resources: &[Resource], changed: &[String]) -> Vec<usize> {
+    resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let prefixes = r.key_prefixes();
+            changed.iter().any(|k| under_any(k, &prefixes))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The prefixes to list and watch for `resources`: every key prefix, without those
+/// already covered by a shorter one.
+pub fn watch_prefixes(resources: &[Resource]) -> Vec<String> {
+    let mut all: Vec<String> = resources.iter().flat_map(|r| r.key_prefixes()).collect();
+    all.sort();
+    all.dedup();
+    let mut out: Vec<String> = Vec::new();
+    for p in all {
+        if !out.iter().any(|q| p.starts_with(q.as_str())) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> KvMap {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn diff_finds_adds_changes_and_removals() {
+        let a = map(&[("/a", "1"), ("/b", "2"), ("/c", "3")]);
+        let b = map(&[("/a", "1"), ("/b", "X"), ("/d", "4")]);
+        assert_eq!(diff_keys(&a, &b), vec!["/b", "/c", "/d"]);
+        let mut s = Store::default();
+        assert_eq!(s.replace(a.clone()).len(), 3);
+        assert!(s.replace(a).is_empty());
+    }
+
+    #[test]
+    fn apply_skips_no_ops() {
+        let mut s = Store::default();
+        s.replace(map(&[("/a", "1")]));
+        let changed = s.apply(vec![
+            ("/a".into(), Some("1".into())),
+            ("/b".into(), Some("2".into())),
+            ("/zz".into(), None),
+            ("/a".into(), None),
+        ]);
+        assert_eq!(changed, vec!["/b", "/a"]);
+        assert_eq!(s.len(), 1);
+    }
+}

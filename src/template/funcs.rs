@@ -1,0 +1,231 @@
+//! The functions and filters templates get on top of Tera's own: confd's store functions
+//! (reading the [`View`] of the render in progress) and confd's helpers.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use tera::{Error, Kwargs, State, Tera, TeraResult, Value};
+
+use super::view::View;
+
+thread_local! {
+    /// The view of the render running on this thread. Tera functions are `'static`
+    /// closures shared by every resource, so the per-render data travels here; it is set
+    /// only for the duration of one synchronous `render` call.
+    static CURRENT: RefCell<Option<View>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `view` as the data store functions read.
+pub fn with_view<T>(view: View, f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.borrow_mut().take());
+        }
+    }
+    CURRENT.with(|c| *c.borrow_mut() = Some(view));
+    let _reset = Reset;
+    f()
+}
+
+fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(v) => f(v),
+        None => Err(Error::message("store functions are only available while rendering a resource")),
+    })
+}
+
+fn key_arg(kwargs: &Kwargs) -> TeraResult<String> {
+    kwargs.must_get::<String>("key")
+}
+
+fn kv(key: &str, value: &str) -> Value {
+    let mut m: BTreeMap<&'static str, Value> = BTreeMap::new();
+    m.insert("key", Value::from(key));
+    m.insert("value", Value::from(value));
+    Value::from(m)
+}
+
+fn getv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let key = key_arg(&kwargs)?;
+    let default = kwargs.get::<String>("default")?;
+    view(|v| match (v.get(&key), default) {
+        (Some(val), _) => Ok(Value::from(val)),
+        (None, Some(d)) => Ok(Value::from(d)),
+        (None, None) => Err(Error::message(format!("key not found: {key} (getv without a default)"))),
+    })
+}
+
+fn get(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let key = key_arg(&kwargs)?;
+    view(|v| match v.get(&key) {
+        Some(val) => Ok(kv(&key, val)),
+        None => Err(Error::message(format!("key not found: {key}"))),
+    })
+}
+
+fn gets(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let key = key_arg(&kwargs)?;
+    view(|v| {
+        let got = v.gets(&key).map_err(|e| Error::message(e.to_string()))?;
+        Ok(Value::from(got.into_iter().map(|(k, val)| kv(k, val)).collect::<Vec<_>>()))
+    })
+}
+
+fn getvs(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let key = key_arg(&kwargs)?;
+    view(|v| {
+        let got = v.getvs(&key).map_err(|e| Error::message(e.to_string()))?;
+        Ok(Value::from(got))
+    })
+}
+
+fn exists(kwargs: Kwargs, _: &State) -> TeraResult<bool> {
+    let key = key_arg(&kwargs)?;
+    view(|v| Ok(v.get(&key).is_some()))
+}
+
+fn ls(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let key = key_arg(&kwargs)?;
+    view(|v| Ok(Value::from(v.ls(&key))))
+}
+
+fn lsdir(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let key = key_arg(&kwargs)?;
+    view(|v| Ok(Value::from(v.lsdir(&key))))
+}
+
+fn getenv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    let name = kwargs.must_get::<String>("name")?;
+    let default = kwargs.get::<String>("default")?.unwrap_or_default();
+    Ok(Value::from(std::env::var(&name).ok().filter(|v| !v.is_empty()).unwrap_or(default)))
+}
+
+fn lookup(kwargs: Kwargs, keep: fn(&std::net::IpAddr) -> bool) -> TeraResult<Value> {
+    use std::net::ToSocketAddrs;
+    let name = kwargs.must_get::<String>("name")?;
+    // confd returns an empty list when the name does not resolve.
+    let mut ips: Vec<String> = (name.as_str(), 0)
+        .to_socket_addrs()
+        .map(|it| it.map(|a| a.ip()).filter(keep).map(|ip| ip.to_string()).collect())
+        .unwrap_or_default();
+    ips.sort();
+    ips.dedup();
+    Ok(Value::from(ips))
+}
+
+fn file_exists(kwargs: Kwargs, _: &State) -> TeraResult<bool> {
+    let path = kwargs.must_get::<String>("path")?;
+    Ok(std::path::Path::new(&path).exists())
+}
+
+fn datetime(_: Kwargs, _: &State) -> TeraResult<Value> {
+    Ok(Value::from(rfc3339_utc(std::time::SystemTime::now())))
+}
+
+/// `2026-11-22T02:15:10Z` for `t` (the civil-from-days algorithm, UTC).
+pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn base(s: &str, _: Kwargs, _: &State) -> String {
+    let t = s.trim_end_matches('/');
+    if t.is_empty() {
+        return if s.is_empty() { ".".into() } else { "/".into() };
+    }
+    t.rsplit('/').next().unwrap_or(t).to_string()
+}
+
+fn dir(s: &str, _: Kwargs, _: &State) -> String {
+    match s.rfind('/') {
+        Some(0) => "/".into(),
+        Some(i) => s[..i].trim_end_matches('/').to_string(),
+        None => ".".into(),
+    }
+}
+
+fn json(s: &str, _: Kwargs, _: &State) -> TeraResult<Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(s).map_err(|e| Error::message(format!("json filter: invalid JSON: {e}")))?;
+    Ok(Value::from_serializable(&v))
+}
+
+fn trim_suffix(s: &str, kwargs: Kwargs, _: &State) -> TeraResult<String> {
+    let suffix = kwargs.must_get::<String>("suffix")?;
+    Ok(s.strip_suffix(suffix.as_str()).unwrap_or(s).to_string())
+}
+
+fn trim_prefix(s: &str, kwargs: Kwargs, _: &State) -> TeraResult<String> {
+    let prefix = kwargs.must_get::<String>("prefix")?;
+    Ok(s.strip_prefix(prefix.as_str()).unwrap_or(s).to_string())
+}
+
+fn parse_bool(s: &str, _: Kwargs, _: &State) -> TeraResult<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(Error::message(format!("parse_bool: {s:?} is not a boolean"))),
+    }
+}
+
+fn safe_line(s: &str, _: Kwargs, _: &State) -> TeraResult<String> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(Error::message(format!(
+            "safe_line: value {s:?} contains the control character {c:?}"
+        ))),
+        None => Ok(s.to_string()),
+    }
+}
+
+fn sort_by_length(v: Vec<String>, _: Kwargs, _: &State) -> Vec<String> {
+    let mut v = v;
+    v.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    v
+}
+
+fn base64_encode(s: &str, _: Kwargs, _: &State) -> String {
+    super::base64::encode(s.as_bytes())
+}
+
+fn base64_decode(s: &str, _: Kwargs, _: &State) -> TeraResult<String> {
+    let bytes = super::base64::decode(s).map_err(|e| Error::message(format!("base64_decode: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| Error::message("base64_decode: the decoded bytes are not UTF-8"))
+}
+
+/// Registers every confsync function and filter on `tera` (before templates are added).
+pub fn register(tera: &mut Tera) {
+    tera.register_function("getv", getv);
+    tera.register_function("get", get);
+    tera.register_function("gets", gets);
+    tera.register_function("getvs", getvs);
+    tera.register_function("exists", exists);
+    tera.register_function("ls", ls);
+    tera.register_function("lsdir", lsdir);
+    tera.register_function("getenv", getenv);
+    tera.register_function("lookup_ip", |k: Kwargs, _: &State| lookup(k, |_| true));
+    tera.register_function("lookup_ipv4", |k: Kwargs, _: &State| lookup(k, |ip| ip.is_ipv4()));
+    tera.register_function("lookup_ipv6", |k: Kwargs, _: &State| lookup(k, |ip| ip.is_ipv6()));
+    tera.register_function("file_exists", file_exists);
+    tera.register_function("datetime", datetime);
+    tera.register_filter("base", base);
+    tera.register_filter("dir", dir);
+    tera.register_filter("json", json);
+    tera.register_filter("trim_suffix", trim_suffix);
+    tera.register_filter("trim_prefix", trim_prefix);
+    tera.register_filter("parse_bool", parse_bool);
+    tera.register_filter("safe_line", safe_line);
+    tera.register_filter("sort_by_length", sort_by_length);
+    tera.register_filter("base64_encode", base64_encode);
+    tera.register_filter("base64_decode", base64_decode);
+}

@@ -1,0 +1,204 @@
+//! Pattern matching with the rules of Go's `path.Match`, which confd's `gets`/`getvs` use:
+//! `*` matches any run of characters except `/`, `?` one character except `/`,
+//! `[a-z]` / `[^a-z]` a class, and `\` escapes the next character.
+
+/// Why a pattern is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed pattern {0:?}: {1}")]
+pub struct BadPattern(pub String, pub &'static str);
+
+/// True when `name` matches `pattern` as a whole.
+pub fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
+    validate(pattern)?;
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    Ok(match_from(&p, &n))
+}
+
+/// The part of `pattern` before its first special character: every match starts with it,
+/// so a sorted map can be range-scanned from there.
+pub fn literal_prefix(pattern: &str) -> &str {
+    let end = pattern.find(['*', '?', '[', '\\']).unwrap_or(pattern.len());
+    &pattern[..end]
+}
+
+fn validate(pattern: &str) -> Result<(), BadPattern> {
+    let bad = |why| Err(BadPattern(pattern.to_string(), why));
+    let p: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' => {
+                if i + 1 >= p.len() {
+                    return bad("trailing backslash");
+                }
+                i += 2;
+            }
+            '[' => match class_end(&p, i) {
+                Some(end) => i = end,
+                None => return bad("unterminated or empty character class"),
+            },
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Index just past the `]` closing the class opened at `start`, if well formed.
+fn class_end(p: &[char], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    if p.get(i) == Some(&'^') {
+        i += 1;
+    }
+    let mut first = true;
+    loop {
+        match p.get(i)? {
+            ']' if !first => return Some(i + 1),
+            '\\' => i += 2,
+            '-' if first => return None,
+            _ => i += 1,
+        }
+        if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
+            i += 1;
+            if p.get(i)? == &'\\' {
+                i += 1;
+            }
+            i += 1;
+        }
+        first = false;
+    }
+}
+
+/// Matches the class at `p[start..]` against `c`; returns the index past the class.
+fn match_class(p: &[char], start: usize, c: char) -> (bool, usize) {
+    let mut i = start + 1;
+    let negate = p.get(i) == Some(&'^');
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while i < p.len() && (first || p[i] != ']') {
+        first = false;
+        let lo = if p[i] == '\\' {
+            i += 1;
+            p[i]
+        } else {
+            p[i]
+        };
+        i += 1;
+        let mut hi = lo;
+        if i + 1 < p.len() && p[i] == '-' && p[i + 1] != ']' {
+            i += 1;
+            if p[i] == '\\' {
+                i += 1;
+            }
+            hi = p[i];
+            i += 1;
+        }
+        if lo <= c && c <= hi {
+            hit = true;
+        }
+    }
+    (hit != negate, i + 1)
+}
+
+fn match_from(p: &[char], n: &[char]) -> bool {
+    let (mut pi, mut ni) = (0, 0);
+    // Backtracking point for the last `*`: (pattern index after it, name index it took up to).
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if pi < p.len() {
+            match p[pi] {
+                '*' => {
+                    star = Some((pi + 1, ni));
+                    pi += 1;
+                    continue;
+                }
+                '?' if ni < n.len() && n[ni] != '/' => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                '[' if ni < n.len() && n[ni] != '/' => {
+                    let (ok, next) = match_class(p, pi, n[ni]);
+                    if ok {
+                        pi = next;
+                        ni += 1;
+                        continue;
+                    }
+                }
+                '\\' if ni < n.len() && p[pi + 1] == n[ni] => {
+                    pi += 2;
+                    ni += 1;
+                    continue;
+                }
+                c if c != '?' && c != '[' && c != '\\' && ni < n.len() && c == n[ni] => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        } else if ni == n.len() {
+            return true;
+        }
+        // Mismatch: let the last `*` take one more character, never a `/`.
+        match star {
+            Some((sp, sn)) if sn < n.len() && n[sn] != '/' => {
+                star = Some((sp, sn + 1));
+                pi = sp;
+                ni = sn + 1;
+            }
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, n: &str) -> bool {
+        matches(p, n).unwrap()
+    }
+
+    #[test]
+    fn star_does_not_cross_slash() {
+        assert!(m("/app/servers/*", "/app/servers/web1"));
+        assert!(!m("/app/servers/*", "/app/servers/web1/port"));
+        assert!(m("/app/*/port", "/app/web1/port"));
+        assert!(m("/app/servers/*", "/app/servers/"));
+        assert!(!m("/app/servers/*", "/app/servers"));
+        assert!(m("*", "abc"));
+        assert!(!m("*", "a/b"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn question_classes_and_escapes() {
+        assert!(m("/web?", "/web1"));
+        assert!(!m("/web?", "/web/"));
+        assert!(m("/web[0-9]", "/web7"));
+        assert!(!m("/web[^0-9]", "/web7"));
+        assert!(m("/web[^0-9]", "/webx"));
+        assert!(m("/a\\*b", "/a*b"));
+        assert!(!m("/a\\*b", "/axb"));
+        assert!(m("[]a]", "]"));
+    }
+
+    #[test]
+    fn bad_patterns_are_errors() {
+        assert!(matches("/web[", "/web1").is_err());
+        assert!(matches("/web\\", "/web").is_err());
+        assert!(matches("[]", "x").is_err());
+    }
+
+    #[test]
+    fn literal_prefix_stops_at_meta() {
+        assert_eq!(literal_prefix("/app/servers/*"), "/app/servers/");
+        assert_eq!(literal_prefix("/a/b"), "/a/b");
+        assert_eq!(literal_prefix("/a?b"), "/a");
+    }
+}

@@ -1,0 +1,75 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::backend::KvMap;
+
+fn data(pairs: &[(&str, &str)]) -> Arc<KvMap> {
+    Arc::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+fn render(tpl: &str, pairs: &[(&str, &str)]) -> Result<String, TemplateError> {
+    let mut e = Engine::new();
+    e.add_raw("t.tmpl", tpl)?;
+    e.render("t.tmpl", View::new(data(pairs), "", &["/".to_string()]))
+}
+
+#[test]
+fn haproxy_servers_from_gets() {
+    let out = render(
+        "{% for s in gets(key=\"/app/servers/*\") %}server {{ s.key | base }} {{ s.value }} check\n{% endfor %}",
+        &[("/app/servers/web2", "127.0.0.1:8002"), ("/app/servers/web1", "127.0.0.1:8001")],
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "server web1 127.0.0.1:8001 check\nserver web2 127.0.0.1:8002 check\n"
+    );
+}
+
+#[test]
+fn getv_default_and_missing() {
+    assert_eq!(render("{{ getv(key=\"/a\") }}", &[("/a", "x")]).unwrap(), "x");
+    assert_eq!(render("{{ getv(key=\"/b\", default=\"d\") }}", &[]).unwrap(), "d");
+    let err = render("line one\n{{ getv(key=\"/missing/key\") }}", &[]).unwrap_err().to_string();
+    assert!(err.contains("/missing/key"), "{err}");
+    assert!(err.contains("t.tmpl"), "{err}");
+    assert!(err.contains(":2:"), "names the line: {err}");
+}
+
+#[test]
+fn getvs_sorts_by_value_and_ls() {
+    let pairs = [("/u/a", "z"), ("/u/b", "m"), ("/u/c/d", "deep")];
+    assert_eq!(render("{{ getvs(key=\"/u/*\") | join(sep=\",\") }}", &pairs).unwrap(), "m,z");
+    assert_eq!(render("{{ ls(key=\"/u\") | join(sep=\",\") }}", &pairs).unwrap(), "a,b,c");
+    assert_eq!(render("{{ lsdir(key=\"/u\") | join(sep=\",\") }}", &pairs).unwrap(), "c");
+    assert_eq!(render("{{ exists(key=\"/u/a\") }} {{ exists(key=\"/u/x\") }}", &pairs).unwrap(), "true false");
+    assert_eq!(render("{% set a = get(key=\"/u/a\") %}{{ a.value }}", &pairs).unwrap(), "z");
+}
+
+#[test]
+fn filters() {
+    assert_eq!(render("{{ \"/a/b/c\" | base }} {{ \"/a/b/c\" | dir }}", &[]).unwrap(), "c /a/b");
+    let out = render("{% set j = getv(key=\"/j\") | json %}{{ j.host }}:{{ j.port }}", &[("/j", r#"{"host":"h","port":80}"#)]).unwrap();
+    assert_eq!(out, "h:80");
+    assert_eq!(render("{{ \"a.conf\" | trim_suffix(suffix=\".conf\") }}", &[]).unwrap(), "a");
+    assert_eq!(render("{{ \"x\" | base64_encode | base64_decode }}", &[]).unwrap(), "x");
+    assert!(render("{{ getv(key=\"/v\") | safe_line }}", &[("/v", "1.2.3.4:80\n server evil")]).is_err());
+    assert_eq!(render("{{ \"<b>&\" }}", &[]).unwrap(), "<b>&", "no autoescaping");
+    assert_eq!(render("{{ \"a,b\" | split(pat=\",\") | last }} {{ \"X\" | lower }} {{ \"7\" | int + 1 }}", &[]).unwrap(), "b x 8");
+}
+
+#[test]
+fn syntax_errors_name_file_and_line() {
+    let mut e = Engine::new();
+    let err = e.add_raw("bad.tmpl", "ok\n{% for x in %}\n").unwrap_err().to_string();
+    assert!(err.contains("bad.tmpl"), "{err}");
+    assert!(err.contains(":2:"), "{err}");
+    let err = e.add_raw("bad2.tmpl", "{{ x | no_such_filter }}").unwrap_err().to_string();
+    assert!(err.contains("no_such_filter"), "{err}");
+}
+
+#[test]
+fn rfc3339() {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_400_110);
+    assert_eq!(funcs::rfc3339_utc(t), "2026-11-23T02:15:10Z");
+}

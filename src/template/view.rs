@@ -1,0 +1,211 @@
+//! What one render sees: the backend's keys, limited to the resource's key prefixes, with
+//! the resource prefix stripped. These are confd's store functions (`getv`, `gets`, `ls`, ...).
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::backend::{KvMap, under_any};
+
+use super::glob;
+
+/// A read-only window onto one backend snapshot for one resource.
+#[derive(Debug, Clone)]
+pub struct View {
+    kvs: Arc<KvMap>,
+    /// The resource prefix without a trailing `/` (`""` for none); joined in front of
+    /// every key a template asks for and stripped from every key it is shown.
+    prefix: String,
+    /// Full key prefixes the resource declared (`prefix` joined with each of `keys`);
+    /// keys outside them are invisible, as they were never fetched in confd.
+    visible: Vec<String>,
+}
+
+/// `prefix` joined with `key` the way Go's `path.Join` does for these (no doubled `/`).
+pub fn join_key(prefix: &str, key: &str) -> String {
+    let p = prefix.trim_end_matches('/');
+    let k = key.trim_start_matches('/');
+    if k.is_empty() {
+        if p.is_empty() { "/".to_string() } else { p.to_string() }
+    } else {
+        format!("{p}/{k}")
+    }
+}
+
+impl View {
+    /// A view of `kvs` for a resource with `prefix` and `keys`.
+    pub fn new(kvs: Arc<KvMap>, prefix: &str, keys: &[String]) -> Self {
+        let prefix = prefix.trim_end_matches('/').to_string();
+        let visible = keys.iter().map(|k| join_key(&prefix, k)).collect();
+        Self {
+            kvs,
+            prefix,
+            visible,
+        }
+    }
+
+    /// The full key prefixes this view shows.
+    pub fn visible_prefixes(&self) -> &[String] {
+        &self.visible
+    }
+
+    fn strip<'a>(&self, full: &'a str) -> &'a str {
+        match full.strip_prefix(self.prefix.as_str()) {
+            Some(rest) if rest.starts_with('/') => rest,
+            Some("") => "/",
+            _ => full,
+        }
+    }
+
+    /// Visible entries whose full key starts with `from`, as (template key, value).
+    fn scan(&self, from: String) -> impl Iterator<Item = (&str, &str)> {
+        self.kvs
+            .range::<str, _>((Bound::Included(from.as_str()), Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(from.as_str()))
+            .filter(|(k, _)| under_any(k, &self.visible))
+            .map(|(k, v)| (self.strip(k), v.as_str()))
+    }
+
+    /// The value of `key`, if present and visible.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let full = join_key(&self.prefix, key);
+        if !under_any(&full, &self.visible) {
+            return None;
+        }
+        self.kvs.get(&full).map(String::as_str)
+    }
+
+    /// Entries whose template key matches `pattern`, sorted by key.
+    pub fn gets(&self, pattern: &str) -> Result<Vec<(&str, &str)>, glob::BadPattern> {
+        let pattern = join_key("", pattern);
+        glob::matches(&pattern, "")?;
+        let from = join_key(&self.prefix, glob::literal_prefix(&pattern));
+        // join_key drops a trailing '/', which would widen the scan but never narrow it.
+        let mut out = Vec::new();
+        for (k, v) in self.scan(from) {
+            if glob::matches(&pattern, k)? {
+                out.push((k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Values whose template key matches `pattern`, sorted by value.
+    pub fn getvs(&self, pattern: &str) -> Result<Vec<&str>, glob::BadPattern> {
+        let mut vals: Vec<&str> = self.gets(pattern)?.into_iter().map(|(_, v)| v).collect();
+        vals.sort_unstable();
+        Ok(vals)
+    }
+
+    /// Names of the direct children of `key` (leaves and directories), sorted.
+    pub fn ls(&self, key: &str) -> Vec<String> {
+        self.children(key, false)
+    }
+
+    /// Names of the direct children of `key` that have keys below them, sorted.
+    pub fn lsdir(&self, key: &str) -> Vec<String> {
+        self.children(key, true)
+    }
+
+    fn children(&self, key: &str, dirs_only: bool) -> Vec<String> {
+        let mut dir = join_key(&self.prefix, key);
+        if !dir.ends_with('/') {
+            dir.push('/');
+        }
+        let mut names = BTreeSet::new();
+        for (full, _) in self
+            .kvs
+            .range::<str, _>((Bound::Included(dir.as_str()), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(dir.as_str()))
+            .filter(|(k, _)| under_any(k, &self.visible))
+        {
+            let rest = &full[dir.len()..];
+            match rest.split_once('/') {
+                Some((name, _)) if !name.is_empty() => {
+                    names.insert(name);
+                }
+                None if !dirs_only && !rest.is_empty() => {
+                    names.insert(rest);
+                }
+                _ => {}
+            }
+        }
+        names.into_iter().map(str::to_string).collect()
+    }
+
+    /// How many visible keys the view holds.
+    pub fn len(&self) -> usize {
+        self.visible
+            .iter()
+            .map(|p| self.scan(p.clone()).count())
+            .sum()
+    }
+
+    /// True when no key is visible.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(prefix: &str, keys: &[&str], data: &[(&str, &str)]) -> View {
+        let kvs: KvMap = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        View::new(Arc::new(kvs), prefix, &keys)
+    }
+
+    #[test]
+    fn prefix_is_joined_and_stripped() {
+        let v = view(
+            "/prod/",
+            &["/app/servers"],
+            &[("/prod/app/servers/b", "2"), ("/prod/app/servers/a", "3"), ("/prod/other", "x")],
+        );
+        assert_eq!(v.get("/app/servers/a"), Some("3"));
+        assert_eq!(v.get("app/servers/a"), Some("3"));
+        assert_eq!(v.get("/other"), None, "outside the resource's keys");
+        let got = v.gets("/app/servers/*").unwrap();
+        assert_eq!(got, vec![("/app/servers/a", "3"), ("/app/servers/b", "2")]);
+        assert_eq!(v.getvs("/app/servers/*").unwrap(), vec!["2", "3"]);
+        assert_eq!(join_key("", "/a"), "/a");
+        assert_eq!(join_key("/", "a"), "/a");
+        assert_eq!(join_key("/p", "/"), "/p");
+    }
+
+    #[test]
+    fn gets_star_stays_in_one_level() {
+        let v = view(
+            "",
+            &["/app"],
+            &[("/app/servers/a", "1"), ("/app/servers/a/port", "80"), ("/app/serversX", "no")],
+        );
+        let got = v.gets("/app/servers/*").unwrap();
+        assert_eq!(got, vec![("/app/servers/a", "1")]);
+        assert!(v.gets("/app/[").is_err());
+    }
+
+    #[test]
+    fn ls_and_lsdir() {
+        let v = view(
+            "",
+            &["/"],
+            &[
+                ("/app/upstream/a/host", "h"),
+                ("/app/upstream/a/port", "1"),
+                ("/app/upstream/b", "leaf"),
+                ("/app/upstreamz", "no"),
+            ],
+        );
+        assert_eq!(v.ls("/app/upstream"), vec!["a", "b"]);
+        assert_eq!(v.lsdir("/app/upstream"), vec!["a"]);
+        assert_eq!(v.ls("/app/upstream/a"), vec!["host", "port"]);
+        assert!(v.ls("/nothing").is_empty());
+        assert_eq!(v.len(), 4);
+    }
+}
