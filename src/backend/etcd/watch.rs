@@ -1,0 +1,325 @@
+//! The etcd watch loop: incremental events while the stream is healthy; a fresh listing
+//! and a new watch after a compaction, a broken stream or an outage.
+//!
+//! Events are hints and a listing is the truth: whenever the stream ends for any reason
+//! the loop re-lists at a fresh revision (sent as [`Update::Resync`]) and watches again
+//! from that revision + 1, so nothing that happened in between is lost.
+
+use std::time::{Duration, Instant};
+
+use etcd_client::{EventType, WatchOptions, WatchStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{EtcdBackend, KIND, MAX_MESSAGE, RETRY_PAUSE, key_range, lossy, minimal_prefixes};
+use crate::backend::{Backend, BackendError, Backoff, Change, Update};
+
+/// Bound on opening the watch stream (the server answers it at once when it is up).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Consecutive failed attempts before the store counts as down. A member dying breaks
+/// the stream, and the very next request may still be routed to it; one quick retry
+/// goes through a survivor, so losing one member does not report an outage.
+const DOWN_AFTER: u32 = 2;
+/// Reconnect backoff: first step and cap.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Why a watch stream stopped.
+enum End {
+    /// Shutdown was requested or the receiver is gone: stop quietly.
+    Stop,
+    /// The start revision was compacted away (the compact revision).
+    Compacted(i64),
+    /// The stream failed or was closed.
+    Broken(String),
+}
+
+/// Tracks reachability so `Down`/`Up` and the log lines happen once per state change.
+struct Health<'a> {
+    endpoint: &'a str,
+    /// Consecutive failed attempts.
+    failures: u32,
+    /// Whether `Down` was sent and no `Up` since.
+    down: bool,
+}
+
+impl Health<'_> {
+    /// Records a failed attempt; returns the `Down` to send, if this one changes the state.
+    fn failed(&mut self, err: &BackendError) -> Option<Update> {
+        self.failures = self.failures.saturating_add(1);
+        if self.down || self.failures < DOWN_AFTER {
+            tracing::debug!(backend = KIND, endpoint = self.endpoint, error = %err, "etcd attempt failed");
+            return None;
+        }
+        self.down = true;
+        tracing::warn!(
+            backend = KIND,
+            endpoint = self.endpoint,
+            error = %err,
+            "etcd unreachable; keeping the last snapshot and retrying with backoff"
+        );
+        Some(Update::Down(err.to_string()))
+    }
+
+    /// Records a successful listing; returns `Up` when the store was down.
+    fn listed(&mut self) -> Option<Update> {
+        self.failures = 0;
+        if !std::mem::take(&mut self.down) {
+            return None;
+        }
+        tracing::info!(
+            backend = KIND,
+            endpoint = self.endpoint,
+            "etcd reachable again; resyncing"
+        );
+        Some(Update::Up)
+    }
+}
+
+/// Runs the watch loop until `shutdown`; returns `Err` only for fatal errors.
+pub(super) async fn run(
+    be: &EtcdBackend,
+    prefixes: &[String],
+    from_revision: Option<i64>,
+    tx: &mpsc::Sender<Update>,
+    shutdown: &CancellationToken,
+) -> Result<(), BackendError> {
+    let prefixes = minimal_prefixes(prefixes);
+    let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP);
+    let mut health = Health {
+        endpoint: &be.endpoint,
+        failures: 0,
+        down: false,
+    };
+    // Where the next watch starts; `None` means a listing is needed first.
+    let mut revision = from_revision;
+    loop {
+        if shutdown.is_cancelled() || tx.is_closed() {
+            return Ok(());
+        }
+        let rev = match revision {
+            Some(rev) => rev,
+            None => {
+                let listed = tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    r = be.list(&prefixes) => r,
+                };
+                match listed {
+                    Ok(snap) => {
+                        let rev = snap.revision.unwrap_or_default();
+                        if let Some(up) = health.listed()
+                            && !send(tx, shutdown, up).await
+                        {
+                            return Ok(());
+                        }
+                        if !send(tx, shutdown, Update::Resync(snap)).await {
+                            return Ok(());
+                        }
+                        rev
+                    }
+                    Err(e) => {
+                        fail(&mut health, &mut backoff, e, tx, shutdown).await?;
+                        continue;
+                    }
+                }
+            }
+        };
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            r = open(be, &prefixes, rev + 1) => r,
+        };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                // Unknown whether the stream would have missed anything: list again.
+                revision = None;
+                fail(&mut health, &mut backoff, e, tx, shutdown).await?;
+                continue;
+            }
+        };
+        let opened = Instant::now();
+        let end = pump(stream, prefixes.len(), tx, shutdown, &mut backoff).await;
+        revision = None;
+        match end {
+            End::Stop => return Ok(()),
+            End::Compacted(at) => {
+                tracing::info!(
+                    backend = KIND,
+                    endpoint = %be.endpoint,
+                    from = rev + 1,
+                    compacted = at,
+                    "etcd watch start revision was compacted; re-listing"
+                );
+            }
+            End::Broken(why) => {
+                tracing::warn!(
+                    backend = KIND,
+                    endpoint = %be.endpoint,
+                    error = %why,
+                    after_ms = opened.elapsed().as_millis() as u64,
+                    "etcd watch stream broke; re-listing and watching again"
+                );
+                if !sleep(backoff.next_delay(), shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Handles a failed attempt: fatal errors end the loop, transient ones may send `Down`
+/// and then wait out the backoff.
+async fn fail(
+    health: &mut Health<'_>,
+    backoff: &mut Backoff,
+    e: BackendError,
+    tx: &mpsc::Sender<Update>,
+    shutdown: &CancellationToken,
+) -> Result<(), BackendError> {
+    if !e.is_transient() {
+        tracing::error!(backend = KIND, error = %e, "etcd watch stopped: fatal error");
+        return Err(e);
+    }
+    if let Some(down) = health.failed(&e)
+        && !send(tx, shutdown, down).await
+    {
+        return Ok(());
+    }
+    sleep(backoff.next_delay(), shutdown).await;
+    Ok(())
+}
+
+/// Opens one watch stream with one watcher per prefix, all from `start`.
+async fn open(
+    be: &EtcdBackend,
+    prefixes: &[String],
+    start: i64,
+) -> Result<Option<WatchStream>, BackendError> {
+    let Some((first, rest)) = prefixes.split_first() else {
+        return Ok(None);
+    };
+    let opts = |p: &str| {
+        let (key, end) = key_range(p);
+        (
+            key,
+            WatchOptions::new()
+                .with_range(end)
+                .with_start_revision(start),
+        )
+    };
+    let mut wc = be
+        .client()
+        .await?
+        .watch_client()
+        .max_decoding_message_size(MAX_MESSAGE);
+    let opening = async {
+        let mut failures = 0;
+        loop {
+            let attempt = async {
+                let (key, o) = opts(first);
+                let mut stream = wc.watch(key, Some(o)).await?;
+                for p in rest {
+                    let (key, o) = opts(p);
+                    stream.watch(key, Some(o)).await?;
+                }
+                Ok::<_, etcd_client::Error>(stream)
+            };
+            let err = match attempt.await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => be.error(e),
+            };
+            failures += 1;
+            // Quick retries reach a live member when the balancer picked a dead one.
+            if !err.is_transient() || failures >= be.attempts() {
+                return Err(err);
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    };
+    match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+        Ok(r) => r.map(Some),
+        Err(_) => Err(BackendError::transient(
+            KIND,
+            be.endpoint.clone(),
+            format!(
+                "no answer to the watch request within {} s",
+                OPEN_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Forwards events until the stream ends. `watchers` is how many prefixes it carries;
+/// the backoff is reset once all of them are created (the store is healthy).
+async fn pump(
+    stream: Option<WatchStream>,
+    watchers: usize,
+    tx: &mpsc::Sender<Update>,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> End {
+    let Some(mut stream) = stream else {
+        // No prefixes: nothing can change; idle until shutdown.
+        shutdown.cancelled().await;
+        return End::Stop;
+    };
+    let mut created = 0usize;
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => return End::Stop,
+            m = stream.message() => m,
+        };
+        let resp = match msg {
+            Ok(Some(r)) => r,
+            Ok(None) => return End::Broken("the server closed the watch stream".into()),
+            Err(e) => return End::Broken(e.to_string()),
+        };
+        if resp.canceled() {
+            if resp.compact_revision() > 0 {
+                return End::Compacted(resp.compact_revision());
+            }
+            return End::Broken(format!(
+                "watch cancelled by the server: {}",
+                resp.cancel_reason()
+            ));
+        }
+        if resp.created() {
+            created += 1;
+            if created == watchers {
+                backoff.reset();
+            }
+        }
+        let changes: Vec<Change> = resp
+            .events()
+            .iter()
+            .filter_map(|ev| {
+                let kv = ev.kv()?;
+                let value = match ev.event_type() {
+                    EventType::Put => Some(lossy(kv.value())),
+                    // Deletes (and lease expiries) carry an empty value: the key is gone.
+                    EventType::Delete => None,
+                };
+                Some((lossy(kv.key()), value))
+            })
+            .collect();
+        if !changes.is_empty() && !send(tx, shutdown, Update::Changes(changes)).await {
+            return End::Stop;
+        }
+    }
+}
+
+/// Sends `u` unless shutdown comes first; false when the loop should stop.
+async fn send(tx: &mpsc::Sender<Update>, shutdown: &CancellationToken, u: Update) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        r = tx.send(u) => r.is_ok(),
+    }
+}
+
+/// Sleeps `d` unless shutdown comes first; false on shutdown.
+async fn sleep(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
