@@ -1,0 +1,605 @@
+//! The Redis backend against real redis-server and redis-sentinel processes: listing
+//! (strings, hashes, databases, separators), keyspace-notification watches, TTL expiry,
+//! the polling fallback when CONFIG is refused, ACL users, restarts and Sentinel failover.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use confsync::backend::{Backend, BackendConfig, BackendKind, KvMap, Snapshot, Update};
+use redis::Commands;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::random_prefix;
+use crate::support::redis::{RedisServer, Sentinel, shared};
+
+/// A Redis backend config for `nodes`.
+fn cfg(nodes: &[String]) -> BackendConfig {
+    BackendConfig {
+        kind: BackendKind::Redis,
+        nodes: nodes.to_vec(),
+        watch: true,
+        ..Default::default()
+    }
+}
+
+async fn build(cfg: &BackendConfig) -> Arc<dyn Backend> {
+    confsync::backend::build(cfg)
+        .await
+        .expect("build redis backend")
+}
+
+fn kv(pairs: &[(&str, &str)]) -> KvMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A running `watch`, with the daemon's view rebuilt from what it sends.
+struct Watcher {
+    rx: mpsc::Receiver<Update>,
+    /// The view: the first listing plus every update.
+    state: KvMap,
+    /// Every update received, in order.
+    log: Vec<Update>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), confsync::backend::BackendError>>,
+}
+
+impl Watcher {
+    /// Lists `prefixes`, then watches from that snapshot.
+    async fn start(backend: Arc<dyn Backend>, prefixes: &[String]) -> Watcher {
+        let snap = backend.list(prefixes).await.expect("first listing");
+        Self::start_from(backend, prefixes, snap)
+    }
+
+    fn start_from(backend: Arc<dyn Backend>, prefixes: &[String], snap: Snapshot) -> Watcher {
+        let (tx, rx) = mpsc::channel(1024);
+        let shutdown = CancellationToken::new();
+        let state = snap.kvs.clone();
+        let prefixes = prefixes.to_vec();
+        let token = shutdown.clone();
+        let task =
+            tokio::spawn(async move { backend.watch(prefixes, Arc::new(snap), tx, token).await });
+        Watcher {
+            rx,
+            state,
+            log: Vec::new(),
+            shutdown,
+            task,
+        }
+    }
+
+    fn apply(&mut self, u: Update) {
+        match &u {
+            Update::Changes(cs) => {
+                for (k, v) in cs {
+                    match v {
+                        Some(v) => self.state.insert(k.clone(), v.clone()),
+                        None => self.state.remove(k),
+                    };
+                }
+            }
+            Update::Resync(s) => self.state = s.kvs.clone(),
+            Update::Down(_) | Update::Up => {}
+        }
+        self.log.push(u);
+    }
+
+    /// Applies updates until `pred(state)` holds; panics after `limit`.
+    async fn until(&mut self, limit: Duration, what: &str, pred: impl Fn(&KvMap) -> bool) {
+        let end = Instant::now() + limit;
+        while !pred(&self.state) {
+            let left = end.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(u)) => self.apply(u),
+                Ok(None) => panic!("watch ended while waiting for {what}; log: {:?}", self.log),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; state {:?}; log {:?}",
+                    self.state, self.log
+                ),
+            }
+        }
+    }
+
+    /// Applies updates until `pred` holds for one update; returns when it arrived.
+    async fn until_update(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        pred: impl Fn(&Update) -> bool,
+    ) -> Instant {
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(u)) => {
+                    let hit = pred(&u);
+                    self.apply(u);
+                    if hit {
+                        return Instant::now();
+                    }
+                }
+                Ok(None) => panic!("watch ended while waiting for {what}; log: {:?}", self.log),
+                Err(_) => panic!("timed out waiting for {what}; log {:?}", self.log),
+            }
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let r = tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("watch stops on shutdown");
+        r.expect("watch task")
+            .expect("watch returns Ok on shutdown");
+    }
+}
+
+#[tokio::test]
+async fn lists_strings_and_hashes() {
+    let srv = shared();
+    let p = random_prefix();
+    let mut c = srv.conn();
+    let _: () = c.set(format!("{p}/app/servers/a"), "10.0.0.1:80").unwrap();
+    let _: () = c.set(format!("{p}/app/servers/b"), "10.0.0.2:80").unwrap();
+    let _: () = c
+        .hset_multiple(format!("{p}/app/db"), &[("host", "db1"), ("port", "5432")])
+        .unwrap();
+    let _: () = c.rpush(format!("{p}/app/list"), "ignored").unwrap();
+    let _: () = c.set(format!("{p}x/outside"), "no").unwrap();
+    // A hash above the prefix still gives the fields that fall under it.
+    let _: () = c.hset(format!("{p}/svc"), "web/1", "w1").unwrap();
+    let _: () = c.hset(format!("{p}/svc"), "other", "o").unwrap();
+
+    let b = build(&cfg(&[srv.node()])).await;
+    assert!(b.can_watch());
+    let snap = b.list(&[format!("{p}/app")]).await.unwrap();
+    assert_eq!(
+        snap.kvs,
+        kv(&[
+            (&format!("{p}/app/db/host"), "db1"),
+            (&format!("{p}/app/db/port"), "5432"),
+            (&format!("{p}/app/servers/a"), "10.0.0.1:80"),
+            (&format!("{p}/app/servers/b"), "10.0.0.2:80"),
+        ])
+    );
+    let snap = b.list(&[format!("{p}/svc/web")]).await.unwrap();
+    assert_eq!(snap.kvs, kv(&[(&format!("{p}/svc/web/1"), "w1")]));
+    let snap = b.list(&[format!("{p}/nothing")]).await.unwrap();
+    assert!(snap.kvs.is_empty());
+}
+
+#[tokio::test]
+async fn selects_the_database_after_the_slash() {
+    let srv = shared();
+    let p = random_prefix();
+    let _: () = srv.conn_db(3).set(format!("{p}/k"), "in-db-3").unwrap();
+    let in3 = build(&cfg(&[format!("{}/3", srv.node())])).await;
+    let in0 = build(&cfg(&[srv.node()])).await;
+    assert_eq!(
+        in3.list(std::slice::from_ref(&p)).await.unwrap().kvs,
+        kv(&[(&format!("{p}/k"), "in-db-3")])
+    );
+    assert!(
+        in0.list(std::slice::from_ref(&p))
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+
+    // Watching db 3 hears db 3's events.
+    let mut w = Watcher::start(in3, std::slice::from_ref(&p)).await;
+    let _: () = srv.conn_db(3).set(format!("{p}/k2"), "v").unwrap();
+    w.until(Duration::from_secs(5), "db 3 event", |s| {
+        s.contains_key(&format!("{p}/k2"))
+    })
+    .await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn custom_separator_maps_keys_both_ways() {
+    let srv = shared();
+    let p = random_prefix(); // "/t-..."
+    let bare = p.trim_start_matches('/');
+    let mut c = srv.conn();
+    let _: () = c.set(format!("{bare}:app:servers:a"), "1").unwrap();
+    let _: () = c.hset(format!("{bare}:app:db"), "host", "db1").unwrap();
+    let mut config = cfg(&[srv.node()]);
+    config.separator = Some(":".into());
+    let b = build(&config).await;
+    let snap = b.list(&[format!("{p}/app")]).await.unwrap();
+    assert_eq!(
+        snap.kvs,
+        kv(&[
+            (&format!("{p}/app/db/host"), "db1"),
+            (&format!("{p}/app/servers/a"), "1")
+        ])
+    );
+
+    let mut w = Watcher::start(b, &[format!("{p}/app")]).await;
+    let _: () = c.set(format!("{bare}:app:servers:b"), "2").unwrap();
+    w.until(Duration::from_secs(5), "new key via ':'", |s| {
+        s.get(&format!("{p}/app/servers/b")).map(String::as_str) == Some("2")
+    })
+    .await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_follows_sets_hashes_deletes_and_expiry() {
+    let srv = shared();
+    let p = random_prefix();
+    let b = build(&cfg(&[srv.node()])).await;
+    let mut c = srv.conn();
+    let _: () = c.set(format!("{p}/s/a"), "1").unwrap();
+    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let key = |k: &str| format!("{p}{k}");
+
+    let _: () = c.set(key("/s/b"), "2").unwrap();
+    let _: () = c
+        .hset_multiple(key("/h"), &[("x", "1"), ("y", "2")])
+        .unwrap();
+    w.until(Duration::from_secs(5), "set + hset", |s| {
+        s.len() == 4 && s.get(&key("/h/y")).map(String::as_str) == Some("2")
+    })
+    .await;
+    let _: () = c.hdel(key("/h"), "x").unwrap();
+    let _: () = c.del(key("/s/a")).unwrap();
+    w.until(Duration::from_secs(5), "hdel + del", |s| {
+        !s.contains_key(&key("/h/x")) && !s.contains_key(&key("/s/a")) && s.len() == 2
+    })
+    .await;
+    let _: () = c.del(key("/h")).unwrap();
+    w.until(Duration::from_secs(5), "hash deleted", |s| s.len() == 1)
+        .await;
+
+    // SET EX: the key leaves promptly once Redis expires it.
+    let _: () = c.set_ex(key("/ttl/x"), "gone-soon", 1).unwrap();
+    let set_at = Instant::now();
+    w.until(Duration::from_secs(5), "ttl key set", |s| {
+        s.contains_key(&key("/ttl/x"))
+    })
+    .await;
+    let gone_at = w
+        .until_update(Duration::from_secs(5), "expiry", |u| {
+            matches!(u, Update::Changes(cs) if cs.iter().any(|(k, v)| *k == key("/ttl/x") && v.is_none()))
+        })
+        .await;
+    let after = gone_at.duration_since(set_at);
+    assert!(
+        after >= Duration::from_millis(900),
+        "removed before the TTL: {after:?}"
+    );
+    assert!(
+        after < Duration::from_millis(1600),
+        "expiry took too long: {after:?}"
+    );
+    // Every update was incremental (no rescans), except that the watch may open with one
+    // Resync when the test wrote before the watch had listed.
+    assert!(
+        w.log
+            .iter()
+            .skip(1)
+            .all(|u| matches!(u, Update::Changes(_))),
+        "{:?}",
+        w.log
+    );
+    assert!(
+        !w.log
+            .iter()
+            .any(|u| matches!(u, Update::Down(_) | Update::Up)),
+        "{:?}",
+        w.log
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn enables_notifications_merging_existing_flags() {
+    let srv = RedisServer::start(&["notify-keyspace-events Elg"]);
+    let p = random_prefix();
+    let b = build(&cfg(&[srv.node()])).await;
+    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut c = srv.conn();
+    let _: () = c.set(format!("{p}/k"), "v").unwrap();
+    w.until(Duration::from_secs(5), "event after enabling", |s| {
+        s.contains_key(&format!("{p}/k"))
+    })
+    .await;
+    let flags: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query(&mut c)
+        .unwrap();
+    for f in ['K', 'E', 'l', 'g', '$', 'h', 'x', 'e'] {
+        assert!(flags[1].contains(f), "flag {f} missing in {:?}", flags[1]);
+    }
+    w.stop().await;
+}
+
+/// Captures what tracing logs on this thread (the tests below run on one thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// With CONFIG refused, the watch polls every `interval`, warns once (also across
+/// reconnects) and still sees changes.
+async fn falls_back_to_polling(srv: &RedisServer, mut config: BackendConfig) {
+    let logs = Captured::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish(),
+    );
+    config.interval = Some(Duration::from_millis(200));
+    let p = random_prefix();
+    let b = build(&config).await;
+    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut c = srv.conn();
+    let _: () = c.set(format!("{p}/a"), "1").unwrap();
+    w.until(Duration::from_secs(5), "polled change", |s| {
+        s.contains_key(&format!("{p}/a"))
+    })
+    .await;
+    // Drop our connections: the watch reconnects (Down, Up) but does not warn again.
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut c)
+        .unwrap();
+    let _: () = c.del(format!("{p}/a")).unwrap();
+    w.until(Duration::from_secs(5), "polled delete", |s| s.is_empty())
+        .await;
+    let _: () = c.set(format!("{p}/b"), "2").unwrap();
+    w.until(
+        Duration::from_secs(5),
+        "polled change after reconnect",
+        |s| s.contains_key(&format!("{p}/b")),
+    )
+    .await;
+    w.stop().await;
+    let text = logs.text();
+    let warnings = text.matches("falling back to polling").count();
+    assert_eq!(warnings, 1, "expected one polling warning, got:\n{text}");
+    assert!(
+        text.contains(&srv.node()),
+        "the warning names the endpoint:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn renamed_config_falls_back_to_polling_with_one_warning() {
+    let srv = RedisServer::start(&["rename-command CONFIG \"\""]);
+    falls_back_to_polling(&srv, cfg(&[srv.node()])).await;
+}
+
+#[tokio::test]
+async fn acl_without_config_falls_back_to_polling() {
+    let srv = RedisServer::start(&["user reader on >reader-pw ~* &* +@all -config"]);
+    let mut config = cfg(&[srv.node()]);
+    config.username = Some("reader".into());
+    config.password = Some("reader-pw".into());
+    falls_back_to_polling(&srv, config).await;
+}
+
+#[tokio::test]
+async fn acl_user_right_and_wrong_password() {
+    let srv = RedisServer::start(&["user app on >app-secret-pw ~* &* +@all"]);
+    let p = random_prefix();
+    let _: () = srv.conn().set(format!("{p}/k"), "v").unwrap();
+
+    let mut good = cfg(&[srv.node()]);
+    good.username = Some("app".into());
+    good.password = Some("app-secret-pw".into());
+    let b = build(&good).await;
+    assert_eq!(
+        b.list(std::slice::from_ref(&p)).await.unwrap().kvs,
+        kv(&[(&format!("{p}/k"), "v")])
+    );
+    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let _: () = srv.conn().set(format!("{p}/k2"), "v2").unwrap();
+    w.until(Duration::from_secs(5), "event as ACL user", |s| {
+        s.len() == 2
+    })
+    .await;
+    w.stop().await;
+
+    let mut bad = good.clone();
+    bad.password = Some("wrong-secret-pw".into());
+    let b = build(&bad).await;
+    let err = b.list(std::slice::from_ref(&p)).await.unwrap_err();
+    assert!(!err.is_transient(), "a wrong password is fatal: {err}");
+    let text = err.to_string();
+    assert!(text.contains(&srv.node()), "names the endpoint: {text}");
+    assert!(
+        !text.contains("wrong-secret-pw") && !text.contains("app-secret-pw"),
+        "{text}"
+    );
+    // The watch gives up with the same fatal error instead of retrying forever.
+    let (tx, _rx) = mpsc::channel(8);
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.watch(
+            vec![p.clone()],
+            Arc::new(Snapshot::default()),
+            tx,
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("watch returns on a fatal error");
+    assert!(matches!(r, Err(e) if !e.is_transient()));
+    let dbg = format!("{bad:?}");
+    assert!(!dbg.contains("wrong-secret-pw"), "{dbg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_sends_down_up_and_a_resync() {
+    let mut srv = RedisServer::start(&[]);
+    let p = random_prefix();
+    let key = |k: &str| format!("{p}{k}");
+    let mut c = srv.conn();
+    let _: () = c.set(key("/a"), "1").unwrap();
+    let _: () = c.set(key("/b"), "1").unwrap();
+
+    // What the server will hold after its restart: prepared in another server's dump.
+    let prep = RedisServer::start(&[]);
+    let mut pc = prep.conn();
+    let _: () = pc.set(key("/b"), "2").unwrap();
+    let _: () = pc.set(key("/c"), "3").unwrap();
+    let _: () = redis::cmd("SAVE").query(&mut pc).unwrap();
+    std::fs::copy(
+        prep.data_dir().join("dump.rdb"),
+        srv.data_dir().join("dump.rdb"),
+    )
+    .unwrap();
+    drop(prep);
+
+    let b = build(&cfg(&[srv.node()])).await;
+    let mut w = Watcher::start(b.clone(), std::slice::from_ref(&p)).await;
+    assert_eq!(w.state.len(), 2);
+    srv.kill();
+    w.until_update(Duration::from_secs(5), "Down", |u| {
+        matches!(u, Update::Down(_))
+    })
+    .await;
+    // While Redis is down, a listing fails and is transient.
+    let err = b.list(std::slice::from_ref(&p)).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains(&srv.node()), "{err}");
+    srv.restart();
+    w.until_update(Duration::from_secs(10), "Resync", |u| {
+        matches!(u, Update::Resync(_))
+    })
+    .await;
+    assert_eq!(w.state, kv(&[(&key("/b"), "2"), (&key("/c"), "3")]));
+    let kinds: Vec<&str> = w
+        .log
+        .iter()
+        .map(|u| match u {
+            Update::Changes(_) => "changes",
+            Update::Resync(_) => "resync",
+            Update::Down(_) => "down",
+            Update::Up => "up",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["down", "up", "resync"]);
+
+    // The restarted server forgot notify-keyspace-events; the watch set it again.
+    let mut c = srv.conn();
+    let _: () = c.set(key("/d"), "4").unwrap();
+    w.until(Duration::from_secs(5), "event after restart", |s| {
+        s.contains_key(&key("/d"))
+    })
+    .await;
+    assert!(matches!(w.log.last(), Some(Update::Changes(_))));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_a_sentinel_failover() {
+    let name = "confsync-master";
+    let master = RedisServer::start(&["repl-diskless-sync-delay 0"]);
+    let replica_line = format!("replicaof 127.0.0.1 {}", master.port);
+    let replica = RedisServer::start(&[&replica_line, "repl-diskless-sync-delay 0"]);
+    // Start Sentinel once the replica is linked, so its first look at the master finds it.
+    let mut rc = replica.conn();
+    crate::support::wait_for(Duration::from_secs(10), || {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut rc).ok()?;
+        info.contains("master_link_status:up").then_some(())
+    })
+    .expect("replica links to the master");
+    let sentinel = Sentinel::start(name, master.port);
+    let p = random_prefix();
+    let key = |k: &str| format!("{p}{k}");
+    let _: () = master.conn().set(key("/a"), "1").unwrap();
+
+    let mut config = cfg(&[sentinel.node()]);
+    config.sentinel_master = Some(name.into());
+    let b = build(&config).await;
+    let mut w = Watcher::start(b.clone(), std::slice::from_ref(&p)).await;
+    assert_eq!(w.state, kv(&[(&key("/a"), "1")]));
+    let _: () = master.conn().set(key("/b"), "2").unwrap();
+    w.until(Duration::from_secs(5), "event from the first master", |s| {
+        s.len() == 2
+    })
+    .await;
+
+    crate::support::wait_for(Duration::from_secs(10), || {
+        rc.get::<_, Option<String>>(key("/b")).ok().flatten()
+    })
+    .expect("the replica has the writes");
+    crate::support::wait_for(Duration::from_secs(20), || {
+        sentinel.sees_replica(name, replica.port).then_some(())
+    })
+    .unwrap_or_else(|| panic!("sentinel never saw the replica:\n{}", sentinel.log()));
+    let _: () = redis::cmd("SENTINEL")
+        .arg("FAILOVER")
+        .arg(name)
+        .query(&mut crate::support::redis::conn(sentinel.port, 0))
+        .unwrap();
+    crate::support::wait_for(Duration::from_secs(20), || {
+        (sentinel.master_port(name) == Some(replica.port)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no failover:\n{}", sentinel.log()));
+    // Writes now go to the new master; the backend must follow it.
+    let mut nc = replica.conn();
+    crate::support::wait_for(Duration::from_secs(10), || {
+        nc.set::<_, _, ()>(key("/c"), "3").ok()
+    })
+    .expect("new master accepts writes");
+    w.until(
+        Duration::from_secs(20),
+        "key written on the new master",
+        |s| s.get(&key("/c")).map(String::as_str) == Some("3"),
+    )
+    .await;
+    let _: () = nc.del(key("/a")).unwrap();
+    w.until(Duration::from_secs(10), "event from the new master", |s| {
+        !s.contains_key(&key("/a"))
+    })
+    .await;
+    assert_eq!(
+        b.list(std::slice::from_ref(&p)).await.unwrap().kvs,
+        kv(&[(&key("/b"), "2"), (&key("/c"), "3")])
+    );
+    w.stop().await;
+}

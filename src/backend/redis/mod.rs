@@ -1,0 +1,293 @@
+//! Redis backend: standalone servers or a master found through Sentinel.
+//!
+//! Keys map as in confd (see [`keys`]): a string key is one value, a hash `k` gives
+//! `k/field` per field, and `--separator` stands for `/` in stores that use `:`.
+//! Listing walks the prefixes with `SCAN MATCH` (never `KEYS`) and reads the values with
+//! pipelined `GET`/`HGETALL`; a key that vanishes in between is simply absent.
+//!
+//! Watching (see [`watch`]) subscribes to keyspace notifications on a dedicated pub/sub
+//! connection, enabling them with `CONFIG SET` when they are off, and fetches only the
+//! key an event names. Where `CONFIG` is not allowed it warns once and polls.
+//!
+//! # Layout
+//! - `mod.rs`: the [`RedisBackend`], listing and fetching keys.
+//! - `conn.rs`: node parsing, Sentinel, connections, error classification.
+//! - `keys.rs`: the key mapping and glob patterns.
+//! - `watch.rs`: keyspace notifications, the reconnect loop, the polling fallback.
+
+mod conn;
+mod keys;
+mod watch;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use redis::{RedisResult, Value};
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, under_any};
+use conn::{KIND, Node, Target, classify};
+pub use keys::KeyMap;
+
+/// How often to poll when keyspace notifications cannot be enabled and no interval is set.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// Keys per SCAN step and per fetch pipeline.
+const BATCH: usize = 1000;
+/// Upper bound on SCAN steps for one prefix (a guard; SCAN always ends long before).
+const MAX_SCAN_STEPS: usize = 10_000_000;
+
+/// What one Redis key contributes under the watched prefixes: confsync keys and values
+/// (one for a string, one per field for a hash, none when it is gone or another type).
+pub(crate) type Entry = Vec<(String, String)>;
+
+/// Reads and watches prefixes in Redis.
+pub struct RedisBackend {
+    /// Servers or Sentinels to connect to.
+    target: Target,
+    /// confsync keys <-> Redis keys.
+    keys: KeyMap,
+    /// Poll interval when keyspace notifications cannot be enabled.
+    poll_interval: Duration,
+    /// The command connection `list` reuses, with the node it is connected to; dropped
+    /// after any connection error so the next call reconnects (and re-asks Sentinel).
+    cached: Mutex<Option<(Node, MultiplexedConnection)>>,
+    /// Set once the "cannot enable notifications, polling" warning has been logged, so
+    /// reconnects do not repeat it.
+    warned_polling: AtomicBool,
+}
+
+impl RedisBackend {
+    /// Parses the nodes in `cfg`; no connection is made until the first `list` or `watch`.
+    pub async fn connect(cfg: &BackendConfig) -> Result<Self, BackendError> {
+        Ok(Self {
+            target: Target::from_config(cfg)?,
+            keys: KeyMap::new(cfg.separator.as_deref()),
+            poll_interval: cfg
+                .interval
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_POLL_INTERVAL),
+            cached: Mutex::new(None),
+            warned_polling: AtomicBool::new(false),
+        })
+    }
+
+    /// One listing over the cached connection, connecting first when there is none.
+    async fn list_once(&self, prefixes: &[String]) -> Result<Snapshot, BackendError> {
+        let mut guard = self.cached.lock().await;
+        // Behind Sentinel, ask where the master is on every listing: after a failover the
+        // old master keeps answering (with stale data) until Sentinel reconfigures it.
+        if self.target.master_name().is_some() {
+            let master = self.target.master().await?;
+            if guard.as_ref().is_some_and(|(n, _)| n.shown != master.shown) {
+                *guard = None;
+            }
+        }
+        if guard.is_none() {
+            *guard = Some(self.target.connect().await?);
+        }
+        let Some((node, conn)) = guard.as_mut() else {
+            return Err(BackendError::transient(
+                KIND,
+                self.target.shown(),
+                "no connection",
+            ));
+        };
+        match list_entries(conn, &node.shown, &self.keys, prefixes).await {
+            Ok(entries) => Ok(snapshot_of(&entries)),
+            Err(e) => {
+                *guard = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn list(&self, prefixes: &[String]) -> Result<Snapshot, BackendError> {
+        match self.list_once(prefixes).await {
+            // A cached connection may have died since the last call (restart, failover):
+            // one retry on a fresh connection before reporting the store as down.
+            Err(e) if e.is_transient() => self.list_once(prefixes).await,
+            other => other,
+        }
+    }
+
+    fn can_watch(&self) -> bool {
+        true
+    }
+
+    async fn watch(
+        &self,
+        prefixes: Vec<String>,
+        from: Arc<Snapshot>,
+        tx: mpsc::Sender<Update>,
+        shutdown: CancellationToken,
+    ) -> Result<(), BackendError> {
+        watch::run(self, prefixes, from, tx, shutdown).await
+    }
+}
+
+/// The snapshot a set of entries stands for.
+fn snapshot_of(entries: &HashMap<String, Entry>) -> Snapshot {
+    let kvs: KvMap = entries.values().flatten().cloned().collect();
+    Snapshot {
+        kvs,
+        revision: None,
+    }
+}
+
+/// Every Redis key under `prefixes` (plus ancestors that may be hashes), with what each
+/// contributes.
+async fn list_entries(
+    conn: &mut MultiplexedConnection,
+    shown: &str,
+    keys: &KeyMap,
+    prefixes: &[String],
+) -> Result<HashMap<String, Entry>, BackendError> {
+    let mut store_keys = BTreeSet::new();
+    for p in prefixes {
+        scan(conn, shown, &keys.scan_pattern(p), &mut store_keys).await?;
+        store_keys.extend(keys.ancestor_keys(p));
+    }
+    let store_keys: Vec<String> = store_keys.into_iter().collect();
+    let mut entries = fetch(conn, shown, keys, prefixes, &store_keys).await?;
+    entries.retain(|_, e| !e.is_empty());
+    Ok(entries)
+}
+
+/// Adds every key matching `pattern` to `out`, walking SCAN to the end.
+async fn scan(
+    conn: &mut MultiplexedConnection,
+    shown: &str,
+    pattern: &str,
+    out: &mut BTreeSet<String>,
+) -> Result<(), BackendError> {
+    let mut cursor: u64 = 0;
+    for _ in 0..MAX_SCAN_STEPS {
+        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(conn)
+            .await
+            .map_err(|e| classify(shown, &e))?;
+        for k in batch {
+            match String::from_utf8(k) {
+                Ok(k) => {
+                    out.insert(k);
+                }
+                Err(e) => {
+                    tracing::debug!(endpoint = shown, key = %String::from_utf8_lossy(e.as_bytes()), "skipping a key that is not UTF-8")
+                }
+            }
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+    Err(BackendError::transient(
+        KIND,
+        shown,
+        format!("SCAN MATCH {pattern} did not finish"),
+    ))
+}
+
+/// Reads `store_keys` with pipelined `GET` + `HGETALL` (one of the two fails with
+/// WRONGTYPE, which is how the type shows). Every requested key gets an entry, empty
+/// when the key is gone, is another type, or has nothing under `prefixes`.
+async fn fetch(
+    conn: &mut MultiplexedConnection,
+    shown: &str,
+    keys: &KeyMap,
+    prefixes: &[String],
+    store_keys: &[String],
+) -> Result<HashMap<String, Entry>, BackendError> {
+    let mut out = HashMap::with_capacity(store_keys.len());
+    for chunk in store_keys.chunks(BATCH) {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for k in chunk {
+            pipe.cmd("GET").arg(k).cmd("HGETALL").arg(k);
+        }
+        let replies: Vec<RedisResult<Value>> = pipe
+            .query_async(conn)
+            .await
+            .map_err(|e| classify(shown, &e))?;
+        if replies.len() != chunk.len() * 2 {
+            return Err(BackendError::transient(
+                KIND,
+                shown,
+                "pipeline answered with the wrong number of replies",
+            ));
+        }
+        for (i, k) in chunk.iter().enumerate() {
+            let entry = decode(shown, keys, k, &replies[2 * i], &replies[2 * i + 1])?;
+            let entry: Entry = entry
+                .into_iter()
+                .filter(|(lk, _)| under_any(lk, prefixes))
+                .collect();
+            out.insert(k.clone(), entry);
+        }
+    }
+    Ok(out)
+}
+
+/// What key `k` holds, from its GET and HGETALL replies.
+fn decode(
+    shown: &str,
+    keys: &KeyMap,
+    k: &str,
+    get: &RedisResult<Value>,
+    hgetall: &RedisResult<Value>,
+) -> Result<Entry, BackendError> {
+    let wrongtype = |r: &RedisResult<Value>| matches!(r, Err(e) if e.code() == Some("WRONGTYPE"));
+    match get {
+        Ok(Value::BulkString(v)) => {
+            return Ok(vec![(
+                keys.to_logical(k),
+                String::from_utf8_lossy(v).into_owned(),
+            )]);
+        }
+        Ok(Value::Nil) => return Ok(Vec::new()),
+        Ok(_) => {}
+        Err(_) if wrongtype(get) => {}
+        Err(e) => return Err(classify(&format!("{shown} key {k}"), e)),
+    }
+    match hgetall {
+        Ok(Value::Array(items)) => Ok(items
+            .chunks_exact(2)
+            .filter_map(|pair| Some((bytes_of(&pair[0])?, bytes_of(&pair[1])?)))
+            .map(|(f, v)| (keys.field_key(k, &f), v))
+            .collect()),
+        Ok(Value::Map(pairs)) => Ok(pairs
+            .iter()
+            .filter_map(|(f, v)| Some((bytes_of(f)?, bytes_of(v)?)))
+            .map(|(f, v)| (keys.field_key(k, &f), v))
+            .collect()),
+        Ok(_) => Ok(Vec::new()),
+        // Lists, sets, sorted sets and streams are not part of the key mapping.
+        Err(_) if wrongtype(hgetall) => Ok(Vec::new()),
+        Err(e) => Err(classify(&format!("{shown} key {k}"), e)),
+    }
+}
+
+fn bytes_of(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
