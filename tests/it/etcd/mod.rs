@@ -2,7 +2,10 @@
 //! expiry, compaction, member loss, full outage, auth and TLS.
 //!
 //! Ordinary tests share one server ([`etcd::shared`]) and use their own random prefix;
-//! tests that kill, restart, compact or configure a server start their own.
+//! tests that kill, restart, compact or configure a server start their own. The
+//! `confsync` binary on etcd (and S1 with HAProxy) is in [`e2e`].
+
+mod e2e;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
