@@ -603,3 +603,246 @@ async fn follows_a_sentinel_failover() {
     );
     w.stop().await;
 }
+
+/// A tiny HTTP app answering every request with its name, until dropped (S2's web apps).
+struct App {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl App {
+    fn start(name: &str) -> App {
+        use std::io::Read;
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body = name.to_string();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buf = [0u8; 4096];
+                        let _ = s.read(&mut buf);
+                        let _ = write!(
+                            s,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        App {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The bodies of `n` requests through nginx on `port` (errors count as "error").
+fn hits(port: u16, n: usize) -> std::collections::BTreeSet<String> {
+    use std::io::Read;
+    (0..n)
+        .map(|_| {
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return "error".to_string();
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: s2\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            match out.split_once("\r\n\r\n") {
+                Some((head, body)) if head.starts_with("HTTP/1.1 200") => body.to_string(),
+                _ => "error".to_string(),
+            }
+        })
+        .collect()
+}
+
+fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The full nginx config S2 renders: upstream from `/work/webapp/ips/*`, checked with
+/// `nginx -t -c` on the staged file and reloaded with HUP.
+const S2_TEMPLATE: &str = r#"pid RUN/nginx.pid;
+error_log stderr;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path RUN/client_body;
+    proxy_temp_path RUN/proxy;
+    fastcgi_temp_path RUN/fastcgi;
+    uwsgi_temp_path RUN/uwsgi;
+    scgi_temp_path RUN/scgi;
+    upstream webapp {
+{%- for addr in getvs(key="/work/webapp/ips/*") %}
+        server {{ addr | safe_line }} weight=10 max_fails=1 fail_timeout=1s;
+{%- else %}
+        server 127.0.0.1:1 down;
+{%- endfor %}
+    }
+    server {
+        listen 127.0.0.1:LISTEN;
+        location / {
+            proxy_pass http://webapp;
+            proxy_next_upstream error timeout http_502 http_503 http_504;
+            proxy_connect_timeout 1s;
+        }
+    }
+}
+"#;
+
+/// S2: apps register with `SET key addr EX n` (refreshed by a reporter); confsync renders
+/// the nginx upstream, checks it with `nginx -t`, reloads with HUP; traffic follows
+/// registrations, and an app whose key expires leaves the upstream.
+#[test]
+fn s2_nginx_follows_registrations_and_expiry() {
+    let nginx = crate::support::require_program("nginx", "nginx");
+    let srv = shared();
+    let p = random_prefix();
+    let dir = crate::support::tempdir();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let dest = dir.path().join("nginx.conf");
+    let listen = crate::support::free_port();
+    let run_s = run.display().to_string();
+    crate::support::write(
+        dir.path(),
+        "templates/nginx.conf.tmpl",
+        &S2_TEMPLATE
+            .replace("RUN", &run_s)
+            .replace("LISTEN", &listen.to_string()),
+    );
+    let nginx_s = nginx.display().to_string();
+    crate::support::write(
+        dir.path(),
+        "conf.d/webapp.toml",
+        &format!(
+            "[template]\nsrc = \"nginx.conf.tmpl\"\ndest = \"{dest}\"\nprefix = \"{p}\"\nkeys = [\"/work/webapp/ips\"]\n\
+             check_cmd = \"{nginx_s} -t -q -p {run_s} -e stderr -c {{{{.src}}}}\"\n\
+             reload_cmd = \"test ! -s {run_s}/nginx.pid || kill -HUP $(cat {run_s}/nginx.pid)\"\n",
+            dest = dest.display()
+        ),
+    );
+    let key = |name: &str| format!("{p}/work/webapp/ips/{name}");
+    let (a, b, c) = (
+        App::start("app-a"),
+        App::start("app-b"),
+        App::start("app-c"),
+    );
+    let mut rc = srv.conn();
+    let _: () = rc.set_ex(key("a"), a.addr(), 30).unwrap();
+    let _: () = rc.set_ex(key("b"), b.addr(), 30).unwrap();
+
+    let mut cmd = crate::support::confsync();
+    cmd.args(["run", "--confdir"]).arg(dir.path()).args([
+        "--backend",
+        "redis",
+        "--node",
+        &srv.node(),
+        "--watch",
+        "--log-level",
+        "debug",
+    ]);
+    let log = dir.path().join("confsync.log");
+    let _daemon = crate::support::Proc::spawn("confsync", cmd, &log);
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    crate::support::wait_file(&dest, Duration::from_secs(10), |s| {
+        s.contains(&a.addr()) && s.contains(&b.addr())
+    })
+    .unwrap_or_else(|| panic!("first render missing; log:\n{}", logs()));
+
+    let mut ncmd = std::process::Command::new(&nginx);
+    ncmd.args(["-p", &run_s, "-e", "stderr", "-g", "daemon off;", "-c"])
+        .arg(&dest);
+    let _nginx = crate::support::Proc::spawn("nginx", ncmd, &run.join("nginx.out"));
+    assert!(
+        crate::support::wait_port(listen, Duration::from_secs(5)),
+        "nginx did not listen"
+    );
+    let follows = |want: &[&str], what: &str| {
+        crate::support::wait_for(Duration::from_secs(10), || {
+            (hits(listen, 6) == names(want)).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "traffic never became {want:?} ({what}); got {:?}\nconfig:\n{}\nlog:\n{}",
+                hits(listen, 6),
+                std::fs::read_to_string(&dest).unwrap_or_default(),
+                logs()
+            )
+        })
+    };
+    follows(&["app-a", "app-b"], "two registered apps");
+
+    // A third app registers for 2 s and is not refreshed: it takes traffic, then leaves.
+    let _: () = rc.set_ex(key("c"), c.addr(), 2).unwrap();
+    let set_at = Instant::now();
+    follows(&["app-a", "app-b", "app-c"], "c registered");
+    let written = crate::support::wait_for(Duration::from_secs(10), || {
+        let s = std::fs::read_to_string(&dest).ok()?;
+        (!s.contains(&c.addr())).then(Instant::now)
+    })
+    .unwrap_or_else(|| panic!("c never left the config; log:\n{}", logs()));
+    let late = written
+        .duration_since(set_at)
+        .saturating_sub(Duration::from_secs(2));
+    eprintln!("S2: expired key left nginx.conf {late:?} after its TTL");
+    assert!(
+        late < Duration::from_secs(1),
+        "expiry took {late:?} past the TTL"
+    );
+    follows(&["app-a", "app-b"], "c expired");
+
+    // Refreshing a registration with the same address changes nothing on disk.
+    let before = std::fs::metadata(&dest).unwrap().modified().unwrap();
+    for _ in 0..3 {
+        let _: () = rc.set_ex(key("a"), a.addr(), 30).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::metadata(&dest).unwrap().modified().unwrap(),
+        before,
+        "a refresh rewrote the file"
+    );
+
+    // An app that crashes stops refreshing; its key expires and it leaves the upstream.
+    let b_addr = b.addr();
+    drop(b);
+    let _: () = rc.expire(key("b"), 1).unwrap();
+    follows(&["app-a"], "b crashed and expired");
+    crate::support::wait_file(&dest, Duration::from_secs(5), |s| !s.contains(&b_addr))
+        .unwrap_or_else(|| panic!("b never left the config; log:\n{}", logs()));
+    assert!(
+        !std::fs::read_to_string(&dest)
+            .unwrap()
+            .contains("127.0.0.1:1 down")
+    );
+    let _: () = rc.del(key("a")).unwrap();
+    crate::support::wait_file(&dest, Duration::from_secs(5), |s| {
+        s.contains("127.0.0.1:1 down")
+    })
+    .unwrap_or_else(|| panic!("empty upstream not rendered; log:\n{}", logs()));
+}
