@@ -40,6 +40,8 @@ pub enum Command {
     Check {
         #[command(flatten)]
         conf: ConfArgs,
+        #[command(flatten)]
+        settings: Settings,
     },
     /// Print one resource's rendered output
     Render {

@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, filter_prefixes};
+use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, under_any};
 
 /// Data files and directories, read afresh on every listing.
 #[derive(Debug, Clone)]
@@ -250,12 +250,13 @@ impl Backend for FileBackend {
 
     async fn list(&self, prefixes: &[String]) -> Result<Snapshot, BackendError> {
         let paths = self.paths.clone();
-        let all = tokio::task::spawn_blocking(move || load(&paths))
+        let mut all = tokio::task::spawn_blocking(move || load(&paths))
             .await
             .map_err(|e| BackendError::transient("file", self.endpoint(), e))?
             .map_err(|e| BackendError::transient("file", self.endpoint(), e))?;
+        all.retain(|k, _| under_any(k, prefixes));
         Ok(Snapshot {
-            kvs: filter_prefixes(&all, prefixes),
+            kvs: all,
             revision: None,
         })
     }

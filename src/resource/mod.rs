@@ -50,7 +50,7 @@ pub struct Timings {
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// The template failed; the destination was not touched.
-    #[error("resource {resource}: {source}; {dest} left unchanged")]
+    #[error("resource {resource}: {dest} left unchanged: {source}")]
     Render {
         resource: String,
         dest: String,

@@ -9,10 +9,38 @@ pub struct BadPattern(pub String, pub &'static str);
 
 /// True when `name` matches `pattern` as a whole.
 pub fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
-    validate(pattern)?;
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    Ok(match_from(&p, &n))
+    Ok(Pattern::new(pattern)?.matches(name))
+}
+
+/// A validated pattern, to match many names without re-parsing it.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    chars: Vec<char>,
+    /// The pattern as bytes when it is ASCII (then ASCII names match byte-wise, without
+    /// decoding or allocating).
+    ascii: Option<Vec<u8>>,
+}
+
+impl Pattern {
+    /// Checks `pattern` and prepares it for matching.
+    pub fn new(pattern: &str) -> Result<Self, BadPattern> {
+        validate(pattern)?;
+        Ok(Self {
+            chars: pattern.chars().collect(),
+            ascii: pattern.is_ascii().then(|| pattern.as_bytes().to_vec()),
+        })
+    }
+
+    /// True when `name` matches the whole pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        match &self.ascii {
+            Some(p) if name.is_ascii() => match_from(p, name.as_bytes(), b'/'),
+            _ => {
+                let n: Vec<char> = name.chars().collect();
+                match_from(&self.chars, &n, '/')
+            }
+        }
+    }
 }
 
 /// The part of `pattern` before its first special character: every match starts with it,
@@ -70,17 +98,17 @@ fn class_end(p: &[char], start: usize) -> Option<usize> {
 }
 
 /// Matches the class at `p[start..]` against `c`; returns the index past the class.
-fn match_class(p: &[char], start: usize, c: char) -> (bool, usize) {
+fn match_class<T: Sym>(p: &[T], start: usize, c: T) -> (bool, usize) {
     let mut i = start + 1;
-    let negate = p.get(i) == Some(&'^');
+    let negate = p.get(i) == Some(&T::from_ascii(b'^'));
     if negate {
         i += 1;
     }
     let mut hit = false;
     let mut first = true;
-    while i < p.len() && (first || p[i] != ']') {
+    while i < p.len() && (first || p[i] != T::from_ascii(b']')) {
         first = false;
-        let lo = if p[i] == '\\' {
+        let lo = if p[i] == T::from_ascii(b'\\') {
             i += 1;
             p[i]
         } else {
@@ -88,9 +116,9 @@ fn match_class(p: &[char], start: usize, c: char) -> (bool, usize) {
         };
         i += 1;
         let mut hi = lo;
-        if i + 1 < p.len() && p[i] == '-' && p[i + 1] != ']' {
+        if i + 1 < p.len() && p[i] == T::from_ascii(b'-') && p[i + 1] != T::from_ascii(b']') {
             i += 1;
-            if p[i] == '\\' {
+            if p[i] == T::from_ascii(b'\\') {
                 i += 1;
             }
             hi = p[i];
@@ -103,24 +131,27 @@ fn match_class(p: &[char], start: usize, c: char) -> (bool, usize) {
     (hit != negate, i + 1)
 }
 
-fn match_from(p: &[char], n: &[char]) -> bool {
+fn match_from<T: Sym>(p: &[T], n: &[T], slash: T) -> bool {
     let (mut pi, mut ni) = (0, 0);
     // Backtracking point for the last `*`: (pattern index after it, name index it took up to).
     let mut star: Option<(usize, usize)> = None;
     loop {
         if pi < p.len() {
-            match p[pi] {
-                '*' => {
-                    star = Some((pi + 1, ni));
-                    pi += 1;
-                    continue;
-                }
-                '?' if ni < n.len() && n[ni] != '/' => {
+            let c = p[pi];
+            if c == T::from_ascii(b'*') {
+                star = Some((pi + 1, ni));
+                pi += 1;
+                continue;
+            }
+            let here = ni < n.len();
+            if c == T::from_ascii(b'?') {
+                if here && n[ni] != slash {
                     pi += 1;
                     ni += 1;
                     continue;
                 }
-                '[' if ni < n.len() && n[ni] != '/' => {
+            } else if c == T::from_ascii(b'[') {
+                if here && n[ni] != slash {
                     let (ok, next) = match_class(p, pi, n[ni]);
                     if ok {
                         pi = next;
@@ -128,30 +159,46 @@ fn match_from(p: &[char], n: &[char]) -> bool {
                         continue;
                     }
                 }
-                '\\' if ni < n.len() && p[pi + 1] == n[ni] => {
+            } else if c == T::from_ascii(b'\\') {
+                if here && p[pi + 1] == n[ni] {
                     pi += 2;
                     ni += 1;
                     continue;
                 }
-                c if c != '?' && c != '[' && c != '\\' && ni < n.len() && c == n[ni] => {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-                _ => {}
+            } else if here && c == n[ni] {
+                pi += 1;
+                ni += 1;
+                continue;
             }
         } else if ni == n.len() {
             return true;
         }
         // Mismatch: let the last `*` take one more character, never a `/`.
         match star {
-            Some((sp, sn)) if sn < n.len() && n[sn] != '/' => {
+            Some((sp, sn)) if sn < n.len() && n[sn] != slash => {
                 star = Some((sp, sn + 1));
                 pi = sp;
                 ni = sn + 1;
             }
             _ => return false,
         }
+    }
+}
+
+/// A pattern or name symbol: a byte (ASCII fast path) or a char.
+trait Sym: Copy + Eq + Ord {
+    fn from_ascii(b: u8) -> Self;
+}
+
+impl Sym for u8 {
+    fn from_ascii(b: u8) -> Self {
+        b
+    }
+}
+
+impl Sym for char {
+    fn from_ascii(b: u8) -> Self {
+        b as char
     }
 }
 

@@ -78,16 +78,9 @@ impl View {
     /// Entries whose template key matches `pattern`, sorted by key.
     pub fn gets(&self, pattern: &str) -> Result<Vec<(&str, &str)>, glob::BadPattern> {
         let pattern = join_key("", pattern);
-        glob::matches(&pattern, "")?;
+        let compiled = glob::Pattern::new(&pattern)?;
         let from = join_key(&self.prefix, glob::literal_prefix(&pattern));
-        // join_key drops a trailing '/', which would widen the scan but never narrow it.
-        let mut out = Vec::new();
-        for (k, v) in self.scan(from) {
-            if glob::matches(&pattern, k)? {
-                out.push((k, v));
-            }
-        }
-        Ok(out)
+        Ok(self.scan(from).filter(|(k, _)| compiled.matches(k)).collect())
     }
 
     /// Values whose template key matches `pattern`, sorted by value.

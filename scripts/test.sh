@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian's packages when missing, then runs
+# formatting and lint checks and the whole suite. Tests start their own etcd, Redis,
+# HAProxy and nginx on free loopback ports; nothing here starts a service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+need=()
+have protoc || need+=(protobuf-compiler)
+have haproxy || need+=(haproxy)
+have nginx || need+=(nginx)
+have etcd || need+=(etcd-server)
+have etcdctl || need+=(etcd-client)
+have redis-server || need+=(redis-server)
+have redis-sentinel || need+=(redis-sentinel)
+have openssl || need+=(openssl)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --no-fail-fast
