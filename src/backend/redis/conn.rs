@@ -163,10 +163,13 @@ impl Target {
             Self::Sentinel { name, .. } => {
                 let node = self.master().await?;
                 let mut conn = node.connect().await?;
-                let role: Vec<redis::Value> = redis::cmd("ROLE")
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| classify(&node.shown, &e))?;
+                let role: Vec<redis::Value> = match redis::cmd("ROLE").query_async(&mut conn).await
+                {
+                    Ok(r) => r,
+                    // An ACL user without ROLE: trust Sentinel's answer.
+                    Err(e) if is_refusal(&e) => return Ok((node, conn)),
+                    Err(e) => return Err(classify(&node.shown, &e)),
+                };
                 let is_master =
                     matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master");
                 if !is_master {
@@ -396,13 +399,11 @@ fn redact(raw: &str) -> String {
     }
 }
 
-/// True for server errors that mean "you may not do this" or "this command is unknown"
-/// rather than "the connection broke".
+/// True for server errors that mean "you may not do this" (NOPERM) or "no such command"
+/// (ERR, as for a renamed CONFIG), rather than "not now" (LOADING, MASTERDOWN) or "the
+/// connection broke".
 pub fn is_refusal(e: &RedisError) -> bool {
-    !e.is_io_error()
-        && !e.is_timeout()
-        && !e.is_connection_dropped()
-        && matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
+    matches!(e.code(), Some("NOPERM" | "ERR"))
 }
 
 /// Sorts a Redis error for `endpoint`: bad credentials, missing permissions and bad
