@@ -73,3 +73,41 @@ fn rfc3339() {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_400_110);
     assert_eq!(funcs::rfc3339_utc(t), "2026-11-23T02:15:10Z");
 }
+
+/// Every row of the README's confd -> confsync table renders as documented.
+#[test]
+fn readme_confd_table_holds() {
+    let pairs = [("/k", "v"), ("/d/a/x", "1"), ("/d/b", "2"), ("/s", "a:b"), ("/n", "41"), ("/j", "[1,2]")];
+    let cases = [
+        ("{{ getv(key=\"/k\") }}", "v"),
+        ("{{ getv(key=\"/nope\", default=\"def\") }}", "def"),
+        ("{% set x = get(key=\"/k\") %}{{ x.key }}={{ x.value }}", "/k=v"),
+        ("{% for x in gets(key=\"/d/*\") %}{{ x.key }} {% endfor %}", "/d/b "),
+        ("{{ getvs(key=\"/d/*\") | join(sep=\",\") }}", "2"),
+        ("{{ ls(key=\"/d\") | join(sep=\",\") }}", "a,b"),
+        ("{{ lsdir(key=\"/d\") | join(sep=\",\") }}", "a"),
+        ("{{ exists(key=\"/k\") }}", "true"),
+        ("{{ getenv(name=\"CONFSYNC_SURELY_UNSET\", default=\"d\") }}", "d"),
+        ("{{ lookup_ip(name=\"127.0.0.1\") | join(sep=\",\") }}", "127.0.0.1"),
+        ("{{ file_exists(path=\"/\") }}", "true"),
+        ("{{ datetime() | length }}", "20"),
+        ("{{ \"/a/b\" | base }} {{ \"/a/b\" | dir }}", "b /a"),
+        ("{{ getv(key=\"/j\") | json | length }}", "2"),
+        ("{{ getv(key=\"/s\") | split(pat=\":\") | join(sep=\"-\") }}", "a-b"),
+        ("{{ \"aB\" | upper }} {{ \"aB\" | lower }}", "AB ab"),
+        ("{{ \":\" in getv(key=\"/s\") }}", "true"),
+        ("{{ getv(key=\"/s\") | replace(from=\":\", to=\"/\") }}", "a/b"),
+        ("{{ \"x.conf\" | trim_suffix(suffix=\".conf\") }}{{ \"/x\" | trim_prefix(prefix=\"/\") }}", "xx"),
+        ("{{ getv(key=\"/n\") | int + 1 }}", "42"),
+        ("{{ \"true\" | parse_bool }}", "true"),
+        ("{{ \"hi\" | base64_encode }} {{ \"aGk=\" | base64_decode }}", "aGk= hi"),
+        ("{{ [1, 2] | reverse | join(sep=\",\") }}", "2,1"),
+        ("{{ [\"ccc\", \"a\", \"bb\"] | sort_by_length | join(sep=\",\") }}", "a,bb,ccc"),
+        ("{{ 7 + 1 }} {{ 7 - 1 }} {{ 7 * 2 }} {{ 9 / 2 }} {{ 9 // 2 }} {{ 7 % 4 }}", "8 6 14 4.5 4 3"),
+        ("{{ range(start=1, end=6) | join(sep=\",\") }}", "1,2,3,4,5"),
+        ("{% set m = {\"a\": 1} %}{{ m.a }}", "1"),
+    ];
+    for (tpl, want) in cases {
+        assert_eq!(render(tpl, &pairs).unwrap_or_else(|e| panic!("{tpl}: {e}")), want, "{tpl}");
+    }
+}
