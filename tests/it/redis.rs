@@ -846,3 +846,60 @@ fn s2_nginx_follows_registrations_and_expiry() {
     })
     .unwrap_or_else(|| panic!("empty upstream not rendered; log:\n{}", logs()));
 }
+
+#[tokio::test]
+async fn rediss_with_ca_and_client_certificate() {
+    let certs_dir = crate::support::tempdir();
+    let certs = crate::support::redis::TestCerts::make(certs_dir.path());
+    let tls_port = crate::support::free_port();
+    let lines = [
+        format!("tls-port {tls_port}"),
+        format!("tls-cert-file {}", certs.server_cert.display()),
+        format!("tls-key-file {}", certs.server_key.display()),
+        format!("tls-ca-cert-file {}", certs.ca.display()),
+        "tls-auth-clients yes".to_string(),
+    ];
+    let srv = RedisServer::start(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let p = random_prefix();
+    let _: () = srv.conn().set(format!("{p}/k"), "v").unwrap();
+    let node = format!("rediss://127.0.0.1:{tls_port}");
+
+    let mut config = cfg(std::slice::from_ref(&node));
+    config.client_ca_keys = Some(certs.ca.clone());
+    config.client_cert = Some(certs.client_cert.clone());
+    config.client_key = Some(certs.client_key.clone());
+    let b = build(&config).await;
+    assert_eq!(
+        b.list(std::slice::from_ref(&p)).await.unwrap().kvs,
+        kv(&[(&format!("{p}/k"), "v")])
+    );
+    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let _: () = srv.conn().set(format!("{p}/k2"), "v2").unwrap();
+    w.until(Duration::from_secs(5), "event over TLS", |s| s.len() == 2)
+        .await;
+    w.stop().await;
+
+    // Without the client certificate the server refuses us; the error names the endpoint.
+    let mut no_client = cfg(std::slice::from_ref(&node));
+    no_client.client_ca_keys = Some(certs.ca.clone());
+    let err = build(&no_client)
+        .await
+        .list(std::slice::from_ref(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{tls_port}")),
+        "{err}"
+    );
+    // A certificate file that cannot be read is a configuration error.
+    let mut missing = config.clone();
+    missing.client_ca_keys = Some(certs_dir.path().join("nope.pem"));
+    let err = confsync::backend::build(&missing)
+        .await
+        .err()
+        .expect("missing CA file is an error");
+    assert!(
+        !err.is_transient() && err.to_string().contains("nope.pem"),
+        "{err}"
+    );
+}

@@ -2,6 +2,7 @@
 //! Sentinel, opening command and pub/sub connections with timeouts, and sorting Redis
 //! errors into transient and fatal ones. Credentials never reach a log line or an error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{MultiplexedConnection, PubSub};
@@ -26,6 +27,8 @@ const DEFAULT_PORT: u16 = 6379;
 pub struct Node {
     /// Address, database and credentials.
     info: ConnectionInfo,
+    /// CA and client certificate for `rediss://` nodes (`None`: the system's roots).
+    tls: Option<Arc<Certs>>,
     /// `host:port/db` or the socket path: what errors and logs show (never credentials).
     pub shown: String,
 }
@@ -45,7 +48,23 @@ impl Node {
     }
 
     fn client(&self) -> Result<redis::Client, BackendError> {
-        redis::Client::open(self.info.clone()).map_err(|e| classify(&self.shown, &e))
+        let client = match (self.info.addr(), &self.tls) {
+            (ConnectionAddr::TcpTls { .. }, Some(certs)) => redis::Client::build_with_tls(
+                self.info.clone(),
+                redis::TlsCertificates {
+                    client_tls: certs
+                        .client
+                        .as_ref()
+                        .map(|(cert, key)| redis::ClientTlsConfig {
+                            client_cert: cert.clone(),
+                            client_key: key.clone(),
+                        }),
+                    root_cert: certs.root.clone(),
+                },
+            ),
+            _ => redis::Client::open(self.info.clone()),
+        };
+        client.map_err(|e| classify(&self.shown, &e))
     }
 
     /// A multiplexed command connection, answered within [`RESPONSE_TIMEOUT`].
@@ -74,6 +93,38 @@ impl Node {
     }
 }
 
+/// PEM files for TLS, read once when the backend is built.
+pub struct Certs {
+    /// CA bundle that signs the server's certificate (`--client-ca-keys`).
+    root: Option<Vec<u8>>,
+    /// Client certificate and key for servers that check clients (`--client-cert`/`-key`).
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Certs {
+    /// Reads the TLS files `cfg` names; `None` when it names none.
+    fn load(cfg: &BackendConfig) -> Result<Option<Arc<Self>>, BackendError> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| {
+                BackendError::fatal(KIND, p.display().to_string(), format!("cannot read: {e}"))
+            })
+        };
+        let root = cfg.client_ca_keys.as_deref().map(read).transpose()?;
+        let client = match (&cfg.client_cert, &cfg.client_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (None, None) => None,
+            _ => {
+                return Err(BackendError::fatal(
+                    KIND,
+                    "-",
+                    "--client-cert and --client-key go together (give both or neither)",
+                ));
+            }
+        };
+        Ok((root.is_some() || client.is_some()).then(|| Arc::new(Self { root, client })))
+    }
+}
+
 /// Where the data lives: the nodes themselves, or the master Sentinels name.
 #[derive(Clone)]
 pub enum Target {
@@ -91,6 +142,8 @@ pub enum Target {
         username: Option<String>,
         /// Password for the master; never shown.
         password: Option<String>,
+        /// TLS for the master when the Sentinels are `rediss://` (`Some(None)`: system roots).
+        master_tls: Option<Option<Arc<Certs>>>,
     },
 }
 
@@ -104,26 +157,32 @@ impl Target {
         };
         let user = cfg.username.as_deref().filter(|s| !s.is_empty());
         let pass = cfg.password.as_deref().filter(|s| !s.is_empty());
+        let certs = Certs::load(cfg)?;
         match cfg.sentinel_master.as_deref().filter(|s| !s.is_empty()) {
             None => {
                 let nodes = raw
                     .iter()
-                    .map(|n| parse_node(n, user, pass))
+                    .map(|n| parse_node(n, user, pass, certs.clone()))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Self::Direct(nodes))
             }
             Some(name) => {
                 let sentinels = raw
                     .iter()
-                    .map(|n| parse_node(n, None, None))
+                    .map(|n| parse_node(n, None, None, certs.clone()))
                     .collect::<Result<Vec<_>, _>>()?;
                 let db = sentinels.first().map(Node::db).unwrap_or(0);
+                let master_tls = sentinels
+                    .first()
+                    .filter(|n| matches!(n.info.addr(), ConnectionAddr::TcpTls { .. }))
+                    .map(|_| certs.clone());
                 Ok(Self::Sentinel {
                     sentinels,
                     name: name.to_string(),
                     db,
                     username: user.map(str::to_string),
                     password: pass.map(str::to_string),
+                    master_tls,
                 })
             }
         }
@@ -194,6 +253,7 @@ impl Target {
             db,
             username,
             password,
+            master_tls,
         } = self
         else {
             return Err(BackendError::fatal(
@@ -206,7 +266,8 @@ impl Target {
         for s in sentinels {
             match ask_sentinel(s, name).await {
                 Ok((host, port)) => {
-                    return master_node(&host, port, *db, username.as_deref(), password.as_deref());
+                    let auth = (username.as_deref(), password.as_deref());
+                    return master_node(&host, port, *db, auth, master_tls.clone());
                 }
                 Err(e) => last = Some(e),
             }
@@ -263,10 +324,18 @@ fn master_node(
     host: &str,
     port: u16,
     db: i64,
-    user: Option<&str>,
-    pass: Option<&str>,
+    (user, pass): (Option<&str>, Option<&str>),
+    tls: Option<Option<Arc<Certs>>>,
 ) -> Result<Node, BackendError> {
-    let addr = ConnectionAddr::Tcp(host.to_string(), port);
+    let addr = match tls {
+        Some(_) => ConnectionAddr::TcpTls {
+            host: host.to_string(),
+            port,
+            insecure: false,
+            tls_params: None,
+        },
+        None => ConnectionAddr::Tcp(host.to_string(), port),
+    };
     let shown = shown_addr(&addr, db);
     let info = addr
         .into_connection_info()
@@ -275,6 +344,7 @@ fn master_node(
     Ok(Node {
         shown,
         info: info.set_redis_settings(settings),
+        tls: tls.flatten(),
     })
 }
 
@@ -326,18 +396,18 @@ fn shown_addr(addr: &ConnectionAddr, db: i64) -> String {
 
 /// Parses one `--node`: `host:port[/db]`, `host[/db]`, a unix socket path, or a
 /// `redis://`, `rediss://` or `unix://` URL. `user`/`pass` override URL credentials.
-pub fn parse_node(raw: &str, user: Option<&str>, pass: Option<&str>) -> Result<Node, BackendError> {
+pub fn parse_node(
+    raw: &str,
+    user: Option<&str>,
+    pass: Option<&str>,
+    tls: Option<Arc<Certs>>,
+) -> Result<Node, BackendError> {
     let raw = raw.trim();
     let bad = |msg: &str| BackendError::fatal(KIND, redact(raw), msg);
     if raw.is_empty() {
         return Err(bad("empty node"));
     }
     let info: ConnectionInfo = if raw.contains("://") {
-        if raw.starts_with("rediss://") || raw.starts_with("valkeys://") {
-            return Err(bad(
-                "TLS (rediss://) is not supported by this build of confsync",
-            ));
-        }
         raw.into_connection_info().map_err(|e| {
             bad(&format!(
                 "not a Redis URL: {}",
@@ -370,6 +440,7 @@ pub fn parse_node(raw: &str, user: Option<&str>, pass: Option<&str>) -> Result<N
     Ok(Node {
         info: info.set_redis_settings(settings),
         shown,
+        tls,
     })
 }
 
@@ -434,32 +505,38 @@ mod tests {
 
     #[test]
     fn parses_host_port_db() {
-        let n = parse_node("127.0.0.1:6380/3", None, None).unwrap();
+        let n = parse_node("127.0.0.1:6380/3", None, None, None).unwrap();
         assert_eq!(n.shown, "127.0.0.1:6380/3");
         assert_eq!(n.db(), 3);
-        let n = parse_node("localhost", None, None).unwrap();
+        let n = parse_node("localhost", None, None, None).unwrap();
         assert_eq!(n.shown, "localhost:6379");
-        let n = parse_node("[::1]:7000", None, None).unwrap();
+        let n = parse_node("[::1]:7000", None, None, None).unwrap();
         assert_eq!(n.shown, "[::1]:7000");
-        let n = parse_node("/run/redis.sock", None, None).unwrap();
+        let n = parse_node("/run/redis.sock", None, None, None).unwrap();
         assert_eq!(n.shown, "unix:/run/redis.sock");
-        assert!(parse_node("host:port", None, None).is_err());
-        assert!(parse_node("host:1/x", None, None).is_err());
+        assert!(parse_node("host:port", None, None, None).is_err());
+        assert!(parse_node("host:1/x", None, None, None).is_err());
     }
 
     #[test]
     fn urls_lose_their_credentials_in_text() {
-        let n = parse_node("redis://bob:hunter2@127.0.0.1:7001/2", None, None).unwrap();
+        let n = parse_node("redis://bob:hunter2@127.0.0.1:7001/2", None, None, None).unwrap();
         assert_eq!(n.shown, "127.0.0.1:7001/2");
         assert_eq!(n.info.redis_settings().password(), Some("hunter2"));
-        let e = parse_node("rediss://bob:hunter2@127.0.0.1:7001", None, None).unwrap_err();
+        let e = parse_node("redis://bob:hunter2@127.0.0.1:port", None, None, None).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        assert!(e.to_string().contains("127.0.0.1:7001"), "{e}");
+        assert!(e.to_string().contains("127.0.0.1:port"), "{e}");
     }
 
     #[test]
     fn flags_override_url_credentials() {
-        let n = parse_node("redis://bob:old@127.0.0.1:7001", Some("alice"), Some("new")).unwrap();
+        let n = parse_node(
+            "redis://bob:old@127.0.0.1:7001",
+            Some("alice"),
+            Some("new"),
+            None,
+        )
+        .unwrap();
         assert_eq!(n.info.redis_settings().username(), Some("alice"));
         assert_eq!(n.info.redis_settings().password(), Some("new"));
     }
