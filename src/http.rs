@@ -1,0 +1,632 @@
+//! A small HTTP/1.1 server for `/metrics`, `/health` and `/ready` (`--metrics-addr`).
+//!
+//! Deliberately minimal, with no HTTP library: one request per connection, the request
+//! head is read with a size limit ([`MAX_HEAD`]) and a timeout ([`READ_TIMEOUT`]), the
+//! answer always carries `Connection: close`, and the body of a request is ignored.
+//! Each connection runs in its own task, so a slow or silent client holds only its own
+//! task (and only until the timeout), never the accept loop or other clients.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /metrics` | 200, [`Metrics::encode`] as OpenMetrics text |
+//! | `GET /health` | 200 `ok` while the daemon loop runs, else 503 |
+//! | `GET /ready` | 200 `ready` once [`Health::is_ready`], else 503 `not ready: <why>` |
+//! | other path | 404 |
+//! | other method | 405 (`HEAD` is answered like `GET`, without the body) |
+//! | head over 8 KiB | 431; malformed head 400; silent for 5 s 408 |
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::metrics::{self, Metrics};
+
+/// The largest request head (request line and headers) read; larger ones get 431.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// How long a client may take to send its whole request head.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writing the answer may take before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more are closed at once rather than queued, so a flood
+/// of idle connections costs at most this many tasks and buffers.
+const MAX_CONNECTIONS: usize = 256;
+
+/// What `/health` and `/ready` report, updated by the daemon.
+///
+/// `/ready` is 200 when all of these hold: the loop runs ([`Health::set_running`]), the
+/// first render of every resource is done ([`Health::set_first_render_done`]), and every
+/// backend reported through [`Health::set_backend_up`] is up. A backend never reported
+/// does not count, so the daemon should report each one (as down) when it starts.
+#[derive(Debug, Default)]
+pub struct Health {
+    running: AtomicBool,
+    first_render_done: AtomicBool,
+    /// Backend name to up/down; sorted so `/ready` names down backends in a stable order.
+    backends: Mutex<BTreeMap<String, bool>>,
+}
+
+impl Health {
+    /// Not running, first render not done, no backends known.
+    pub fn new() -> Arc<Health> {
+        Arc::new(Health::default())
+    }
+
+    /// Sets whether the daemon loop runs: `/health` answers 200 while it does, 503
+    /// before and after (and `/ready` is 503 whenever it does not).
+    pub fn set_running(&self, yes: bool) {
+        self.running.store(yes, Ordering::SeqCst);
+    }
+
+    /// Whether the daemon loop runs (what `/health` answers).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Records that every resource has been rendered once; `/ready` needs it.
+    pub fn set_first_render_done(&self) {
+        self.first_render_done.store(true, Ordering::SeqCst);
+    }
+
+    /// Records whether `backend` is reachable; `/ready` needs every reported backend up.
+    pub fn set_backend_up(&self, backend: &str, up: bool) {
+        let mut map = self.backends();
+        match map.get_mut(backend) {
+            Some(state) => *state = up,
+            None => {
+                map.insert(backend.to_owned(), up);
+            }
+        }
+    }
+
+    /// Forgets `backend` (after a SIGHUP removed it from the configuration).
+    pub fn remove_backend(&self, backend: &str) {
+        self.backends().remove(backend);
+    }
+
+    /// Whether `/ready` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.not_ready_reason().is_none()
+    }
+
+    /// Why `/ready` answers 503, or `None` if it answers 200.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if !self.is_running() {
+            why.push("not running".to_owned());
+        }
+        if !self.first_render_done.load(Ordering::SeqCst) {
+            why.push("first render not done".to_owned());
+        }
+        let down: Vec<String> = self
+            .backends()
+            .iter()
+            .filter(|(_, up)| !**up)
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !down.is_empty() {
+            why.push(format!("backend down: {}", down.join(", ")));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    fn backends(&self) -> MutexGuard<'_, BTreeMap<String, bool>> {
+        // Nothing panics while holding the lock, and the map stays valid regardless.
+        self.backends.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Binds the metrics listener; the error names the address.
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves connections from `listener` until `shutdown` is cancelled, then stops
+/// accepting (connections already accepted finish on their own, bounded by timeouts).
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) {
+    serve_with(listener, metrics, health, shutdown, READ_TIMEOUT).await;
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+    read_timeout: Duration,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut accept_failing = false;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => {
+                accept_failing = false;
+                stream
+            }
+            Err(err) => {
+                // Usually out of file descriptors: log once per episode, back off a bit.
+                if !accept_failing {
+                    warn!(error = %err, "metrics server: accept failed");
+                    accept_failing = true;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                }
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!("metrics server: too many connections, closing a new one");
+            continue;
+        };
+        let metrics = metrics.clone();
+        let health = health.clone();
+        tokio::spawn(async move {
+            handle(stream, &metrics, &health, read_timeout).await;
+            drop(permit);
+        });
+    }
+    debug!("metrics server stopped accepting");
+}
+
+/// An answer before it is written out.
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+    /// Extra header lines, each ending in CRLF.
+    extra: &'static str,
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn text(status: u16, body: impl Into<String>) -> Response {
+    Response {
+        status,
+        content_type: TEXT,
+        body: body.into(),
+        extra: "",
+    }
+}
+
+async fn handle(mut stream: TcpStream, metrics: &Metrics, health: &Health, read_timeout: Duration) {
+    let mut buf = vec![0u8; MAX_HEAD];
+    let (response, head_only) =
+        match tokio::time::timeout(read_timeout, read_head(&mut stream, &mut buf)).await {
+            Err(_) => (text(408, "request timeout\n"), false),
+            Ok(Err(err)) => {
+                debug!(error = %err, "metrics server: reading request failed");
+                return;
+            }
+            Ok(Ok(Head::TooLarge)) => (text(431, "request head too large\n"), false),
+            Ok(Ok(Head::Closed)) => return,
+            Ok(Ok(Head::Complete(len))) => route(&buf[..len], metrics, health),
+        };
+    let bytes = encode_response(&response, head_only);
+    let write = async {
+        stream.write_all(&bytes).await?;
+        stream.shutdown().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            debug!(error = %err, "metrics server: writing answer failed");
+            return;
+        }
+        Err(_) => return,
+    }
+    // Read what the client still sends (a body, the rest of an oversized head) before
+    // closing: closing with unread data makes the kernel send a reset, which can make
+    // the client lose the answer. Bounded in time and size.
+    let drain = async {
+        let mut total = 0usize;
+        while total < 64 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+enum Head {
+    /// The head ends within the first `len` bytes of the buffer.
+    Complete(usize),
+    /// The buffer filled before the head ended.
+    TooLarge,
+    /// The client closed before sending a whole head.
+    Closed,
+}
+
+async fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<Head> {
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            return Ok(Head::TooLarge);
+        }
+        let n = stream.read(&mut buf[len..]).await?;
+        if n == 0 {
+            return Ok(Head::Closed);
+        }
+        // Look for the blank line from a little before the new data, in case its
+        // CRLFs were split across reads.
+        let from = len.saturating_sub(3);
+        len += n;
+        if let Some(end) = head_end(&buf[from..len]) {
+            return Ok(Head::Complete(from + end));
+        }
+    }
+}
+
+/// The length of the head up to and including its blank line (CRLF CRLF, or bare LF LF).
+fn head_end(data: &[u8]) -> Option<usize> {
+    let crlf = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    let lf = data.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Answers a complete request head; the flag says to leave the body out (HEAD).
+fn route(head: &[u8], metrics: &Metrics, health: &Health) -> (Response, bool) {
+    let Some(line) = head
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|l| std::str::from_utf8(l).ok())
+    else {
+        return (text(400, "bad request\n"), false);
+    };
+    let mut parts = line.trim_end_matches('\r').split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return (text(400, "bad request\n"), false);
+    };
+    if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
+        return (text(400, "bad request\n"), false);
+    }
+    let head_only = method == "HEAD";
+    if method != "GET" && !head_only {
+        let mut response = text(405, "method not allowed\n");
+        response.extra = "Allow: GET, HEAD\r\n";
+        return (response, false);
+    }
+    let path = target.split_once('?').map_or(target, |(path, _query)| path);
+    let response = match path {
+        "/metrics" => Response {
+            status: 200,
+            content_type: metrics::CONTENT_TYPE,
+            body: metrics.encode(),
+            extra: "",
+        },
+        "/health" if health.is_running() => text(200, "ok\n"),
+        "/health" => text(503, "not running\n"),
+        "/ready" => match health.not_ready_reason() {
+            None => text(200, "ready\n"),
+            Some(why) => text(503, format!("not ready: {why}\n")),
+        },
+        _ => text(404, "not found\n"),
+    };
+    (response, head_only)
+}
+
+fn encode_response(response: &Response, head_only: bool) -> Vec<u8> {
+    let reason = match response.status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{}Connection: close\r\n\r\n",
+        response.status,
+        response.content_type,
+        response.body.len(),
+        response.extra,
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(response.body.as_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    struct Server {
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    }
+
+    async fn start(read_timeout: Duration) -> Server {
+        let listener = bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let metrics = Metrics::new();
+        let health = Health::new();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve_with(
+            listener,
+            metrics.clone(),
+            health.clone(),
+            shutdown.clone(),
+            read_timeout,
+        ));
+        Server {
+            addr,
+            shutdown,
+            task,
+            metrics,
+            health,
+        }
+    }
+
+    struct Answer {
+        status: u16,
+        head: String,
+        body: String,
+    }
+
+    /// Sends `raw` as is and reads until the server closes.
+    async fn send(addr: SocketAddr, raw: &[u8]) -> Answer {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(raw).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+            .await
+            .expect("server did not close")
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("no blank line");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let length: usize = header(head, "content-length").unwrap().parse().unwrap();
+        assert!(
+            body.is_empty() || body.len() == length,
+            "length {length}, body {body:?}"
+        );
+        Answer {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> Answer {
+        send(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+        .await
+    }
+
+    fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    #[tokio::test]
+    async fn metrics_route() {
+        let s = start(READ_TIMEOUT).await;
+        s.metrics.rendered("haproxy");
+        let a = get(s.addr, "/metrics").await;
+        assert_eq!(a.status, 200);
+        assert_eq!(header(&a.head, "content-type"), Some(metrics::CONTENT_TYPE));
+        assert!(
+            a.body
+                .contains("confsync_renders_total{resource=\"haproxy\"} 1"),
+            "{}",
+            a.body
+        );
+        assert!(a.body.ends_with("# EOF\n"));
+        s.metrics.rendered("haproxy");
+        let a = get(s.addr, "/metrics?x=1").await;
+        assert!(
+            a.body
+                .contains("confsync_renders_total{resource=\"haproxy\"} 2")
+        );
+    }
+
+    #[tokio::test]
+    async fn health_route() {
+        let s = start(READ_TIMEOUT).await;
+        assert_eq!(get(s.addr, "/health").await.status, 503);
+        s.health.set_running(true);
+        let a = get(s.addr, "/health").await;
+        assert_eq!((a.status, a.body.as_str()), (200, "ok\n"));
+        s.health.set_running(false);
+        assert_eq!(get(s.addr, "/health").await.status, 503);
+    }
+
+    #[tokio::test]
+    async fn ready_follows_first_render_and_backends() {
+        let s = start(READ_TIMEOUT).await;
+        s.health.set_running(true);
+        s.health.set_backend_up("etcd", false);
+        s.health.set_backend_up("redis", true);
+        let a = get(s.addr, "/ready").await;
+        assert_eq!(a.status, 503);
+        assert!(a.body.starts_with("not ready: "), "{}", a.body);
+        assert!(a.body.contains("first render"), "{}", a.body);
+        assert!(
+            a.body.contains("etcd") && !a.body.contains("redis"),
+            "{}",
+            a.body
+        );
+
+        s.health.set_first_render_done();
+        let a = get(s.addr, "/ready").await;
+        assert_eq!(a.status, 503);
+        assert_eq!(a.body, "not ready: backend down: etcd\n");
+
+        s.health.set_backend_up("etcd", true);
+        assert!(s.health.is_ready());
+        let a = get(s.addr, "/ready").await;
+        assert_eq!((a.status, a.body.as_str()), (200, "ready\n"));
+
+        s.health.set_backend_up("redis", false);
+        let a = get(s.addr, "/ready").await;
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (503, "not ready: backend down: redis\n")
+        );
+
+        s.health.remove_backend("redis");
+        assert_eq!(get(s.addr, "/ready").await.status, 200);
+
+        s.health.set_running(false);
+        assert_eq!(get(s.addr, "/ready").await.status, 503);
+    }
+
+    #[tokio::test]
+    async fn unknown_path_and_method() {
+        let s = start(READ_TIMEOUT).await;
+        assert_eq!(get(s.addr, "/").await.status, 404);
+        assert_eq!(get(s.addr, "/metrics/x").await.status, 404);
+        let a = send(
+            s.addr,
+            b"POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .await;
+        assert_eq!(a.status, 405);
+        assert_eq!(header(&a.head, "allow"), Some("GET, HEAD"));
+        let a = send(s.addr, b"HEAD /health HTTP/1.1\r\n\r\n").await;
+        assert_eq!(a.status, 503);
+        assert_eq!(a.body, "");
+        // Bare LF line ends are accepted.
+        assert_eq!(send(s.addr, b"GET /nope HTTP/1.0\n\n").await.status, 404);
+    }
+
+    #[tokio::test]
+    async fn malformed_requests() {
+        let s = start(READ_TIMEOUT).await;
+        for raw in [
+            &b"garbage\r\n\r\n"[..],
+            b"GET /health\r\n\r\n",
+            b"GET /health HTTP/1.1 extra\r\n\r\n",
+            b"GET health HTTP/1.1\r\n\r\n",
+            b"GET /health SPDY/3\r\n\r\n",
+            b"\xff\xfe /health HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(send(s.addr, raw).await.status, 400, "{raw:?}");
+        }
+        // A client that closes early gets nothing, and the server lives on.
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"GET /hea").await.unwrap();
+        drop(c);
+        s.health.set_running(true);
+        assert_eq!(get(s.addr, "/health").await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn oversized_head_is_rejected() {
+        let s = start(READ_TIMEOUT).await;
+        let mut raw = b"GET /metrics HTTP/1.1\r\n".to_vec();
+        while raw.len() < MAX_HEAD + 2048 {
+            raw.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        raw.extend_from_slice(b"\r\n");
+        let a = send(s.addr, &raw).await;
+        assert_eq!(a.status, 431);
+        // A head of exactly the limit is still fine.
+        let mut raw = b"GET /health HTTP/1.1\r\nX-Pad: ".to_vec();
+        raw.resize(MAX_HEAD - 4, b'a');
+        raw.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(raw.len(), MAX_HEAD);
+        assert_eq!(send(s.addr, &raw).await.status, 503);
+    }
+
+    #[tokio::test]
+    async fn slow_client_does_not_block_others_and_times_out() {
+        let s = start(Duration::from_millis(300)).await;
+        s.health.set_running(true);
+        // Silent clients: connected, sending a partial head or nothing.
+        let mut silent = TcpStream::connect(s.addr).await.unwrap();
+        let mut partial = TcpStream::connect(s.addr).await.unwrap();
+        partial.write_all(b"GET /health HT").await.unwrap();
+        let started = Instant::now();
+        let a = get(s.addr, "/health").await;
+        assert_eq!(a.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+        // Both are answered 408 and closed after the read timeout.
+        for stream in [&mut silent, &mut partial] {
+            let mut out = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out))
+                .await
+                .expect("not closed after the read timeout")
+                .unwrap();
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
+        }
+    }
+
+    #[tokio::test]
+    async fn stops_accepting_on_shutdown() {
+        let s = start(READ_TIMEOUT).await;
+        s.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), s.task)
+            .await
+            .expect("serve did not return")
+            .unwrap();
+        // The listener is dropped: connecting fails (or, at worst, gets no answer).
+        if let Ok(mut c) = TcpStream::connect(s.addr).await {
+            let _ = c.write_all(b"GET /health HTTP/1.1\r\n\r\n").await;
+            let mut out = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(1), c.read_to_end(&mut out)).await;
+            assert!(out.is_empty(), "answered after shutdown: {read:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bind_error_names_the_address() {
+        let held = bind("127.0.0.1:0").await.unwrap();
+        let addr = held.local_addr().unwrap().to_string();
+        let err = bind(&addr).await.unwrap_err();
+        assert!(err.to_string().contains(&addr), "{err}");
+        let err = bind("not an address").await.unwrap_err();
+        assert!(err.to_string().contains("not an address"), "{err}");
+    }
+
+    #[test]
+    fn head_end_finds_the_blank_line() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some(18));
+        assert_eq!(head_end(b"GET / HTTP/1.1\n\nbody"), Some(16));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+    }
+}

@@ -1,0 +1,569 @@
+//! Prometheus metrics: what the daemon did per resource and how each backend is doing.
+//!
+//! One [`Metrics`] is made at start and shared (it is an `Arc`); every method is cheap,
+//! lock-free on the hot path after a label set's first use, and never fails. The HTTP
+//! server in [`crate::http`] serves [`Metrics::encode`] on `/metrics`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `confsync_renders_total` | counter | `resource` |
+//! | `confsync_render_errors_total` | counter | `resource` |
+//! | `confsync_check_failures_total` | counter | `resource` |
+//! | `confsync_reloads_total` | counter | `resource` |
+//! | `confsync_reload_failures_total` | counter | `resource` |
+//! | `confsync_guard_refusals_total` | counter | `resource`, `guard` |
+//! | `confsync_backend_up` | gauge (0/1) | `backend` |
+//! | `confsync_backend_errors_total` | counter | `backend` |
+//! | `confsync_backend_keys` | gauge | `backend` |
+//! | `confsync_backend_last_sync_timestamp_seconds` | gauge (unix time) | `backend` |
+//! | `confsync_change_to_file_seconds` | histogram | none |
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::encode`]'s output (prometheus-client writes OpenMetrics text).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of the per-resource counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    /// The resource's name (its conf.d file stem).
+    resource: String,
+}
+
+/// Labels of the guard refusal counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuardLabels {
+    resource: String,
+    /// Which guard refused: `min_keys` or `value_pattern`.
+    guard: String,
+}
+
+/// Labels of the per-backend metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    /// The backend's name (`[backends.NAME]`, or the default one).
+    backend: String,
+}
+
+type ResourceCounter = Family<ResourceLabels, Counter>;
+type BackendCounter = Family<BackendLabels, Counter>;
+type BackendGauge = Family<BackendLabels, Gauge>;
+type BackendTimeGauge = Family<BackendLabels, Gauge<f64, AtomicU64>>;
+
+/// The registry and every metric family confsync exports.
+///
+/// Families are cheap handles onto shared storage; the registry holds clones of them
+/// for encoding, the fields below are what the methods update.
+pub struct Metrics {
+    registry: Registry,
+    renders: ResourceCounter,
+    render_errors: ResourceCounter,
+    check_failures: ResourceCounter,
+    reloads: ResourceCounter,
+    reload_failures: ResourceCounter,
+    guard_refusals: Family<GuardLabels, Counter>,
+    backend_up: BackendGauge,
+    backend_errors: BackendCounter,
+    backend_keys: BackendGauge,
+    backend_last_sync: BackendTimeGauge,
+    /// From an event arriving at the daemon to the destination file being replaced.
+    change_latency: Histogram,
+}
+
+impl Metrics {
+    /// Builds the registry with every family registered (and no series until first use).
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::default();
+        // Counters are registered without `_total`: the encoder appends it.
+        let renders = ResourceCounter::default();
+        registry.register(
+            "confsync_renders",
+            "Templates rendered, per resource",
+            renders.clone(),
+        );
+        let render_errors = ResourceCounter::default();
+        registry.register(
+            "confsync_render_errors",
+            "Renders that failed (template error, missing key), per resource",
+            render_errors.clone(),
+        );
+        let check_failures = ResourceCounter::default();
+        registry.register(
+            "confsync_check_failures",
+            "Staged files refused by check_cmd (or its timeout), per resource",
+            check_failures.clone(),
+        );
+        let reloads = ResourceCounter::default();
+        registry.register(
+            "confsync_reloads",
+            "Successful reload_cmd runs, per resource",
+            reloads.clone(),
+        );
+        let reload_failures = ResourceCounter::default();
+        registry.register(
+            "confsync_reload_failures",
+            "Failed or timed out reload_cmd runs, per resource",
+            reload_failures.clone(),
+        );
+        let guard_refusals = Family::<GuardLabels, Counter>::default();
+        registry.register(
+            "confsync_guard_refusals",
+            "Renders refused or keys left out by a guard (min_keys, value_pattern)",
+            guard_refusals.clone(),
+        );
+        let backend_up = BackendGauge::default();
+        registry.register(
+            "confsync_backend_up",
+            "1 if the backend's last listing or watch succeeded, else 0",
+            backend_up.clone(),
+        );
+        let backend_errors = BackendCounter::default();
+        registry.register(
+            "confsync_backend_errors",
+            "Backend errors (each failed attempt, including retries)",
+            backend_errors.clone(),
+        );
+        let backend_keys = BackendGauge::default();
+        registry.register(
+            "confsync_backend_keys",
+            "Keys held in the backend's last good snapshot",
+            backend_keys.clone(),
+        );
+        let backend_last_sync = BackendTimeGauge::default();
+        registry.register(
+            "confsync_backend_last_sync_timestamp_seconds",
+            "Unix time of the backend's last successful listing",
+            backend_last_sync.clone(),
+        );
+        // 0.5 ms, 1 ms, 2 ms ... 8.192 s: 15 doubling buckets (plus +Inf).
+        let change_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 15));
+        registry.register(
+            "confsync_change_to_file_seconds",
+            "Seconds from a backend change arriving to the destination file being replaced",
+            change_latency.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            renders,
+            render_errors,
+            check_failures,
+            reloads,
+            reload_failures,
+            guard_refusals,
+            backend_up,
+            backend_errors,
+            backend_keys,
+            backend_last_sync,
+            change_latency,
+        })
+    }
+
+    /// The whole registry in OpenMetrics text format (see [`CONTENT_TYPE`]), ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail; an error could only come from a label
+        // encoder, and then a partial page is still better than none.
+        if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %err, "encoding metrics failed; /metrics is incomplete");
+        }
+        out
+    }
+
+    /// Counts a successful render of `resource` (`confsync_renders_total`).
+    pub fn rendered(&self, resource: &str) {
+        self.renders.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a failed render of `resource` (`confsync_render_errors_total`).
+    pub fn render_failed(&self, resource: &str) {
+        self.render_errors.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a staged file of `resource` refused by its check command
+    /// (`confsync_check_failures_total`).
+    pub fn check_failed(&self, resource: &str) {
+        self.check_failures.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a successful reload of `resource` (`confsync_reloads_total`).
+    pub fn reloaded(&self, resource: &str) {
+        self.reloads.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a failed reload of `resource` (`confsync_reload_failures_total`).
+    pub fn reload_failed(&self, resource: &str) {
+        self.reload_failures.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a refusal by `guard` (`"min_keys"` or `"value_pattern"`) for `resource`
+    /// (`confsync_guard_refusals_total`).
+    pub fn guard_refused(&self, resource: &str, guard: &str) {
+        let labels = GuardLabels {
+            resource: resource.to_owned(),
+            guard: guard.to_owned(),
+        };
+        self.guard_refusals.get_or_create(&labels).inc();
+    }
+
+    /// Sets `confsync_backend_up{backend}` to 1 or 0.
+    pub fn set_backend_up(&self, backend: &str, up: bool) {
+        self.backend_up
+            .get_or_create(&be(backend))
+            .set(i64::from(up));
+    }
+
+    /// Counts one backend error (`confsync_backend_errors_total`).
+    pub fn backend_error(&self, backend: &str) {
+        self.backend_errors.get_or_create(&be(backend)).inc();
+    }
+
+    /// Sets how many keys the backend's last good snapshot holds (`confsync_backend_keys`).
+    pub fn set_keys_held(&self, backend: &str, n: usize) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.backend_keys.get_or_create(&be(backend)).set(n);
+    }
+
+    /// Records now as the backend's last successful sync
+    /// (`confsync_backend_last_sync_timestamp_seconds`).
+    pub fn synced(&self, backend: &str) {
+        // A clock before 1970 would be a broken host; report 0 rather than fail.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.backend_last_sync.get_or_create(&be(backend)).set(now);
+    }
+
+    /// Creates every per-resource series of `resource` at 0, so they exist (and `rate()`
+    /// sees their first increment) before anything happens. Optional; call at start.
+    pub fn init_resource(&self, resource: &str) {
+        let labels = res(resource);
+        for family in [
+            &self.renders,
+            &self.render_errors,
+            &self.check_failures,
+            &self.reloads,
+            &self.reload_failures,
+        ] {
+            drop(family.get_or_create(&labels));
+        }
+        for guard in ["min_keys", "value_pattern"] {
+            let labels = GuardLabels {
+                resource: resource.to_owned(),
+                guard: guard.to_owned(),
+            };
+            drop(self.guard_refusals.get_or_create(&labels));
+        }
+    }
+
+    /// Creates the error counter of `backend` at 0 and its up gauge at 0 (down until
+    /// its first successful listing). Optional; call at start.
+    pub fn init_backend(&self, backend: &str) {
+        let labels = be(backend);
+        drop(self.backend_errors.get_or_create(&labels));
+        drop(self.backend_up.get_or_create(&labels));
+    }
+
+    /// Observes the time from a change arriving to its file being replaced
+    /// (`confsync_change_to_file_seconds`).
+    pub fn observe_change_latency(&self, seconds: f64) {
+        self.change_latency.observe(seconds);
+    }
+}
+
+fn res(resource: &str) -> ResourceLabels {
+    ResourceLabels {
+        resource: resource.to_owned(),
+    }
+}
+
+fn be(backend: &str) -> BackendLabels {
+    BackendLabels {
+        backend: backend.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks `text` line by line against the text exposition format: `# HELP`, `# TYPE`,
+    /// `# UNIT` comments, samples `name{label="value",...} value`, and a final `# EOF`.
+    fn check_exposition(text: &str) -> Result<(), String> {
+        let mut lines: Vec<&str> = text.lines().collect();
+        if lines.pop() != Some("# EOF") {
+            return Err("does not end in # EOF".into());
+        }
+        for (n, line) in lines.iter().enumerate() {
+            check_line(line).map_err(|e| format!("line {}: {e}: {line:?}", n + 1))?;
+        }
+        Ok(())
+    }
+
+    fn check_line(line: &str) -> Result<(), String> {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap_or_default();
+            let name = parts.next().unwrap_or_default();
+            if !matches!(kind, "HELP" | "TYPE" | "UNIT") {
+                return Err(format!("unknown comment {kind}"));
+            }
+            if !is_name(name) {
+                return Err("bad metric name in comment".into());
+            }
+            if kind == "TYPE"
+                && !matches!(
+                    parts.next(),
+                    Some("counter" | "gauge" | "histogram" | "summary" | "unknown")
+                )
+            {
+                return Err("bad type".into());
+            }
+            return Ok(());
+        }
+        if line.starts_with('#') {
+            return Err("stray comment".into());
+        }
+        let name_end = line.find(['{', ' ']).ok_or("no value")?;
+        if !is_name(&line[..name_end]) {
+            return Err("bad metric name".into());
+        }
+        let mut rest = &line[name_end..];
+        if let Some(labels) = rest.strip_prefix('{') {
+            rest = check_labels(labels)?;
+        }
+        let value = rest.strip_prefix(' ').ok_or("no space before value")?;
+        let ok = matches!(value, "+Inf" | "-Inf" | "NaN") || value.parse::<f64>().is_ok();
+        if !ok {
+            return Err(format!("bad value {value:?}"));
+        }
+        Ok(())
+    }
+
+    /// Parses `a="x",b="y"}` and returns what follows the `}`.
+    fn check_labels(mut s: &str) -> Result<&str, String> {
+        loop {
+            if let Some(after) = s.strip_prefix('}') {
+                return Ok(after);
+            }
+            let eq = s.find('=').ok_or("label without =")?;
+            if !is_name(&s[..eq]) || s[..eq].contains(':') {
+                return Err("bad label name".into());
+            }
+            s = s[eq + 1..]
+                .strip_prefix('"')
+                .ok_or("unquoted label value")?;
+            let mut chars = s.char_indices();
+            let close = loop {
+                match chars.next() {
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, '\\' | '"' | 'n')) => {}
+                        _ => return Err("bad escape".into()),
+                    },
+                    Some((i, '"')) => break i,
+                    Some((_, '\n')) => return Err("raw newline".into()),
+                    Some(_) => {}
+                    None => return Err("unterminated label value".into()),
+                }
+            };
+            s = &s[close + 1..];
+            s = s.strip_prefix(',').unwrap_or(s);
+        }
+    }
+
+    fn is_name(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+    }
+
+    #[test]
+    fn counters_move_and_output_parses() {
+        let m = Metrics::new();
+        let empty = m.encode();
+        check_exposition(&empty).unwrap();
+        // A family with no series yet is left out entirely.
+        assert!(!empty.contains("confsync_renders"), "{empty}");
+
+        m.rendered("haproxy");
+        m.rendered("haproxy");
+        m.rendered("nginx");
+        m.render_failed("nginx");
+        m.check_failed("nginx");
+        m.reloaded("haproxy");
+        m.reload_failed("nginx");
+        m.guard_refused("haproxy", "min_keys");
+        m.guard_refused("haproxy", "value_pattern");
+        m.guard_refused("haproxy", "value_pattern");
+        m.backend_error("etcd");
+        let text = m.encode();
+        check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(text.contains("# TYPE confsync_renders counter"), "{text}");
+
+        let cases = [
+            (r#"confsync_renders_total{resource="haproxy"}"#, 2.0),
+            (r#"confsync_renders_total{resource="nginx"}"#, 1.0),
+            (r#"confsync_render_errors_total{resource="nginx"}"#, 1.0),
+            (r#"confsync_check_failures_total{resource="nginx"}"#, 1.0),
+            (r#"confsync_reloads_total{resource="haproxy"}"#, 1.0),
+            (r#"confsync_reload_failures_total{resource="nginx"}"#, 1.0),
+            (
+                r#"confsync_guard_refusals_total{resource="haproxy",guard="min_keys"}"#,
+                1.0,
+            ),
+            (
+                r#"confsync_guard_refusals_total{resource="haproxy",guard="value_pattern"}"#,
+                2.0,
+            ),
+            (r#"confsync_backend_errors_total{backend="etcd"}"#, 1.0),
+        ];
+        for (series, want) in cases {
+            assert_eq!(sample(&text, series), Some(want), "{series} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn init_creates_zero_series() {
+        let m = Metrics::new();
+        m.init_resource("haproxy");
+        m.init_backend("etcd");
+        let text = m.encode();
+        check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        for series in [
+            r#"confsync_renders_total{resource="haproxy"}"#,
+            r#"confsync_render_errors_total{resource="haproxy"}"#,
+            r#"confsync_check_failures_total{resource="haproxy"}"#,
+            r#"confsync_reloads_total{resource="haproxy"}"#,
+            r#"confsync_reload_failures_total{resource="haproxy"}"#,
+            r#"confsync_guard_refusals_total{resource="haproxy",guard="min_keys"}"#,
+            r#"confsync_guard_refusals_total{resource="haproxy",guard="value_pattern"}"#,
+            r#"confsync_backend_errors_total{backend="etcd"}"#,
+            r#"confsync_backend_up{backend="etcd"}"#,
+        ] {
+            assert_eq!(sample(&text, series), Some(0.0), "{series} in\n{text}");
+        }
+        m.reloaded("haproxy");
+        let text = m.encode();
+        assert_eq!(
+            sample(&text, r#"confsync_reloads_total{resource="haproxy"}"#),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn backend_gauges() {
+        let m = Metrics::new();
+        m.set_backend_up("etcd", true);
+        m.set_backend_up("redis", true);
+        m.set_backend_up("redis", false);
+        m.set_keys_held("etcd", 100);
+        m.set_keys_held("etcd", 42);
+        m.synced("etcd");
+        let text = m.encode();
+        check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            sample(&text, r#"confsync_backend_up{backend="etcd"}"#),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, r#"confsync_backend_up{backend="redis"}"#),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&text, r#"confsync_backend_keys{backend="etcd"}"#),
+            Some(42.0)
+        );
+        let ts = sample(
+            &text,
+            r#"confsync_backend_last_sync_timestamp_seconds{backend="etcd"}"#,
+        )
+        .unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((now - ts).abs() < 60.0, "timestamp {ts} vs now {now}");
+    }
+
+    #[test]
+    fn latency_histogram() {
+        let m = Metrics::new();
+        m.observe_change_latency(0.0003);
+        m.observe_change_latency(0.003);
+        m.observe_change_latency(20.0);
+        let text = m.encode();
+        check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(text.contains("# TYPE confsync_change_to_file_seconds histogram"));
+        assert_eq!(
+            sample(&text, "confsync_change_to_file_seconds_count"),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"confsync_change_to_file_seconds_bucket{le="0.0005"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"confsync_change_to_file_seconds_bucket{le="0.004"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"confsync_change_to_file_seconds_bucket{le="8.192"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"confsync_change_to_file_seconds_bucket{le="+Inf"}"#
+            ),
+            Some(3.0)
+        );
+    }
+
+    #[test]
+    fn odd_label_values_are_escaped() {
+        let m = Metrics::new();
+        m.rendered("we\"ird\\name\nx");
+        let text = m.encode();
+        check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(text.contains(r#"confsync_renders_total{resource="we\"ird\\name\nx"} 1"#));
+    }
+
+    #[test]
+    fn checker_rejects_garbage() {
+        assert!(check_exposition("foo 1\n# EOF\n").is_ok());
+        assert!(check_exposition("foo 1\n").is_err());
+        assert!(check_exposition("foo\n# EOF\n").is_err());
+        assert!(check_exposition("foo{a=\"b} 1\n# EOF\n").is_err());
+        assert!(check_exposition("foo{a=b} 1\n# EOF\n").is_err());
+        assert!(check_exposition("1foo 1\n# EOF\n").is_err());
+        assert!(check_exposition("# random\n# EOF\n").is_err());
+        assert!(check_exposition("foo{a=\"b\",c=\"d\"} 1.5\n# EOF\n").is_ok());
+    }
+}
