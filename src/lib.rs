@@ -16,21 +16,30 @@
 //! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
 //! - [`cli`]: the command line (`run`, `check`, `render`).
 //! - [`config`]: `confsync.toml` and flags merged (flag > env > file > default) into a
-//!   [`config::RunConfig`]; `conf.d/*.toml` resources; durations.
-//! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one file
-//!   per backend: `file`, `env`, `etcd`, `redis`.
-//! - [`store`]: the last good keys of a backend, diffs, which resources a change touches.
+//!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
+//!   with their guards; durations.
+//! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
+//!   module per backend: `file`, `env`, `etcd/`, `redis/`.
+//! - [`store`]: the last good keys of a backend and their diffs.
 //! - [`template`]: Tera setup, confd's store functions over a [`template::View`], filters,
 //!   and Go `path.Match` globbing.
-//! - [`resource`]: render, compare, stage, check, swap, reload; commands with timeouts.
-//! - [`daemon`]: the first listing, the watch or poll loop, re-rendering on change.
+//! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
+//!   timeouts.
+//! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing
+//!   bursts), SIGHUP reloads, `--onetime`.
+//! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
+//! - [`http`]: `/metrics`, `/health` and `/ready`.
+//! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
 
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod http;
+pub mod metrics;
 pub mod resource;
 pub mod signals;
 pub mod store;
+pub mod systemd;
 pub mod template;

@@ -63,8 +63,20 @@ fn load(conf: &ConfArgs, settings: Settings) -> Result<(RunConfig, ResourceSet),
     let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
     let set = config::load_resources(&conf.confdir, &prefix);
     match (run, set) {
-        (Ok(r), Ok(s)) => Ok((r, s)),
-        (r, s) => Err(r.err().into_iter().flatten().chain(s.err().into_iter().flatten()).collect()),
+        (Ok(r), Ok(s)) => {
+            let errors = r.check_backends(&s.resources);
+            if errors.is_empty() {
+                Ok((r, s))
+            } else {
+                Err(errors)
+            }
+        }
+        (r, s) => Err(r
+            .err()
+            .into_iter()
+            .flatten()
+            .chain(s.err().into_iter().flatten())
+            .collect()),
     }
 }
 
@@ -82,7 +94,7 @@ fn init_logging(cfg: &RunConfig) {
 }
 
 async fn run(conf: ConfArgs, settings: Settings) -> ExitCode {
-    let (cfg, set) = match load(&conf, settings) {
+    let (cfg, set) = match load(&conf, settings.clone()) {
         Ok(v) => v,
         Err(errors) => return report(&errors),
     };
@@ -90,17 +102,24 @@ async fn run(conf: ConfArgs, settings: Settings) -> ExitCode {
     let onetime = cfg.onetime;
     let shutdown = CancellationToken::new();
     confsync::signals::spawn(shutdown.clone());
-    match daemon::run(cfg, set, shutdown).await {
+    let services = daemon::Services {
+        metrics: confsync::metrics::Metrics::new(),
+        health: confsync::http::Health::new(),
+        notifier: Arc::new(confsync::systemd::Notifier::from_env()),
+    };
+    // SIGHUP reads everything again: the same flags and env, the files as they are now.
+    let reload: daemon::Reload = Box::new(move || load(&conf, settings.clone()));
+    match daemon::run(cfg, set, services, reload, shutdown).await {
         Ok(s) if onetime && s.failed > 0 => {
             eprintln!("confsync: {} resource(s) failed", s.failed);
             ExitCode::from(1)
         }
         Ok(_) => ExitCode::SUCCESS,
-        Err(e @ DaemonError::Fatal(_)) => {
+        Err(e @ (DaemonError::Fatal(..) | DaemonError::Bind(_))) => {
             eprintln!("confsync: {e}");
             ExitCode::from(2)
         }
-        Err(e @ DaemonError::Unreachable(_)) => {
+        Err(e @ DaemonError::Unreachable(..)) => {
             eprintln!("confsync: {e}");
             ExitCode::from(1)
         }
@@ -121,14 +140,23 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
     }
 }
 
-async fn render(conf: ConfArgs, name: String, data: Option<std::path::PathBuf>, settings: Settings) -> ExitCode {
+async fn render(
+    conf: ConfArgs,
+    name: String,
+    data: Option<std::path::PathBuf>,
+    settings: Settings,
+) -> ExitCode {
     let (cfg, set) = match load(&conf, settings) {
         Ok(v) => v,
         Err(errors) => return report(&errors),
     };
     let Some(res) = set.resources.iter().find(|r| r.name == name) else {
         let names: Vec<&str> = set.resources.iter().map(|r| r.name.as_str()).collect();
-        eprintln!("error: no resource `{name}` in {} (have: {})", conf.confdir.join("conf.d").display(), names.join(", "));
+        eprintln!(
+            "error: no resource `{name}` in {} (have: {})",
+            conf.confdir.join("conf.d").display(),
+            names.join(", ")
+        );
         return ExitCode::from(2);
     };
     let kvs = match data {
@@ -140,7 +168,14 @@ async fn render(conf: ConfArgs, name: String, data: Option<std::path::PathBuf>, 
             }
         },
         None => {
-            let listed = match confsync::backend::build(&cfg.backend).await {
+            let Some(bcfg) = cfg.backends.get(&res.backend) else {
+                eprintln!(
+                    "error: resource `{name}` uses backend `{}`, which is not configured",
+                    res.backend
+                );
+                return ExitCode::from(2);
+            };
+            let listed = match confsync::backend::build(bcfg).await {
                 Ok(b) => b.list(&res.key_prefixes()).await,
                 Err(e) => Err(e),
             };
@@ -154,8 +189,8 @@ async fn render(conf: ConfArgs, name: String, data: Option<std::path::PathBuf>, 
         }
     };
     match confsync::resource::render(res, &set.engine, Arc::new(kvs)) {
-        Ok(text) => {
-            print!("{text}");
+        Ok(r) => {
+            print!("{}", r.text);
             ExitCode::SUCCESS
         }
         Err(e) => {

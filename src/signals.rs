@@ -7,7 +7,10 @@ use tracing::{info, warn};
 /// Cancels `shutdown` on the first SIGTERM or SIGINT.
 pub fn spawn(shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             warn!("cannot install signal handlers; stop confsync with SIGKILL");
             return;
         };

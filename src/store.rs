@@ -4,8 +4,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::backend::{Change, KvMap, under_any};
-use crate::config::Resource;
+use crate::backend::{Change, KvMap};
 
 /// The last good view of one backend.
 #[derive(Debug, Default, Clone)]
@@ -99,23 +98,10 @@ pub fn diff_keys(a: &KvMap, b: &KvMap) -> Vec<String> {
     }
 }
 
-/// Indexes of the resources that read any of `changed`.
-pub fn touched(resources: &[Resource], changed: &[String]) -> Vec<usize> {
-    resources
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            let prefixes = r.key_prefixes();
-            changed.iter().any(|k| under_any(k, &prefixes))
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// The prefixes to list and watch for `resources`: every key prefix, without those
-/// already covered by a shorter one.
-pub fn watch_prefixes(resources: &[Resource]) -> Vec<String> {
-    let mut all: Vec<String> = resources.iter().flat_map(|r| r.key_prefixes()).collect();
+/// The prefixes to list and watch for resources reading `lists` of key prefixes: every
+/// prefix, without those already covered by a shorter one.
+pub fn watch_prefixes_of<'a>(lists: impl Iterator<Item = &'a [String]>) -> Vec<String> {
+    let mut all: Vec<String> = lists.flatten().cloned().collect();
     all.sort();
     all.dedup();
     let mut out: Vec<String> = Vec::new();
@@ -132,7 +118,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> KvMap {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -157,5 +146,15 @@ mod tests {
         ]);
         assert_eq!(changed, vec!["/b", "/a"]);
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn covered_prefixes_are_dropped() {
+        let a = vec!["/app/servers".to_string(), "/app".to_string()];
+        let b = vec!["/other".to_string(), "/app/x".to_string()];
+        assert_eq!(
+            watch_prefixes_of([a.as_slice(), b.as_slice()].into_iter()),
+            vec!["/app", "/other"]
+        );
     }
 }

@@ -82,8 +82,13 @@ pub fn load(paths: &[PathBuf]) -> Result<KvMap, String> {
     let mut kvs = KvMap::new();
     for f in data_files(paths)? {
         let text = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let text = String::from_utf8(text)
-            .map_err(|e| format!("{}: not UTF-8 text (byte {})", f.display(), e.utf8_error().valid_up_to()))?;
+        let text = String::from_utf8(text).map_err(|e| {
+            format!(
+                "{}: not UTF-8 text (byte {})",
+                f.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
         flatten_str(&f, &text, &mut kvs).map_err(|e| format!("{}: {e}", f.display()))?;
     }
     Ok(kvs)
@@ -125,7 +130,11 @@ struct Flatten<'a> {
 
 impl Flatten<'_> {
     fn leaf(self, v: String) {
-        let key = if self.path.is_empty() { "/".to_string() } else { self.path };
+        let key = if self.path.is_empty() {
+            "/".to_string()
+        } else {
+            self.path
+        };
         self.out.insert(key, v);
     }
 }
@@ -285,9 +294,15 @@ impl Backend for FileBackend {
             let dir = if p.is_dir() {
                 p.clone()
             } else {
-                p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+                p.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."))
             };
-            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
             watcher
                 .watch(&dir, notify::RecursiveMode::Recursive)
                 .map_err(|e| BackendError::fatal("file", dir.display().to_string(), e))?;

@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub mod env;
 #[cfg(feature = "etcd")]
 pub mod etcd;
-pub mod env;
 pub mod file;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -71,7 +71,11 @@ pub enum BackendError {
 
 impl BackendError {
     /// A transient error from `backend` talking to `endpoint`.
-    pub fn transient(backend: &'static str, endpoint: impl Into<String>, message: impl fmt::Display) -> Self {
+    pub fn transient(
+        backend: &'static str,
+        endpoint: impl Into<String>,
+        message: impl fmt::Display,
+    ) -> Self {
         Self::Transient {
             backend,
             endpoint: endpoint.into(),
@@ -80,7 +84,11 @@ impl BackendError {
     }
 
     /// A fatal (configuration) error from `backend` for `endpoint`.
-    pub fn fatal(backend: &'static str, endpoint: impl Into<String>, message: impl fmt::Display) -> Self {
+    pub fn fatal(
+        backend: &'static str,
+        endpoint: impl Into<String>,
+        message: impl fmt::Display,
+    ) -> Self {
         Self::Fatal {
             backend,
             endpoint: endpoint.into(),
@@ -242,7 +250,10 @@ pub fn under_any(key: &str, prefixes: &[String]) -> bool {
 pub fn filter_prefixes(all: &KvMap, prefixes: &[String]) -> KvMap {
     let mut out = KvMap::new();
     for p in prefixes {
-        for (k, v) in all.range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded)) {
+        for (k, v) in all.range::<str, _>((
+            std::ops::Bound::Included(p.as_str()),
+            std::ops::Bound::Unbounded,
+        )) {
             if !k.starts_with(p.as_str()) {
                 break;
             }
@@ -263,7 +274,11 @@ pub struct Backoff {
 impl Backoff {
     /// Backoff starting at `base`, never above `cap`.
     pub fn new(base: std::time::Duration, cap: std::time::Duration) -> Self {
-        Self { attempt: 0, base, cap }
+        Self {
+            attempt: 0,
+            base,
+            cap,
+        }
     }
 
     /// The next delay to wait (between half and all of the exponential step).
@@ -283,7 +298,10 @@ impl Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self::new(std::time::Duration::from_millis(100), std::time::Duration::from_secs(5))
+        Self::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(5),
+        )
     }
 }
 
@@ -303,7 +321,10 @@ mod tests {
 
     #[test]
     fn backoff_is_capped() {
-        let mut b = Backoff::new(std::time::Duration::from_millis(100), std::time::Duration::from_secs(5));
+        let mut b = Backoff::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(5),
+        );
         for _ in 0..40 {
             assert!(b.next_delay() <= std::time::Duration::from_secs(5));
         }

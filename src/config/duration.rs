@@ -32,7 +32,9 @@ impl Raw {
 /// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"` or a bare number of seconds.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
@@ -42,7 +44,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }

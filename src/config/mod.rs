@@ -6,6 +6,7 @@ pub mod duration;
 pub mod resource;
 pub mod settings;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,12 +70,14 @@ pub enum LogFormat {
 pub struct RunConfig {
     /// Holds `confsync.toml`, `conf.d/` and `templates/`.
     pub confdir: PathBuf,
-    /// The backend every resource reads.
-    pub backend: BackendConfig,
+    /// Valid backends by name: `default` (the flags and top-level settings) and every
+    /// `[backends.NAME]` table.
+    pub backends: BTreeMap<String, BackendConfig>,
+    /// Errors of backends that did not validate; reported only when a resource uses
+    /// them (a default file backend without `--file` is fine if nobody reads it).
+    pub backend_errors: BTreeMap<String, Vec<ConfigError>>,
     /// Joined in front of every resource prefix.
     pub prefix: String,
-    /// Poll interval when not watching.
-    pub interval: Duration,
     /// Render once and exit.
     pub onetime: bool,
     /// Print diffs; touch nothing.
@@ -87,6 +90,79 @@ pub struct RunConfig {
     pub log_level: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Default coalescing of bursts for every resource.
+    pub wait: Wait,
+    /// Address for /metrics, /health and /ready.
+    pub metrics_addr: Option<String>,
+}
+
+/// The name of the backend the command line and top-level settings define.
+pub const DEFAULT_BACKEND: &str = "default";
+
+impl RunConfig {
+    /// Errors for every backend a resource uses that is unknown or invalid.
+    pub fn check_backends(&self, resources: &[Resource]) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut reported = std::collections::BTreeSet::new();
+        for r in resources {
+            if self.backends.contains_key(&r.backend) {
+                continue;
+            }
+            match self.backend_errors.get(&r.backend) {
+                Some(es) => {
+                    if reported.insert(r.backend.clone()) {
+                        errors.extend(es.iter().cloned());
+                    }
+                }
+                None => errors.push(ConfigError {
+                    file: r.file.clone(),
+                    line: None,
+                    message: format!(
+                        "unknown backend `{}` (define it as [backends.{}] in confsync.toml)",
+                        r.backend, r.backend
+                    ),
+                }),
+            }
+        }
+        errors
+    }
+}
+
+/// Coalescing of bursts: render once changes have been quiet for `min`, and never later
+/// than `max` after the first change not yet rendered. A change after a quiet spell is
+/// rendered at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// Quiet period that ends a burst.
+    pub min: Duration,
+    /// Longest delay of a pending change while a burst goes on.
+    pub max: Duration,
+}
+
+impl Default for Wait {
+    fn default() -> Self {
+        Self {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Wait {
+    /// Parses `"min:max"`, or `"min"` alone (max is then 4 x min, as consul-template does).
+    pub fn parse(text: &str) -> Result<Wait, String> {
+        let (min, max) = match text.split_once(':') {
+            Some((a, b)) => (duration::parse(a)?, duration::parse(b)?),
+            None => {
+                let m = duration::parse(text)?;
+                (m, m * 4)
+            }
+        };
+        if max < min {
+            return Err(format!("wait {text:?}: max is less than min"));
+        }
+        Ok(Wait { min, max })
+    }
 }
 
 /// Where the daemon config file is: `--config-file`, else `CONFDIR/confsync.toml` if present.
@@ -102,7 +178,11 @@ pub fn config_file_path(confdir: &Path, explicit: Option<&Path>) -> Option<PathB
 
 /// Reads the settings file (flags and env already sit in `cli`) and merges:
 /// flag > env > file > default.
-pub fn run_config(confdir: &Path, config_file: Option<&Path>, cli: Settings) -> Result<RunConfig, Vec<ConfigError>> {
+pub fn run_config(
+    confdir: &Path,
+    config_file: Option<&Path>,
+    cli: Settings,
+) -> Result<RunConfig, Vec<ConfigError>> {
     let file_settings = match config_file_path(confdir, config_file) {
         None => Settings::default(),
         Some(path) => read_settings(&path)?,
@@ -120,27 +200,121 @@ fn read_settings(path: &Path) -> Result<Settings, Vec<ConfigError>> {
     };
     let text = std::fs::read(path).map_err(|e| err(None, e.to_string()))?;
     let text = String::from_utf8(text).map_err(|e| {
-        err(None, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+        err(
+            None,
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })?;
-    let s: Settings = toml::from_str(&text)
-        .map_err(|e| err(e.span().map(|s| line_of(&text, s.start)), e.message().trim().to_string()))?;
+    let s: Settings = toml::from_str(&text).map_err(|e| {
+        err(
+            e.span().map(|s| line_of(&text, s.start)),
+            e.message().trim().to_string(),
+        )
+    })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     Ok(s.anchor_paths(dir))
 }
 
 fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let kind = match s.backend.as_deref() {
-        None => BackendKind::File,
-        Some(k) => BackendKind::parse(k).unwrap_or_else(|| {
+    let log_format = match s.log_format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(f) => {
             errors.push(ConfigError::cli(format!(
-                "unknown backend `{k}` (use file, env, etcd or redis)"
+                "unknown log format `{f}` (use text or json)"
             )));
-            BackendKind::File
-        }),
+            LogFormat::Text
+        }
     };
-    let mut password = s.password;
-    if let Some(pf) = &s.password_file {
+    let interval = s.interval.unwrap_or(600);
+    if interval == 0 {
+        errors.push(ConfigError::cli("interval must be at least 1 second"));
+    }
+    let wait = match s.wait.as_deref().map(Wait::parse) {
+        None => Wait::default(),
+        Some(Ok(w)) => w,
+        Some(Err(e)) => {
+            errors.push(ConfigError::cli(e));
+            Wait::default()
+        }
+    };
+    let watch = s.watch.unwrap_or(false);
+    let mut backends = BTreeMap::new();
+    let mut backend_errors = BTreeMap::new();
+    let mut tables = vec![(
+        DEFAULT_BACKEND.to_string(),
+        s.default_backend(),
+        ConfigError::cli(""),
+    )];
+    for (name, t) in s.backends.clone().unwrap_or_default() {
+        let origin = ConfigError {
+            file: confdir.join("confsync.toml"),
+            line: None,
+            message: format!("[backends.{name}]: "),
+        };
+        if name == DEFAULT_BACKEND {
+            errors.push(ConfigError {
+                message: "[backends.default]: the name `default` is taken by the top-level backend settings".into(),
+                ..origin
+            });
+            continue;
+        }
+        tables.push((name, t, origin));
+    }
+    for (name, t, origin) in tables {
+        match backend_config(t, watch, interval, &origin) {
+            Ok(b) => {
+                backends.insert(name, b);
+            }
+            Err(es) => {
+                backend_errors.insert(name, es);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(RunConfig {
+        confdir: confdir.to_path_buf(),
+        backends,
+        backend_errors,
+        prefix: s.prefix.unwrap_or_default(),
+        onetime: s.onetime.unwrap_or(false),
+        noop: s.noop.unwrap_or(false),
+        sync_only: s.sync_only.unwrap_or(false),
+        keep_stage_file: s.keep_stage_file.unwrap_or(false),
+        log_level: s.log_level.unwrap_or_else(|| "info".into()),
+        log_format,
+        wait,
+        metrics_addr: s.metrics_addr.filter(|a| !a.is_empty()),
+    })
+}
+
+/// Validates one backend's settings; `origin` says where they came from in messages.
+fn backend_config(
+    t: settings::BackendTable,
+    watch: bool,
+    interval: u64,
+    origin: &ConfigError,
+) -> Result<BackendConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let err = |message: String| ConfigError {
+        message: format!("{}{message}", origin.message),
+        ..origin.clone()
+    };
+    let kind = BackendKind::parse(&t.kind).unwrap_or_else(|| {
+        errors.push(err(format!(
+            "unknown backend `{}` (use file, env, etcd or redis)",
+            t.kind
+        )));
+        BackendKind::File
+    });
+    let mut password = t.password;
+    if let Some(pf) = &t.password_file {
         match std::fs::read_to_string(pf) {
             Ok(p) => password = password.or(Some(p.trim_end_matches(['\r', '\n']).to_string())),
             Err(e) => errors.push(ConfigError {
@@ -150,58 +324,38 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
             }),
         }
     }
-    let nodes = s.nodes.unwrap_or_default();
-    if matches!(kind, BackendKind::Etcd | BackendKind::Redis) && nodes.is_empty() {
-        errors.push(ConfigError::cli(format!(
+    if matches!(kind, BackendKind::Etcd | BackendKind::Redis) && t.nodes.is_empty() {
+        errors.push(err(format!(
             "the {} backend needs at least one --node",
             kind.name()
         )));
     }
-    let files = s.file.unwrap_or_default();
-    if kind == BackendKind::File && files.is_empty() {
-        errors.push(ConfigError::cli(
-            "the file backend needs at least one --file (or `file = [...]` in confsync.toml)",
+    if kind == BackendKind::File && t.file.is_empty() {
+        errors.push(err(
+            "the file backend needs at least one --file (or `file = [...]` in confsync.toml)"
+                .into(),
         ));
     }
-    let log_format = match s.log_format.as_deref() {
-        None | Some("text") => LogFormat::Text,
-        Some("json") => LogFormat::Json,
-        Some(f) => {
-            errors.push(ConfigError::cli(format!("unknown log format `{f}` (use text or json)")));
-            LogFormat::Text
-        }
-    };
-    let interval = s.interval.unwrap_or(600);
+    let interval = t.interval.unwrap_or(interval);
     if interval == 0 {
-        errors.push(ConfigError::cli("interval must be at least 1 second"));
+        errors.push(err("interval must be at least 1 second".into()));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(RunConfig {
-        confdir: confdir.to_path_buf(),
-        backend: BackendConfig {
-            kind,
-            nodes,
-            files,
-            watch: s.watch.unwrap_or(false),
-            username: s.username,
-            password,
-            client_cert: s.client_cert,
-            client_key: s.client_key,
-            client_ca_keys: s.client_ca_keys,
-            separator: s.separator,
-            sentinel_master: s.sentinel_master,
-            interval: Some(Duration::from_secs(interval)),
-        },
-        prefix: s.prefix.unwrap_or_default(),
-        interval: Duration::from_secs(interval),
-        onetime: s.onetime.unwrap_or(false),
-        noop: s.noop.unwrap_or(false),
-        sync_only: s.sync_only.unwrap_or(false),
-        keep_stage_file: s.keep_stage_file.unwrap_or(false),
-        log_level: s.log_level.unwrap_or_else(|| "info".into()),
-        log_format,
+    Ok(BackendConfig {
+        kind,
+        nodes: t.nodes,
+        files: t.file,
+        watch: t.watch.unwrap_or(watch),
+        username: t.username,
+        password,
+        client_cert: t.client_cert,
+        client_key: t.client_key,
+        client_ca_keys: t.client_ca_keys,
+        separator: t.separator,
+        sentinel_master: t.sentinel_master,
+        interval: Some(Duration::from_secs(interval)),
     })
 }
 
@@ -214,7 +368,10 @@ pub struct ResourceSet {
 }
 
 /// Loads every `CONFDIR/conf.d/*.toml` and its template; reports every error at once.
-pub fn load_resources(confdir: &Path, global_prefix: &str) -> Result<ResourceSet, Vec<ConfigError>> {
+pub fn load_resources(
+    confdir: &Path,
+    global_prefix: &str,
+) -> Result<ResourceSet, Vec<ConfigError>> {
     let confd = confdir.join("conf.d");
     let templates = confdir.join("templates");
     let mut errors = Vec::new();
@@ -270,7 +427,9 @@ pub fn load_resources(confdir: &Path, global_prefix: &str) -> Result<ResourceSet
 
 impl fmt::Debug for ResourceSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResourceSet").field("resources", &self.resources).finish_non_exhaustive()
+        f.debug_struct("ResourceSet")
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, duration, line_of};
+use super::{ConfigError, Wait, duration, line_of};
 use crate::template::join_key;
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +34,11 @@ struct RawResource {
     reload_cmd: Option<String>,
     check_timeout: Option<Spanned<duration::Raw>>,
     reload_timeout: Option<Spanned<duration::Raw>>,
+    backend: Option<String>,
+    wait: Option<Spanned<String>>,
+    min_reload_interval: Option<Spanned<duration::Raw>>,
+    min_keys: Option<usize>,
+    value_pattern: Option<Spanned<String>>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -68,6 +73,45 @@ pub struct Resource {
     pub check_timeout: Duration,
     /// Kill the reload command after this long (default 60 s).
     pub reload_timeout: Duration,
+    /// The backend this resource reads (`default` unless it names a `[backends.NAME]`).
+    pub backend: String,
+    /// Its own coalescing, overriding the global `wait`.
+    pub wait: Option<Wait>,
+    /// Least time between two updates of this destination (default none).
+    pub min_reload_interval: Duration,
+    /// Refuse to render from fewer visible keys than this (keep the old file).
+    pub min_keys: usize,
+    /// Values that do not match this whole pattern are left out of the render.
+    pub value_pattern: Option<ValuePattern>,
+}
+
+/// A `value_pattern`, compiled to match whole values.
+#[derive(Debug, Clone)]
+pub struct ValuePattern {
+    /// As written in the resource file.
+    pub source: String,
+    /// Anchored at both ends.
+    pub regex: regex_lite::Regex,
+}
+
+impl PartialEq for ValuePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for ValuePattern {}
+
+impl ValuePattern {
+    /// Compiles `source` so that it must match a whole value.
+    pub fn new(source: &str) -> Result<Self, String> {
+        let regex =
+            regex_lite::Regex::new(&format!("^(?:{source})$")).map_err(|e| e.to_string())?;
+        Ok(Self {
+            source: source.to_string(),
+            regex,
+        })
+    }
 }
 
 impl Resource {
@@ -77,7 +121,10 @@ impl Resource {
         if self.keys.is_empty() {
             return vec![join_key(&self.prefix, "")];
         }
-        self.keys.iter().map(|k| join_key(&self.prefix, k)).collect()
+        self.keys
+            .iter()
+            .map(|k| join_key(&self.prefix, k))
+            .collect()
     }
 }
 
@@ -98,7 +145,10 @@ pub fn load(
     let text = String::from_utf8(bytes).map_err(|e| {
         vec![err(
             None,
-            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         )]
     })?;
     let raw: RawFile = toml::from_str(&text).map_err(|e| {
@@ -123,30 +173,45 @@ pub fn load(
     if raw.dest.get_ref().is_empty() {
         errors.push(err(at(&raw.dest.span()), "`dest` is empty".into()));
     }
-    let dest = if dest.is_absolute() { dest } else { confdir.join(dest) };
+    let dest = if dest.is_absolute() {
+        dest
+    } else {
+        confdir.join(dest)
+    };
 
-    let mode = raw.mode.as_ref().and_then(|m| match u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8) {
-        Ok(v) if v <= 0o7777 => Some(v),
-        _ => {
-            errors.push(err(
-                at(&m.span()),
-                format!("`mode` {:?} is not an octal file mode such as \"0644\"", m.get_ref()),
-            ));
-            None
+    let mode = raw.mode.as_ref().and_then(|m| {
+        match u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8) {
+            Ok(v) if v <= 0o7777 => Some(v),
+            _ => {
+                errors.push(err(
+                    at(&m.span()),
+                    format!(
+                        "`mode` {:?} is not an octal file mode such as \"0644\"",
+                        m.get_ref()
+                    ),
+                ));
+                None
+            }
         }
     });
     let mut uid = raw.uid;
     if let Some(owner) = &raw.owner {
         match nix::unistd::User::from_name(owner.get_ref()) {
             Ok(Some(u)) => uid = Some(u.uid.as_raw()),
-            _ => errors.push(err(at(&owner.span()), format!("unknown user `{}`", owner.get_ref()))),
+            _ => errors.push(err(
+                at(&owner.span()),
+                format!("unknown user `{}`", owner.get_ref()),
+            )),
         }
     }
     let mut gid = raw.gid;
     if let Some(group) = &raw.group {
         match nix::unistd::Group::from_name(group.get_ref()) {
             Ok(Some(g)) => gid = Some(g.gid.as_raw()),
-            _ => errors.push(err(at(&group.span()), format!("unknown group `{}`", group.get_ref()))),
+            _ => errors.push(err(
+                at(&group.span()),
+                format!("unknown group `{}`", group.get_ref()),
+            )),
         }
     }
     let mut timeout = |t: &Option<Spanned<duration::Raw>>, default: u64, name: &str| match t {
@@ -158,6 +223,30 @@ pub fn load(
     };
     let check_timeout = timeout(&raw.check_timeout, 30, "check_timeout");
     let reload_timeout = timeout(&raw.reload_timeout, 60, "reload_timeout");
+    let min_reload_interval = timeout(&raw.min_reload_interval, 0, "min_reload_interval");
+    let wait = raw
+        .wait
+        .as_ref()
+        .and_then(|w| match Wait::parse(w.get_ref()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                errors.push(err(at(&w.span()), format!("`wait`: {e}")));
+                None
+            }
+        });
+    let value_pattern =
+        raw.value_pattern
+            .as_ref()
+            .and_then(|p| match ValuePattern::new(p.get_ref()) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    errors.push(err(
+                        at(&p.span()),
+                        format!("`value_pattern` is not a valid regex: {e}"),
+                    ));
+                    None
+                }
+            });
 
     if !errors.is_empty() {
         return Err(errors);
@@ -181,5 +270,12 @@ pub fn load(
         reload_cmd: raw.reload_cmd.filter(|c| !c.trim().is_empty()),
         check_timeout,
         reload_timeout,
+        backend: raw
+            .backend
+            .unwrap_or_else(|| super::DEFAULT_BACKEND.to_string()),
+        wait,
+        min_reload_interval,
+        min_keys: raw.min_keys.unwrap_or(0),
+        value_pattern,
     })
 }

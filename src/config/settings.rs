@@ -2,6 +2,7 @@
 //! vars, through clap) and from `confsync.toml` (through serde), merged with a clear
 //! precedence: flag > env > file > default.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
@@ -77,6 +78,52 @@ pub struct Settings {
     /// Redis: the nodes are Sentinels; follow the master with this name
     #[arg(long, env = "CONFSYNC_SENTINEL_MASTER")]
     pub sentinel_master: Option<String>,
+    /// Coalescing of bursts, "min:max" (e.g. "100ms:1s"): render once changes have been
+    /// quiet for min, or max after the first unrendered change [default: 100ms:1s]
+    #[arg(long, env = "CONFSYNC_WAIT")]
+    pub wait: Option<String>,
+    /// Serve /metrics, /health and /ready on this address (e.g. 127.0.0.1:9117)
+    #[arg(long, env = "CONFSYNC_METRICS_ADDR")]
+    #[serde(alias = "metrics-addr")]
+    pub metrics_addr: Option<String>,
+    /// Named backends (`[backends.NAME]` in confsync.toml) that resources pick with
+    /// `backend = "NAME"`; the flags above define the default backend.
+    #[arg(skip)]
+    pub backends: Option<BTreeMap<String, BackendTable>>,
+}
+
+/// One `[backends.NAME]` table: the backend settings, nothing else.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTable {
+    /// file, env, etcd or redis.
+    pub kind: String,
+    /// Endpoints.
+    #[serde(default, alias = "node")]
+    pub nodes: Vec<String>,
+    /// Data files or directories (file backend).
+    #[serde(default, alias = "files")]
+    pub file: Vec<PathBuf>,
+    /// Watch instead of polling [default: the top-level `watch`].
+    pub watch: Option<bool>,
+    /// Poll interval in seconds [default: the top-level `interval`].
+    pub interval: Option<u64>,
+    /// Auth user.
+    pub username: Option<String>,
+    /// Auth password (prefer `password_file`).
+    pub password: Option<String>,
+    /// File holding the password.
+    pub password_file: Option<PathBuf>,
+    /// TLS client certificate.
+    pub client_cert: Option<PathBuf>,
+    /// TLS client key.
+    pub client_key: Option<PathBuf>,
+    /// TLS CA bundle.
+    pub client_ca_keys: Option<PathBuf>,
+    /// Redis key separator.
+    pub separator: Option<String>,
+    /// Redis Sentinel master name.
+    pub sentinel_master: Option<String>,
 }
 
 impl Settings {
@@ -103,6 +150,9 @@ impl Settings {
             client_ca_keys: self.client_ca_keys.or(lower.client_ca_keys),
             separator: self.separator.or(lower.separator),
             sentinel_master: self.sentinel_master.or(lower.sentinel_master),
+            wait: self.wait.or(lower.wait),
+            metrics_addr: self.metrics_addr.or(lower.metrics_addr),
+            backends: self.backends.or(lower.backends),
         }
     }
 
@@ -115,6 +165,34 @@ impl Settings {
         self.client_cert = self.client_cert.map(fix);
         self.client_key = self.client_key.map(fix);
         self.client_ca_keys = self.client_ca_keys.map(fix);
+        if let Some(tables) = self.backends.as_mut() {
+            for t in tables.values_mut() {
+                t.file = t.file.drain(..).map(fix).collect();
+                t.password_file = t.password_file.take().map(fix);
+                t.client_cert = t.client_cert.take().map(fix);
+                t.client_key = t.client_key.take().map(fix);
+                t.client_ca_keys = t.client_ca_keys.take().map(fix);
+            }
+        }
         self
+    }
+
+    /// The default backend's settings as a table (kind `file` when none is given).
+    pub fn default_backend(&self) -> BackendTable {
+        BackendTable {
+            kind: self.backend.clone().unwrap_or_else(|| "file".into()),
+            nodes: self.nodes.clone().unwrap_or_default(),
+            file: self.file.clone().unwrap_or_default(),
+            watch: self.watch,
+            interval: self.interval,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            password_file: self.password_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            client_ca_keys: self.client_ca_keys.clone(),
+            separator: self.separator.clone(),
+            sentinel_master: self.sentinel_master.clone(),
+        }
     }
 }

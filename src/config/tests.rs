@@ -18,44 +18,83 @@ fn settings(backend: &str) -> Settings {
 #[test]
 fn flag_beats_file_and_file_beats_default() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "confsync.toml", "backend = \"env\"\ninterval = 30\nprefix = \"/file\"\nwatch = true\n");
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"env\"\ninterval = 30\nprefix = \"/file\"\nwatch = true\n",
+    );
     let cli = Settings {
         prefix: Some("/flag".into()),
         ..Settings::default()
     };
     let cfg = run_config(dir.path(), None, cli).unwrap();
     assert_eq!(cfg.prefix, "/flag", "flag wins over file");
-    assert_eq!(cfg.interval, Duration::from_secs(30), "file wins over default");
-    assert_eq!(cfg.backend.kind, BackendKind::Env);
-    assert!(cfg.backend.watch);
-    let cfg = run_config(dir.path(), None, Settings { watch: Some(false), ..Settings::default() }).unwrap();
-    assert!(!cfg.backend.watch, "an explicit false flag wins over the file's true");
+    let b = &cfg.backends[DEFAULT_BACKEND];
+    assert_eq!(
+        b.interval,
+        Some(Duration::from_secs(30)),
+        "file wins over default"
+    );
+    assert_eq!(b.kind, BackendKind::Env);
+    assert!(b.watch);
+    let cfg = run_config(
+        dir.path(),
+        None,
+        Settings {
+            watch: Some(false),
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        !cfg.backends[DEFAULT_BACKEND].watch,
+        "an explicit false flag wins over the file's true"
+    );
 }
 
 #[test]
 fn defaults_without_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = run_config(dir.path(), None, settings("env")).unwrap();
-    assert_eq!(cfg.interval, Duration::from_secs(600));
+    assert_eq!(
+        cfg.backends[DEFAULT_BACKEND].interval,
+        Some(Duration::from_secs(600))
+    );
     assert_eq!(cfg.prefix, "");
-    assert!(!cfg.onetime && !cfg.noop && !cfg.backend.watch);
+    assert_eq!(cfg.wait, Wait::default());
+    assert!(!cfg.onetime && !cfg.noop && !cfg.backends[DEFAULT_BACKEND].watch);
 }
 
 #[test]
 fn file_paths_are_relative_to_the_file() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "sub/confsync.toml", "file = [\"data.yaml\"]\n");
-    let cfg = run_config(dir.path(), Some(&dir.path().join("sub/confsync.toml")), Settings::default()).unwrap();
-    assert_eq!(cfg.backend.files, vec![dir.path().join("sub/data.yaml")]);
+    let cfg = run_config(
+        dir.path(),
+        Some(&dir.path().join("sub/confsync.toml")),
+        Settings::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.backends[DEFAULT_BACKEND].files,
+        vec![dir.path().join("sub/data.yaml")]
+    );
 }
 
 #[test]
 fn settings_file_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "confsync.toml", "backend = \"env\"\nbogus = 1\n");
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"env\"\nbogus = 1\n",
+    );
     let errs = run_config(dir.path(), None, Settings::default()).unwrap_err();
     let text = errs[0].to_string();
-    assert!(text.contains("confsync.toml:2:") && text.contains("bogus"), "{text}");
+    assert!(
+        text.contains("confsync.toml:2:") && text.contains("bogus"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -71,7 +110,94 @@ fn every_validation_error_is_reported() {
         },
     )
     .unwrap_err();
-    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // The etcd backend without --node is reported once a resource uses it.
+    let cfg = run_config(dir.path(), None, settings("etcd")).unwrap();
+    write(dir.path(), "templates/a.tmpl", "x");
+    write(
+        dir.path(),
+        "conf.d/a.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/a\"\n",
+    );
+    let set = load_resources(dir.path(), "").unwrap();
+    let errs = cfg.check_backends(&set.resources);
+    assert!(
+        errs[0].to_string().contains("needs at least one --node"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn named_backends_and_resource_options() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"env\"\nwait = \"50ms:2s\"\n[backends.files]\nkind = \"file\"\nfile = [\"d.yaml\"]\nwatch = true\n",
+    );
+    write(dir.path(), "templates/a.tmpl", "x");
+    write(
+        dir.path(),
+        "conf.d/a.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/a\"\nbackend = \"files\"\nwait = \"10ms:20ms\"\nmin_keys = 3\nmin_reload_interval = \"2s\"\nvalue_pattern = \"[0-9.]+:[0-9]+\"\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/b.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\nbackend = \"nope\"\n",
+    );
+    let cfg = run_config(dir.path(), None, Settings::default()).unwrap();
+    assert_eq!(
+        cfg.wait,
+        Wait {
+            min: Duration::from_millis(50),
+            max: Duration::from_secs(2)
+        }
+    );
+    let files = &cfg.backends["files"];
+    assert_eq!(files.kind, BackendKind::File);
+    assert_eq!(files.files, vec![dir.path().join("d.yaml")]);
+    assert!(files.watch);
+    let set = load_resources(dir.path(), "").unwrap();
+    let a = &set.resources[0];
+    assert_eq!(a.backend, "files");
+    assert_eq!(
+        a.wait,
+        Some(Wait {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(20)
+        })
+    );
+    assert_eq!(a.min_keys, 3);
+    assert_eq!(a.min_reload_interval, Duration::from_secs(2));
+    let p = a.value_pattern.as_ref().unwrap();
+    assert!(p.regex.is_match("10.0.0.1:80"));
+    assert!(
+        !p.regex
+            .is_match("10.0.0.1:80\n  server evil 203.0.113.9:80"),
+        "whole value must match"
+    );
+    let errs = cfg.check_backends(&set.resources);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].to_string().contains("b.toml") && errs[0].to_string().contains("nope"),
+        "{errs:?}"
+    );
+    write(
+        dir.path(),
+        "conf.d/b.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\nvalue_pattern = \"(\"\nwait = \"2s:1s\"\n",
+    );
+    let errs = load_resources(dir.path(), "").unwrap_err();
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter().any(|e| e.contains("b.toml:4: `value_pattern`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|e| e.contains("b.toml:5: `wait`")),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -86,22 +212,46 @@ fn resources_join_prefixes_and_report_all_errors() {
     let set = load_resources(dir.path(), "/prod").unwrap();
     let r = &set.resources[0];
     assert_eq!(r.prefix, "/prod/app");
-    assert_eq!(r.key_prefixes(), vec!["/prod/app/servers", "/prod/app/stats"]);
+    assert_eq!(
+        r.key_prefixes(),
+        vec!["/prod/app/servers", "/prod/app/stats"]
+    );
     assert_eq!(r.mode, Some(0o640));
     assert_eq!(r.check_timeout, Duration::from_secs(30));
     assert_eq!(r.reload_timeout, Duration::from_secs(60));
 
-    write(dir.path(), "conf.d/b.toml", "[template]\nsrc = \"missing.tmpl\"\ndest = \"/tmp/b\"\nmode = \"rw\"\nowner = \"no-such-user-x\"\n");
-    write(dir.path(), "conf.d/c.toml", "[template]\ndest = \"/tmp/c\"\n");
-    write(dir.path(), "conf.d/d.toml", "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/d\"\nowners = \"root\"\n");
+    write(
+        dir.path(),
+        "conf.d/b.toml",
+        "[template]\nsrc = \"missing.tmpl\"\ndest = \"/tmp/b\"\nmode = \"rw\"\nowner = \"no-such-user-x\"\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/c.toml",
+        "[template]\ndest = \"/tmp/c\"\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/d.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/d\"\nowners = \"root\"\n",
+    );
     let errs = load_resources(dir.path(), "").unwrap_err();
     let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let joined = all.join("\n");
-    assert!(joined.contains("b.toml:2: template `missing.tmpl` not found"), "{joined}");
+    assert!(
+        joined.contains("b.toml:2: template `missing.tmpl` not found"),
+        "{joined}"
+    );
     assert!(joined.contains("b.toml:4: `mode`"), "{joined}");
     assert!(joined.contains("b.toml:5: unknown user"), "{joined}");
-    assert!(joined.contains("c.toml") && joined.contains("src"), "{joined}");
-    assert!(joined.contains("d.toml:4:") && joined.contains("owners"), "{joined}");
+    assert!(
+        joined.contains("c.toml") && joined.contains("src"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("d.toml:4:") && joined.contains("owners"),
+        "{joined}"
+    );
 }
 
 #[test]

@@ -34,7 +34,11 @@ pub enum CommandError {
 
 fn output_suffix(output: &str) -> String {
     let t = output.trim();
-    if t.is_empty() { String::new() } else { format!(": {t}") }
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!(": {t}")
+    }
 }
 
 /// `cmd` with confd's `{{.src}}` and Tera-style `{{ src }}` / `{{ dest }}` replaced.
@@ -55,7 +59,12 @@ pub fn substitute(cmd: &str, src: &Path, dest: &Path) -> String {
 /// Runs `cmd` under `/bin/sh -c` with `timeout`; on failure the error carries the exit
 /// status and the command's stderr (or stdout when stderr is empty).
 pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
-    let mut child = tokio::process::Command::new("/bin/sh")
+    let mut command = tokio::process::Command::new("/bin/sh");
+    // Only confsync itself talks to systemd.
+    for var in crate::systemd::CHILD_ENV_REMOVE {
+        command.env_remove(var);
+    }
+    let mut child = command
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
@@ -124,15 +133,27 @@ async fn collect(out: PipeTask, err: PipeTask) -> String {
     let grace = Duration::from_millis(200);
     let out_abort = out.abort_handle();
     let err_abort = err.abort_handle();
-    let o = tokio::time::timeout(grace, out).await.ok().and_then(Result::ok).unwrap_or_default();
-    let e = tokio::time::timeout(grace, err).await.ok().and_then(Result::ok).unwrap_or_default();
+    let o = tokio::time::timeout(grace, out)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let e = tokio::time::timeout(grace, err)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     out_abort.abort();
     err_abort.abort();
     pick_output(&o, &e)
 }
 
 fn pick_output(out: &[u8], err: &[u8]) -> String {
-    let src = if String::from_utf8_lossy(err).trim().is_empty() { out } else { err };
+    let src = if String::from_utf8_lossy(err).trim().is_empty() {
+        out
+    } else {
+        err
+    };
     let text = String::from_utf8_lossy(src);
     let text = text.trim();
     if text.len() > OUTPUT_LIMIT {
@@ -162,7 +183,9 @@ mod tests {
 
     #[tokio::test]
     async fn failure_carries_stderr_and_status() {
-        let e = run("echo bad line >&2; exit 3", Duration::from_secs(5)).await.unwrap_err();
+        let e = run("echo bad line >&2; exit 3", Duration::from_secs(5))
+            .await
+            .unwrap_err();
         let text = e.to_string();
         assert!(text.contains("bad line") && text.contains('3'), "{text}");
         assert!(run("true", Duration::from_secs(5)).await.is_ok());
@@ -171,7 +194,9 @@ mod tests {
     #[tokio::test]
     async fn timeout_kills_the_group() {
         let start = std::time::Instant::now();
-        let e = run("sleep 30 & sleep 30", Duration::from_millis(200)).await.unwrap_err();
+        let e = run("sleep 30 & sleep 30", Duration::from_millis(200))
+            .await
+            .unwrap_err();
         assert!(matches!(e, CommandError::TimedOut { .. }), "{e}");
         assert!(start.elapsed() < Duration::from_secs(5));
     }

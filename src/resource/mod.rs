@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::backend::KvMap;
 use crate::config::Resource;
+use tracing::warn;
+
 use crate::template::{Engine, TemplateError, View};
 
 pub use command::CommandError;
@@ -67,14 +69,26 @@ pub enum SyncError {
         source: std::io::Error,
     },
     /// The check command rejected the staged file; the destination was not touched.
-    #[error("resource {resource}: check rejected the new {dest}, which was left unchanged{kept}: {source}")]
+    #[error(
+        "resource {resource}: check rejected the new {dest}, which was left unchanged{kept}: {source}"
+    )]
     Check {
         resource: String,
         dest: String,
         /// Where the rejected file was kept, if it was.
         kept: String,
         #[source]
-        source: CommandError,
+        source: Box<CommandError>,
+    },
+    /// A guard refused the render (too few keys); the destination was not touched.
+    #[error(
+        "resource {resource}: {dest} left unchanged: only {found} key(s) under its prefixes, fewer than min_keys = {min_keys}"
+    )]
+    Guard {
+        resource: String,
+        dest: String,
+        found: usize,
+        min_keys: usize,
     },
     /// The destination was replaced but the reload command failed.
     #[error("resource {resource}: {dest} was updated but the reload failed: {source}")]
@@ -82,7 +96,7 @@ pub enum SyncError {
         resource: String,
         dest: String,
         #[source]
-        source: CommandError,
+        source: Box<CommandError>,
     },
 }
 
@@ -91,6 +105,7 @@ impl SyncError {
     pub fn stage(&self) -> &'static str {
         match self {
             Self::Render { .. } => "render",
+            Self::Guard { .. } => "min_keys",
             Self::Io { .. } => "io",
             Self::Check { .. } => "check",
             Self::Reload { .. } => "reload",
@@ -98,27 +113,84 @@ impl SyncError {
     }
 }
 
-/// Renders `res` from `kvs` without writing anything.
-pub fn render(res: &Resource, engine: &Engine, kvs: Arc<KvMap>) -> Result<String, SyncError> {
-    let view = View::new(kvs, &res.prefix, &res.keys_or_root());
-    engine.render(&res.src, view).map_err(|source| SyncError::Render {
-        resource: res.name.clone(),
-        dest: res.dest.display().to_string(),
-        source,
-    })
+/// A render's text and the keys its `value_pattern` left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The output.
+    pub text: String,
+    /// Full keys whose values failed `value_pattern`.
+    pub excluded: Vec<String>,
+}
+
+/// Renders `res` from `kvs` without writing anything, applying its guards.
+pub fn render(res: &Resource, engine: &Engine, kvs: Arc<KvMap>) -> Result<Rendered, SyncError> {
+    let mut view = View::new(kvs, &res.prefix, &res.keys_or_root());
+    let excluded = match &res.value_pattern {
+        Some(p) => view.exclude_values(|v| p.regex.is_match(v)),
+        None => Vec::new(),
+    };
+    for key in &excluded {
+        warn!(resource = %res.name, key = %key, pattern = %res.value_pattern.as_ref().map(|p| p.source.as_str()).unwrap_or_default(), "value does not match value_pattern; key left out of the render");
+    }
+    if res.min_keys > 0 {
+        let found = view.len();
+        if found < res.min_keys {
+            return Err(SyncError::Guard {
+                resource: res.name.clone(),
+                dest: res.dest.display().to_string(),
+                found,
+                min_keys: res.min_keys,
+            });
+        }
+    }
+    let text = engine
+        .render(&res.src, view)
+        .map_err(|source| SyncError::Render {
+            resource: res.name.clone(),
+            dest: res.dest.display().to_string(),
+            source,
+        })?;
+    Ok(Rendered { text, excluded })
 }
 
 impl Resource {
     /// The `keys` the view shows; no keys means everything under the prefix.
     fn keys_or_root(&self) -> Vec<String> {
-        if self.keys.is_empty() { vec!["/".to_string()] } else { self.keys.clone() }
+        if self.keys.is_empty() {
+            vec!["/".to_string()]
+        } else {
+            self.keys.clone()
+        }
     }
 }
 
+/// What a sync did, and the keys its `value_pattern` left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// What happened to the destination.
+    pub outcome: Outcome,
+    /// Full keys whose values failed `value_pattern`.
+    pub excluded: Vec<String>,
+}
+
 /// Brings `res.dest` in step with `kvs`.
-pub async fn sync(res: &Resource, engine: &Engine, kvs: Arc<KvMap>, opts: SyncOptions) -> Result<Outcome, SyncError> {
+pub async fn sync(
+    res: &Resource,
+    engine: &Engine,
+    kvs: Arc<KvMap>,
+    opts: SyncOptions,
+) -> Result<Synced, SyncError> {
     let started = Instant::now();
-    let rendered = render(res, engine, kvs)?;
+    let Rendered {
+        text: rendered,
+        excluded,
+    } = render(res, engine, kvs)?;
+    let done = |outcome| {
+        Ok(Synced {
+            outcome,
+            excluded: excluded.clone(),
+        })
+    };
     let mut t = Timings {
         render: started.elapsed(),
         ..Timings::default()
@@ -133,11 +205,15 @@ pub async fn sync(res: &Resource, engine: &Engine, kvs: Arc<KvMap>, opts: SyncOp
     let current = stage::compare(dest, rendered.as_bytes(), res.mode, res.uid, res.gid)
         .map_err(|e| io("cannot read destination", dest, e))?;
     if current.up_to_date {
-        return Ok(Outcome::Unchanged);
+        return done(Outcome::Unchanged);
     }
     if opts.noop {
-        let old = current.bytes.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-        return Ok(Outcome::WouldChange(diff(&old, &rendered, dest)));
+        let old = current
+            .bytes
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        return done(Outcome::WouldChange(diff(&old, &rendered, dest)));
     }
     let staged = stage::stage(dest, rendered.as_bytes(), current.target)
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
@@ -155,13 +231,15 @@ pub async fn sync(res: &Resource, engine: &Engine, kvs: Arc<KvMap>, opts: SyncOp
                     resource: res.name.clone(),
                     dest: dest.display().to_string(),
                     kept,
-                    source,
+                    source: Box::new(source),
                 });
             }
             t.check = begun.elapsed();
         }
     }
-    staged.swap(dest).map_err(|e| io("cannot replace", dest, e))?;
+    staged
+        .swap(dest)
+        .map_err(|e| io("cannot replace", dest, e))?;
     if !opts.sync_only {
         if let Some(cmd) = &res.reload_cmd {
             let begun = Instant::now();
@@ -171,12 +249,12 @@ pub async fn sync(res: &Resource, engine: &Engine, kvs: Arc<KvMap>, opts: SyncOp
                 .map_err(|source| SyncError::Reload {
                     resource: res.name.clone(),
                     dest: dest.display().to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             t.reload = begun.elapsed();
         }
     }
-    Ok(Outcome::Updated(t))
+    done(Outcome::Updated(t))
 }
 
 /// A unified diff from `old` to `new` for `dest`.

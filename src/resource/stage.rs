@@ -150,12 +150,26 @@ mod tests {
         let cur = compare(&dest, b"new", Some(0o640), None, None).unwrap();
         assert!(!cur.up_to_date && cur.bytes.is_none());
         let st = stage(&dest, b"new", cur.target).unwrap();
-        assert!(st.path().file_name().unwrap().to_string_lossy().starts_with(".haproxy.cfg.confsync-"));
+        assert!(
+            st.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".haproxy.cfg.confsync-")
+        );
         st.swap(&dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
-        assert!(compare(&dest, b"new", Some(0o640), None, None).unwrap().up_to_date);
-        assert!(!compare(&dest, b"new", Some(0o600), None, None).unwrap().up_to_date);
+        assert!(
+            compare(&dest, b"new", Some(0o640), None, None)
+                .unwrap()
+                .up_to_date
+        );
+        assert!(
+            !compare(&dest, b"new", Some(0o600), None, None)
+                .unwrap()
+                .up_to_date
+        );
         // No leftovers.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -164,7 +178,16 @@ mod tests {
     fn dropped_stage_file_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("x");
-        let st = stage(&dest, b"a", Target { mode: 0o644, uid: None, gid: None }).unwrap();
+        let st = stage(
+            &dest,
+            b"a",
+            Target {
+                mode: 0o644,
+                uid: None,
+                gid: None,
+            },
+        )
+        .unwrap();
         let p = st.path().to_path_buf();
         drop(st);
         assert!(!p.exists());

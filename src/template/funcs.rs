@@ -31,7 +31,9 @@ pub fn with_view<T>(view: View, f: impl FnOnce() -> T) -> T {
 fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
     CURRENT.with(|c| match c.borrow().as_ref() {
         Some(v) => f(v),
-        None => Err(Error::message("store functions are only available while rendering a resource")),
+        None => Err(Error::message(
+            "store functions are only available while rendering a resource",
+        )),
     })
 }
 
@@ -52,7 +54,9 @@ fn getv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     view(|v| match (v.get(&key), default) {
         (Some(val), _) => Ok(Value::from(val)),
         (None, Some(d)) => Ok(Value::from(d)),
-        (None, None) => Err(Error::message(format!("key not found: {key} (getv without a default)"))),
+        (None, None) => Err(Error::message(format!(
+            "key not found: {key} (getv without a default)"
+        ))),
     })
 }
 
@@ -68,7 +72,11 @@ fn gets(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let key = key_arg(&kwargs)?;
     view(|v| {
         let got = v.gets(&key).map_err(|e| Error::message(e.to_string()))?;
-        Ok(Value::from(got.into_iter().map(|(k, val)| kv(k, val)).collect::<Vec<_>>()))
+        Ok(Value::from(
+            got.into_iter()
+                .map(|(k, val)| kv(k, val))
+                .collect::<Vec<_>>(),
+        ))
     })
 }
 
@@ -98,7 +106,12 @@ fn lsdir(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
 fn getenv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let name = kwargs.must_get::<String>("name")?;
     let default = kwargs.get::<String>("default")?.unwrap_or_default();
-    Ok(Value::from(std::env::var(&name).ok().filter(|v| !v.is_empty()).unwrap_or(default)))
+    Ok(Value::from(
+        std::env::var(&name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default),
+    ))
 }
 
 fn lookup(kwargs: Kwargs, keep: fn(&std::net::IpAddr) -> bool) -> TeraResult<Value> {
@@ -107,7 +120,12 @@ fn lookup(kwargs: Kwargs, keep: fn(&std::net::IpAddr) -> bool) -> TeraResult<Val
     // confd returns an empty list when the name does not resolve.
     let mut ips: Vec<String> = (name.as_str(), 0)
         .to_socket_addrs()
-        .map(|it| it.map(|a| a.ip()).filter(keep).map(|ip| ip.to_string()).collect())
+        .map(|it| {
+            it.map(|a| a.ip())
+                .filter(keep)
+                .map(|ip| ip.to_string())
+                .collect()
+        })
         .unwrap_or_default();
     ips.sort();
     ips.dedup();
@@ -125,7 +143,10 @@ fn datetime(_: Kwargs, _: &State) -> TeraResult<Value> {
 
 /// `2026-11-22T02:15:10Z` for `t` (the civil-from-days algorithm, UTC).
 pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -136,7 +157,12 @@ pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn base(s: &str, _: Kwargs, _: &State) -> String {
@@ -156,8 +182,8 @@ fn dir(s: &str, _: Kwargs, _: &State) -> String {
 }
 
 fn json(s: &str, _: Kwargs, _: &State) -> TeraResult<Value> {
-    let v: serde_json::Value =
-        serde_json::from_str(s).map_err(|e| Error::message(format!("json filter: invalid JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(s)
+        .map_err(|e| Error::message(format!("json filter: invalid JSON: {e}")))?;
     Ok(Value::from_serializable(&v))
 }
 
@@ -175,7 +201,9 @@ fn parse_bool(s: &str, _: Kwargs, _: &State) -> TeraResult<bool> {
     match s {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(Error::message(format!("parse_bool: {s:?} is not a boolean"))),
+        _ => Err(Error::message(format!(
+            "parse_bool: {s:?} is not a boolean"
+        ))),
     }
 }
 
@@ -199,8 +227,10 @@ fn base64_encode(s: &str, _: Kwargs, _: &State) -> String {
 }
 
 fn base64_decode(s: &str, _: Kwargs, _: &State) -> TeraResult<String> {
-    let bytes = super::base64::decode(s).map_err(|e| Error::message(format!("base64_decode: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| Error::message("base64_decode: the decoded bytes are not UTF-8"))
+    let bytes =
+        super::base64::decode(s).map_err(|e| Error::message(format!("base64_decode: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::message("base64_decode: the decoded bytes are not UTF-8"))
 }
 
 /// Registers every confsync function and filter on `tera` (before templates are added).
@@ -214,8 +244,12 @@ pub fn register(tera: &mut Tera) {
     tera.register_function("lsdir", lsdir);
     tera.register_function("getenv", getenv);
     tera.register_function("lookup_ip", |k: Kwargs, _: &State| lookup(k, |_| true));
-    tera.register_function("lookup_ipv4", |k: Kwargs, _: &State| lookup(k, |ip| ip.is_ipv4()));
-    tera.register_function("lookup_ipv6", |k: Kwargs, _: &State| lookup(k, |ip| ip.is_ipv6()));
+    tera.register_function("lookup_ipv4", |k: Kwargs, _: &State| {
+        lookup(k, |ip| ip.is_ipv4())
+    });
+    tera.register_function("lookup_ipv6", |k: Kwargs, _: &State| {
+        lookup(k, |ip| ip.is_ipv6())
+    });
     tera.register_function("file_exists", file_exists);
     tera.register_function("datetime", datetime);
     tera.register_filter("base", base);

@@ -4,7 +4,12 @@ use super::*;
 use crate::backend::KvMap;
 
 fn data(pairs: &[(&str, &str)]) -> Arc<KvMap> {
-    Arc::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    Arc::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 fn render(tpl: &str, pairs: &[(&str, &str)]) -> Result<String, TemplateError> {
@@ -28,9 +33,17 @@ fn haproxy_servers_from_gets() {
 
 #[test]
 fn getv_default_and_missing() {
-    assert_eq!(render("{{ getv(key=\"/a\") }}", &[("/a", "x")]).unwrap(), "x");
-    assert_eq!(render("{{ getv(key=\"/b\", default=\"d\") }}", &[]).unwrap(), "d");
-    let err = render("line one\n{{ getv(key=\"/missing/key\") }}", &[]).unwrap_err().to_string();
+    assert_eq!(
+        render("{{ getv(key=\"/a\") }}", &[("/a", "x")]).unwrap(),
+        "x"
+    );
+    assert_eq!(
+        render("{{ getv(key=\"/b\", default=\"d\") }}", &[]).unwrap(),
+        "d"
+    );
+    let err = render("line one\n{{ getv(key=\"/missing/key\") }}", &[])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/missing/key"), "{err}");
     assert!(err.contains("t.tmpl"), "{err}");
     assert!(err.contains(":2:"), "names the line: {err}");
@@ -39,32 +52,87 @@ fn getv_default_and_missing() {
 #[test]
 fn getvs_sorts_by_value_and_ls() {
     let pairs = [("/u/a", "z"), ("/u/b", "m"), ("/u/c/d", "deep")];
-    assert_eq!(render("{{ getvs(key=\"/u/*\") | join(sep=\",\") }}", &pairs).unwrap(), "m,z");
-    assert_eq!(render("{{ ls(key=\"/u\") | join(sep=\",\") }}", &pairs).unwrap(), "a,b,c");
-    assert_eq!(render("{{ lsdir(key=\"/u\") | join(sep=\",\") }}", &pairs).unwrap(), "c");
-    assert_eq!(render("{{ exists(key=\"/u/a\") }} {{ exists(key=\"/u/x\") }}", &pairs).unwrap(), "true false");
-    assert_eq!(render("{% set a = get(key=\"/u/a\") %}{{ a.value }}", &pairs).unwrap(), "z");
+    assert_eq!(
+        render("{{ getvs(key=\"/u/*\") | join(sep=\",\") }}", &pairs).unwrap(),
+        "m,z"
+    );
+    assert_eq!(
+        render("{{ ls(key=\"/u\") | join(sep=\",\") }}", &pairs).unwrap(),
+        "a,b,c"
+    );
+    assert_eq!(
+        render("{{ lsdir(key=\"/u\") | join(sep=\",\") }}", &pairs).unwrap(),
+        "c"
+    );
+    assert_eq!(
+        render(
+            "{{ exists(key=\"/u/a\") }} {{ exists(key=\"/u/x\") }}",
+            &pairs
+        )
+        .unwrap(),
+        "true false"
+    );
+    assert_eq!(
+        render("{% set a = get(key=\"/u/a\") %}{{ a.value }}", &pairs).unwrap(),
+        "z"
+    );
 }
 
 #[test]
 fn filters() {
-    assert_eq!(render("{{ \"/a/b/c\" | base }} {{ \"/a/b/c\" | dir }}", &[]).unwrap(), "c /a/b");
-    let out = render("{% set j = getv(key=\"/j\") | json %}{{ j.host }}:{{ j.port }}", &[("/j", r#"{"host":"h","port":80}"#)]).unwrap();
+    assert_eq!(
+        render("{{ \"/a/b/c\" | base }} {{ \"/a/b/c\" | dir }}", &[]).unwrap(),
+        "c /a/b"
+    );
+    let out = render(
+        "{% set j = getv(key=\"/j\") | json %}{{ j.host }}:{{ j.port }}",
+        &[("/j", r#"{"host":"h","port":80}"#)],
+    )
+    .unwrap();
     assert_eq!(out, "h:80");
-    assert_eq!(render("{{ \"a.conf\" | trim_suffix(suffix=\".conf\") }}", &[]).unwrap(), "a");
-    assert_eq!(render("{{ \"x\" | base64_encode | base64_decode }}", &[]).unwrap(), "x");
-    assert!(render("{{ getv(key=\"/v\") | safe_line }}", &[("/v", "1.2.3.4:80\n server evil")]).is_err());
-    assert_eq!(render("{{ \"<b>&\" }}", &[]).unwrap(), "<b>&", "no autoescaping");
-    assert_eq!(render("{{ \"a,b\" | split(pat=\",\") | last }} {{ \"X\" | lower }} {{ \"7\" | int + 1 }}", &[]).unwrap(), "b x 8");
+    assert_eq!(
+        render("{{ \"a.conf\" | trim_suffix(suffix=\".conf\") }}", &[]).unwrap(),
+        "a"
+    );
+    assert_eq!(
+        render("{{ \"x\" | base64_encode | base64_decode }}", &[]).unwrap(),
+        "x"
+    );
+    assert!(
+        render(
+            "{{ getv(key=\"/v\") | safe_line }}",
+            &[("/v", "1.2.3.4:80\n server evil")]
+        )
+        .is_err()
+    );
+    assert_eq!(
+        render("{{ \"<b>&\" }}", &[]).unwrap(),
+        "<b>&",
+        "no autoescaping"
+    );
+    assert_eq!(
+        render(
+            "{{ \"a,b\" | split(pat=\",\") | last }} {{ \"X\" | lower }} {{ \"7\" | int + 1 }}",
+            &[]
+        )
+        .unwrap(),
+        "b x 8"
+    );
 }
 
 #[test]
 fn syntax_errors_name_file_and_line() {
     let mut e = Engine::new();
-    let err = e.add_raw("bad.tmpl", "ok\n{% for x in %}\n").unwrap_err().to_string();
+    let err = e
+        .add_raw("bad.tmpl", "ok\n{% for x in %}\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bad.tmpl"), "{err}");
     assert!(err.contains(":2:"), "{err}");
-    let err = e.add_raw("bad2.tmpl", "{{ x | no_such_filter }}").unwrap_err().to_string();
+    let err = e
+        .add_raw("bad2.tmpl", "{{ x | no_such_filter }}")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no_such_filter"), "{err}");
 }
 
@@ -77,37 +145,78 @@ fn rfc3339() {
 /// Every row of the README's confd -> confsync table renders as documented.
 #[test]
 fn readme_confd_table_holds() {
-    let pairs = [("/k", "v"), ("/d/a/x", "1"), ("/d/b", "2"), ("/s", "a:b"), ("/n", "41"), ("/j", "[1,2]")];
+    let pairs = [
+        ("/k", "v"),
+        ("/d/a/x", "1"),
+        ("/d/b", "2"),
+        ("/s", "a:b"),
+        ("/n", "41"),
+        ("/j", "[1,2]"),
+    ];
     let cases = [
         ("{{ getv(key=\"/k\") }}", "v"),
         ("{{ getv(key=\"/nope\", default=\"def\") }}", "def"),
-        ("{% set x = get(key=\"/k\") %}{{ x.key }}={{ x.value }}", "/k=v"),
-        ("{% for x in gets(key=\"/d/*\") %}{{ x.key }} {% endfor %}", "/d/b "),
+        (
+            "{% set x = get(key=\"/k\") %}{{ x.key }}={{ x.value }}",
+            "/k=v",
+        ),
+        (
+            "{% for x in gets(key=\"/d/*\") %}{{ x.key }} {% endfor %}",
+            "/d/b ",
+        ),
         ("{{ getvs(key=\"/d/*\") | join(sep=\",\") }}", "2"),
         ("{{ ls(key=\"/d\") | join(sep=\",\") }}", "a,b"),
         ("{{ lsdir(key=\"/d\") | join(sep=\",\") }}", "a"),
         ("{{ exists(key=\"/k\") }}", "true"),
-        ("{{ getenv(name=\"CONFSYNC_SURELY_UNSET\", default=\"d\") }}", "d"),
-        ("{{ lookup_ip(name=\"127.0.0.1\") | join(sep=\",\") }}", "127.0.0.1"),
+        (
+            "{{ getenv(name=\"CONFSYNC_SURELY_UNSET\", default=\"d\") }}",
+            "d",
+        ),
+        (
+            "{{ lookup_ip(name=\"127.0.0.1\") | join(sep=\",\") }}",
+            "127.0.0.1",
+        ),
         ("{{ file_exists(path=\"/\") }}", "true"),
         ("{{ datetime() | length }}", "20"),
         ("{{ \"/a/b\" | base }} {{ \"/a/b\" | dir }}", "b /a"),
         ("{{ getv(key=\"/j\") | json | length }}", "2"),
-        ("{{ getv(key=\"/s\") | split(pat=\":\") | join(sep=\"-\") }}", "a-b"),
+        (
+            "{{ getv(key=\"/s\") | split(pat=\":\") | join(sep=\"-\") }}",
+            "a-b",
+        ),
         ("{{ \"aB\" | upper }} {{ \"aB\" | lower }}", "AB ab"),
         ("{{ \":\" in getv(key=\"/s\") }}", "true"),
-        ("{{ getv(key=\"/s\") | replace(from=\":\", to=\"/\") }}", "a/b"),
-        ("{{ \"x.conf\" | trim_suffix(suffix=\".conf\") }}{{ \"/x\" | trim_prefix(prefix=\"/\") }}", "xx"),
+        (
+            "{{ getv(key=\"/s\") | replace(from=\":\", to=\"/\") }}",
+            "a/b",
+        ),
+        (
+            "{{ \"x.conf\" | trim_suffix(suffix=\".conf\") }}{{ \"/x\" | trim_prefix(prefix=\"/\") }}",
+            "xx",
+        ),
         ("{{ getv(key=\"/n\") | int + 1 }}", "42"),
         ("{{ \"true\" | parse_bool }}", "true"),
-        ("{{ \"hi\" | base64_encode }} {{ \"aGk=\" | base64_decode }}", "aGk= hi"),
+        (
+            "{{ \"hi\" | base64_encode }} {{ \"aGk=\" | base64_decode }}",
+            "aGk= hi",
+        ),
         ("{{ [1, 2] | reverse | join(sep=\",\") }}", "2,1"),
-        ("{{ [\"ccc\", \"a\", \"bb\"] | sort_by_length | join(sep=\",\") }}", "a,bb,ccc"),
-        ("{{ 7 + 1 }} {{ 7 - 1 }} {{ 7 * 2 }} {{ 9 / 2 }} {{ 9 // 2 }} {{ 7 % 4 }}", "8 6 14 4.5 4 3"),
+        (
+            "{{ [\"ccc\", \"a\", \"bb\"] | sort_by_length | join(sep=\",\") }}",
+            "a,bb,ccc",
+        ),
+        (
+            "{{ 7 + 1 }} {{ 7 - 1 }} {{ 7 * 2 }} {{ 9 / 2 }} {{ 9 // 2 }} {{ 7 % 4 }}",
+            "8 6 14 4.5 4 3",
+        ),
         ("{{ range(start=1, end=6) | join(sep=\",\") }}", "1,2,3,4,5"),
         ("{% set m = {\"a\": 1} %}{{ m.a }}", "1"),
     ];
     for (tpl, want) in cases {
-        assert_eq!(render(tpl, &pairs).unwrap_or_else(|e| panic!("{tpl}: {e}")), want, "{tpl}");
+        assert_eq!(
+            render(tpl, &pairs).unwrap_or_else(|e| panic!("{tpl}: {e}")),
+            want,
+            "{tpl}"
+        );
     }
 }

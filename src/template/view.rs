@@ -19,6 +19,8 @@ pub struct View {
     /// Full key prefixes the resource declared (`prefix` joined with each of `keys`);
     /// keys outside them are invisible, as they were never fetched in confd.
     visible: Vec<String>,
+    /// Full keys hidden because their value failed the resource's `value_pattern`.
+    excluded: Arc<BTreeSet<String>>,
 }
 
 /// `prefix` joined with `key` the way Go's `path.Join` does for these (no doubled `/`).
@@ -26,7 +28,11 @@ pub fn join_key(prefix: &str, key: &str) -> String {
     let p = prefix.trim_end_matches('/');
     let k = key.trim_start_matches('/');
     if k.is_empty() {
-        if p.is_empty() { "/".to_string() } else { p.to_string() }
+        if p.is_empty() {
+            "/".to_string()
+        } else {
+            p.to_string()
+        }
     } else {
         format!("{p}/{k}")
     }
@@ -41,7 +47,31 @@ impl View {
             kvs,
             prefix,
             visible,
+            excluded: Arc::default(),
         }
+    }
+
+    /// Hides every visible key whose value `keep` rejects; returns the hidden full keys.
+    pub fn exclude_values(&mut self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for p in &self.visible {
+            for (k, v) in self
+                .kvs
+                .range::<str, _>((Bound::Included(p.as_str()), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(p.as_str()))
+            {
+                if !keep(v) {
+                    out.insert(k.clone());
+                }
+            }
+        }
+        let hidden = out.iter().cloned().collect();
+        self.excluded = Arc::new(out);
+        hidden
+    }
+
+    fn shows(&self, full: &str) -> bool {
+        under_any(full, &self.visible) && !self.excluded.contains(full)
     }
 
     /// The full key prefixes this view shows.
@@ -62,14 +92,14 @@ impl View {
         self.kvs
             .range::<str, _>((Bound::Included(from.as_str()), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(from.as_str()))
-            .filter(|(k, _)| under_any(k, &self.visible))
+            .filter(|(k, _)| self.shows(k))
             .map(|(k, v)| (self.strip(k), v.as_str()))
     }
 
     /// The value of `key`, if present and visible.
     pub fn get(&self, key: &str) -> Option<&str> {
         let full = join_key(&self.prefix, key);
-        if !under_any(&full, &self.visible) {
+        if !self.shows(&full) {
             return None;
         }
         self.kvs.get(&full).map(String::as_str)
@@ -80,7 +110,10 @@ impl View {
         let pattern = join_key("", pattern);
         let compiled = glob::Pattern::new(&pattern)?;
         let from = join_key(&self.prefix, glob::literal_prefix(&pattern));
-        Ok(self.scan(from).filter(|(k, _)| compiled.matches(k)).collect())
+        Ok(self
+            .scan(from)
+            .filter(|(k, _)| compiled.matches(k))
+            .collect())
     }
 
     /// Values whose template key matches `pattern`, sorted by value.
@@ -110,7 +143,7 @@ impl View {
             .kvs
             .range::<str, _>((Bound::Included(dir.as_str()), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(dir.as_str()))
-            .filter(|(k, _)| under_any(k, &self.visible))
+            .filter(|(k, _)| self.shows(k))
         {
             let rest = &full[dir.len()..];
             match rest.split_once('/') {
@@ -158,7 +191,11 @@ mod tests {
         let v = view(
             "/prod/",
             &["/app/servers"],
-            &[("/prod/app/servers/b", "2"), ("/prod/app/servers/a", "3"), ("/prod/other", "x")],
+            &[
+                ("/prod/app/servers/b", "2"),
+                ("/prod/app/servers/a", "3"),
+                ("/prod/other", "x"),
+            ],
         );
         assert_eq!(v.get("/app/servers/a"), Some("3"));
         assert_eq!(v.get("app/servers/a"), Some("3"));
@@ -176,7 +213,11 @@ mod tests {
         let v = view(
             "",
             &["/app"],
-            &[("/app/servers/a", "1"), ("/app/servers/a/port", "80"), ("/app/serversX", "no")],
+            &[
+                ("/app/servers/a", "1"),
+                ("/app/servers/a/port", "80"),
+                ("/app/serversX", "no"),
+            ],
         );
         let got = v.gets("/app/servers/*").unwrap();
         assert_eq!(got, vec![("/app/servers/a", "1")]);
@@ -200,5 +241,23 @@ mod tests {
         assert_eq!(v.ls("/app/upstream/a"), vec!["host", "port"]);
         assert!(v.ls("/nothing").is_empty());
         assert_eq!(v.len(), 4);
+    }
+
+    #[test]
+    fn excluded_values_are_invisible() {
+        let mut v = view(
+            "",
+            &["/s"],
+            &[
+                ("/s/a", "10.0.0.1:80"),
+                ("/s/b", "10.0.0.2:80\n  server evil 1.2.3.4:80"),
+            ],
+        );
+        let hidden = v.exclude_values(|val| !val.contains('\n'));
+        assert_eq!(hidden, vec!["/s/b"]);
+        assert_eq!(v.gets("/s/*").unwrap().len(), 1);
+        assert_eq!(v.get("/s/b"), None);
+        assert_eq!(v.ls("/s"), vec!["a"]);
+        assert_eq!(v.len(), 1);
     }
 }
