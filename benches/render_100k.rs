@@ -18,10 +18,20 @@ fn main() {
     let d = dir.path();
     let mut yaml = String::from("app:\n  servers:\n");
     for i in 0..KEYS {
-        let _ = writeln!(yaml, "    web{i:06}: 10.{}.{}.{}:8080", i >> 16 & 255, i >> 8 & 255, i & 255);
+        let _ = writeln!(
+            yaml,
+            "    web{i:06}: 10.{}.{}.{}:8080",
+            i >> 16 & 255,
+            i >> 8 & 255,
+            i & 255
+        );
     }
     write(d, "data.yaml", &yaml);
-    write(d, "confsync.toml", "backend = \"file\"\nfile = [\"data.yaml\"]\nlog_level = \"warn\"\n");
+    write(
+        d,
+        "confsync.toml",
+        "backend = \"file\"\nfile = [\"data.yaml\"]\nlog_level = \"warn\"\n",
+    );
     write(
         d,
         "templates/haproxy.cfg.tmpl",
@@ -42,7 +52,10 @@ fn main() {
         times.push(t);
         peak_kb = peak_kb.max(rss);
     }
-    let lines = std::fs::read_to_string(d.join("out/haproxy.cfg")).unwrap().lines().count();
+    let lines = std::fs::read_to_string(d.join("out/haproxy.cfg"))
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(lines, KEYS + 1, "every key rendered");
     times.sort();
     println!(
@@ -70,6 +83,7 @@ fn run_once(dir: &Path) -> (Duration, i64) {
         .expect("run confsync");
     let took = start.elapsed();
     assert!(status.success(), "confsync failed");
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
     (took, usage.max_rss())
 }

@@ -17,13 +17,19 @@ pub struct Fixture {
 impl Fixture {
     pub fn new(template: &str, resource_extra: &str, data: &str) -> Fixture {
         let dir = support::tempdir();
-        write(dir.path(), "confsync.toml", "backend = \"file\"\nfile = [\"data.yaml\"]\n");
+        write(
+            dir.path(),
+            "confsync.toml",
+            "backend = \"file\"\nfile = [\"data.yaml\"]\n",
+        );
         write(dir.path(), "data.yaml", data);
         write(dir.path(), "templates/app.tmpl", template);
         write(
             dir.path(),
             "conf.d/app.toml",
-            &format!("[template]\nsrc = \"app.tmpl\"\ndest = \"out/app.cfg\"\nkeys = [\"/app\"]\n{resource_extra}"),
+            &format!(
+                "[template]\nsrc = \"app.tmpl\"\ndest = \"out/app.cfg\"\nkeys = [\"/app\"]\n{resource_extra}"
+            ),
         );
         std::fs::create_dir_all(dir.path().join("out")).unwrap();
         Fixture { dir }
@@ -48,7 +54,11 @@ impl Fixture {
     }
 
     pub fn check(&self) -> Output {
-        confsync().args(["check", "--confdir"]).arg(self.path()).output().unwrap()
+        confsync()
+            .args(["check", "--confdir"])
+            .arg(self.path())
+            .output()
+            .unwrap()
     }
 
     /// Files in out/ other than the destination (stage files left behind).
@@ -81,7 +91,11 @@ fn onetime_renders_and_second_run_changes_nothing() {
     let before = std::fs::metadata(f.dest()).unwrap().ino();
     let o = f.run(&[]);
     assert!(o.status.success());
-    assert_eq!(std::fs::metadata(f.dest()).unwrap().ino(), before, "unchanged file was not rewritten");
+    assert_eq!(
+        std::fs::metadata(f.dest()).unwrap().ino(),
+        before,
+        "unchanged file was not rewritten"
+    );
     assert!(f.leftovers().is_empty());
 }
 
@@ -91,12 +105,25 @@ fn owner_and_group_are_applied() {
     let (user, group, uid, gid) = if nix::unistd::Uid::effective().is_root() {
         ("nobody", "nogroup", 65534, 65534)
     } else {
-        let u = nix::unistd::User::from_uid(nix::unistd::Uid::effective()).unwrap().unwrap();
-        let g = nix::unistd::Group::from_gid(nix::unistd::Gid::effective()).unwrap().unwrap();
+        let u = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+            .unwrap()
+            .unwrap();
+        let g = nix::unistd::Group::from_gid(nix::unistd::Gid::effective())
+            .unwrap()
+            .unwrap();
         let (uid, gid) = (u.uid.as_raw(), g.gid.as_raw());
-        (Box::leak(u.name.into_boxed_str()) as &str, Box::leak(g.name.into_boxed_str()) as &str, uid, gid)
+        (
+            Box::leak(u.name.into_boxed_str()) as &str,
+            Box::leak(g.name.into_boxed_str()) as &str,
+            uid,
+            gid,
+        )
     };
-    let f = Fixture::new(SERVERS, &format!("owner = \"{user}\"\ngroup = \"{group}\"\nmode = \"0600\"\n"), DATA);
+    let f = Fixture::new(
+        SERVERS,
+        &format!("owner = \"{user}\"\ngroup = \"{group}\"\nmode = \"0600\"\n"),
+        DATA,
+    );
     let o = f.run(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = std::fs::metadata(f.dest()).unwrap();
@@ -127,7 +154,11 @@ fn template_syntax_error_names_file_and_line() {
 #[test]
 fn unknown_resource_field_and_missing_src_are_reported_together() {
     let f = Fixture::new(SERVERS, "owners = \"root\"\n", DATA);
-    write(f.path(), "conf.d/nosrc.toml", "[template]\ndest = \"out/x\"\n");
+    write(
+        f.path(),
+        "conf.d/nosrc.toml",
+        "[template]\ndest = \"out/x\"\n",
+    );
     let o = f.check();
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
@@ -144,11 +175,18 @@ fn missing_key_in_getv_leaves_dest_untouched() {
     let f = Fixture::new(SERVERS, "", DATA);
     assert!(f.run(&[]).status.success());
     let good = std::fs::read_to_string(f.dest()).unwrap();
-    write(f.path(), "templates/app.tmpl", "x\ny {{ getv(key=\"/app/nope\") }}\n");
+    write(
+        f.path(),
+        "templates/app.tmpl",
+        "x\ny {{ getv(key=\"/app/nope\") }}\n",
+    );
     let o = f.run(&[]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("/app/nope") && e.contains("app.tmpl") && e.contains(":2:"), "{e}");
+    assert!(
+        e.contains("/app/nope") && e.contains("app.tmpl") && e.contains(":2:"),
+        "{e}"
+    );
     assert_eq!(std::fs::read_to_string(f.dest()).unwrap(), good);
     assert!(f.leftovers().is_empty());
 }
@@ -173,15 +211,25 @@ fn malformed_and_unreadable_data_files() {
 
 #[test]
 fn random_bytes_as_template_resource_or_data() {
-    let mut junk: Vec<u8> = (0..512u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut junk: Vec<u8> = (0..512u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     junk.extend_from_slice(&[0xff, 0xfe, 0x00, b'{', b'%']);
-    for (rel, code) in [("templates/app.tmpl", 2), ("conf.d/app.toml", 2), ("data.yaml", 1)] {
+    for (rel, code) in [
+        ("templates/app.tmpl", 2),
+        ("conf.d/app.toml", 2),
+        ("data.yaml", 1),
+    ] {
         let f = Fixture::new(SERVERS, "", DATA);
         std::fs::write(f.path().join(rel), &junk).unwrap();
         let o = f.run(&[]);
         assert_eq!(o.status.code(), Some(code), "{rel}: {}", stderr(&o));
         let e = stderr(&o);
-        let name = Path::new(rel).file_name().unwrap().to_string_lossy().into_owned();
+        let name = Path::new(rel)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(e.contains(&name), "{rel}: {e}");
         assert!(!e.contains("panicked"), "{e}");
         assert!(!f.dest().exists());
@@ -201,12 +249,19 @@ fn noop_prints_a_diff_and_touches_nothing() {
 
 #[test]
 fn failed_check_keeps_dest_and_reports_stderr() {
-    let f = Fixture::new(SERVERS, "check_cmd = \"grep -q web9 {{.src}} || { echo 'no web9 in {{ src }}' >&2; exit 4; }\"\n", DATA);
+    let f = Fixture::new(
+        SERVERS,
+        "check_cmd = \"grep -q web9 {{.src}} || { echo 'no web9 in {{ src }}' >&2; exit 4; }\"\n",
+        DATA,
+    );
     write(f.path(), "out/app.cfg", "live\n");
     let o = f.run(&[]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("no web9 in") && e.contains("exit status: 4") && e.contains("left unchanged"), "{e}");
+    assert!(
+        e.contains("no web9 in") && e.contains("exit status: 4") && e.contains("left unchanged"),
+        "{e}"
+    );
     assert_eq!(std::fs::read_to_string(f.dest()).unwrap(), "live\n");
     assert!(f.leftovers().is_empty(), "stage file removed");
     let o = f.run(&["--keep-stage-file"]);
@@ -221,10 +276,18 @@ fn failed_check_keeps_dest_and_reports_stderr() {
 
 #[test]
 fn reload_runs_after_swap_and_its_failure_is_reported() {
-    let f = Fixture::new(SERVERS, "reload_cmd = \"cp {{ dest }} {{ dest }}.reloaded\"\n", DATA);
+    let f = Fixture::new(
+        SERVERS,
+        "reload_cmd = \"cp {{ dest }} {{ dest }}.reloaded\"\n",
+        DATA,
+    );
     assert!(f.run(&[]).status.success());
     assert!(f.path().join("out/app.cfg.reloaded").exists());
-    let f = Fixture::new(SERVERS, "reload_cmd = \"echo reload broke >&2; exit 1\"\n", DATA);
+    let f = Fixture::new(
+        SERVERS,
+        "reload_cmd = \"echo reload broke >&2; exit 1\"\n",
+        DATA,
+    );
     let o = f.run(&[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("reload broke"), "{}", stderr(&o));
@@ -233,7 +296,11 @@ fn reload_runs_after_swap_and_its_failure_is_reported() {
 #[test]
 fn render_command_with_data_file() {
     let f = Fixture::new(SERVERS, "", DATA);
-    write(f.path(), "other.json", r#"{"app": {"servers": {"x": "1.2.3.4:80"}}}"#);
+    write(
+        f.path(),
+        "other.json",
+        r#"{"app": {"servers": {"x": "1.2.3.4:80"}}}"#,
+    );
     let o = confsync()
         .args(["render", "--confdir"])
         .arg(f.path())
@@ -243,19 +310,38 @@ fn render_command_with_data_file() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "server x 1.2.3.4:80\n");
-    let o = confsync().args(["render", "--confdir"]).arg(f.path()).args(["--resource", "nope"]).output().unwrap();
+    let o = confsync()
+        .args(["render", "--confdir"])
+        .arg(f.path())
+        .args(["--resource", "nope"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope"));
 }
 
 #[test]
 fn precedence_flag_over_env_over_file() {
-    let f = Fixture::new("{{ getv(key=\"/v\") }}", "", "a:\n  v: from-a\nb:\n  v: from-b\nc:\n  v: from-c\n");
-    write(f.path(), "conf.d/app.toml", "[template]\nsrc = \"app.tmpl\"\ndest = \"out/app.cfg\"\nkeys = [\"/v\"]\n");
-    write(f.path(), "confsync.toml", "backend = \"file\"\nfile = [\"data.yaml\"]\nprefix = \"/a\"\n");
+    let f = Fixture::new(
+        "{{ getv(key=\"/v\") }}",
+        "",
+        "a:\n  v: from-a\nb:\n  v: from-b\nc:\n  v: from-c\n",
+    );
+    write(
+        f.path(),
+        "conf.d/app.toml",
+        "[template]\nsrc = \"app.tmpl\"\ndest = \"out/app.cfg\"\nkeys = [\"/v\"]\n",
+    );
+    write(
+        f.path(),
+        "confsync.toml",
+        "backend = \"file\"\nfile = [\"data.yaml\"]\nprefix = \"/a\"\n",
+    );
     let render = |env: Option<&str>, flag: Option<&str>| {
         let mut c = confsync();
-        c.args(["render", "--confdir"]).arg(f.path()).args(["--resource", "app"]);
+        c.args(["render", "--confdir"])
+            .arg(f.path())
+            .args(["--resource", "app"]);
         if let Some(e) = env {
             c.env("CONFSYNC_PREFIX", e);
         }
@@ -282,7 +368,10 @@ fn env_backend_maps_variables() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(f.dest()).unwrap(), "server webx 10.1.1.1:80\n");
+    assert_eq!(
+        std::fs::read_to_string(f.dest()).unwrap(),
+        "server webx 10.1.1.1:80\n"
+    );
 }
 
 #[test]
@@ -299,26 +388,50 @@ fn watch_follows_file_changes_and_survives_bad_data() {
     );
     let dest = f.dest();
     assert!(support::wait_file(&dest, Duration::from_secs(10), |s| s.contains("web2")).is_some());
-    write(f.path(), "data.yaml", "app:\n  servers:\n    web3: 127.0.0.1:8003\n");
+    write(
+        f.path(),
+        "data.yaml",
+        "app:\n  servers:\n    web3: 127.0.0.1:8003\n",
+    );
     assert!(
-        support::wait_file(&dest, Duration::from_secs(10), |s| s == "server web3 127.0.0.1:8003\n").is_some(),
+        support::wait_file(&dest, Duration::from_secs(10), |s| s
+            == "server web3 127.0.0.1:8003\n")
+        .is_some(),
         "change picked up"
     );
     write(f.path(), "data.yaml", "app: [broken\n");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "server web3 127.0.0.1:8003\n");
-    assert!(p.child.try_wait().unwrap().is_none(), "daemon still running");
-    write(f.path(), "data.yaml", "app:\n  servers:\n    web4: 127.0.0.1:8004\n");
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "server web3 127.0.0.1:8003\n"
+    );
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "daemon still running"
+    );
+    write(
+        f.path(),
+        "data.yaml",
+        "app:\n  servers:\n    web4: 127.0.0.1:8004\n",
+    );
     assert!(support::wait_file(&dest, Duration::from_secs(10), |s| s.contains("web4")).is_some());
     p.signal(nix::sys::signal::Signal::SIGTERM);
-    let st = p.wait_exit(Duration::from_secs(10)).expect("exits on SIGTERM");
+    let st = p
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
     assert!(st.success());
     let log = std::fs::read_to_string(f.path().join("confsync.log")).unwrap();
-    assert!(log.contains("data.yaml"), "the bad data file is named in the log: {log}");
+    assert!(
+        log.contains("data.yaml"),
+        "the bad data file is named in the log: {log}"
+    );
 }
 
 fn haproxy_fixture(server_value: &str) -> Fixture {
-    let tpl = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/haproxy.cfg.tmpl")).unwrap();
+    let tpl = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/haproxy.cfg.tmpl"),
+    )
+    .unwrap();
     let data = format!(
         "app:\n  servers:\n    web1: \"127.0.0.1:{}\"\n    web2: \"{server_value}\"\n  stats:\n    user: admin\n    password: pw\n  listen:\n    http: \"127.0.0.1:{}\"\n    stats: \"127.0.0.1:{}\"\n",
         support::free_port(),
@@ -328,7 +441,10 @@ fn haproxy_fixture(server_value: &str) -> Fixture {
     let haproxy = support::require_program("haproxy", "haproxy");
     Fixture::new(
         &tpl,
-        &format!("check_cmd = \"{} -c -q -f {{{{.src}}}}\"\n", haproxy.display()),
+        &format!(
+            "check_cmd = \"{} -c -q -f {{{{.src}}}}\"\n",
+            haproxy.display()
+        ),
         &data,
     )
 }
@@ -352,12 +468,18 @@ fn haproxy_check_accepts_good_and_rejects_bad() {
 }
 
 fn nginx_fixture(fail_timeout: &str) -> Fixture {
-    let tpl = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/nginx-hundred.conf.tmpl")).unwrap();
+    let tpl = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/nginx-hundred.conf.tmpl"),
+    )
+    .unwrap();
     let mut data = String::from("app:\n  hundred:\n    servers:\n");
     for i in 0..100 {
         data.push_str(&format!("      app{i:03}: \"127.0.0.1:{}\"\n", 3001 + i));
     }
-    data.push_str(&format!("    fail_timeout: \"{fail_timeout}\"\n    listen: \"127.0.0.1:{}\"\n", support::free_port()));
+    data.push_str(&format!(
+        "    fail_timeout: \"{fail_timeout}\"\n    listen: \"127.0.0.1:{}\"\n",
+        support::free_port()
+    ));
     let nginx = support::require_program("nginx", "nginx");
     let f = Fixture::new(&tpl, "", &data);
     let run = f.path().join("run");
@@ -391,7 +513,11 @@ fn nginx_check_rejects_fractional_fail_timeout() {
     let o = f.run(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let good = std::fs::read_to_string(f.dest()).unwrap();
-    assert_eq!(good.matches("max_fails=1 fail_timeout=1s;").count(), 100, "{good}");
+    assert_eq!(
+        good.matches("max_fails=1 fail_timeout=1s;").count(),
+        100,
+        "{good}"
+    );
     let f2 = nginx_fixture("500ms");
     write(f2.path(), "out/app.cfg", &good);
     let o = f2.run(&[]);

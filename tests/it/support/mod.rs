@@ -73,8 +73,8 @@ impl Proc {
             .expect("open log");
         let err = out.try_clone().unwrap();
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = spawn_on_keeper_thread(cmd)
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let child =
+            spawn_on_keeper_thread(cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Proc {
             child,
             name: name.to_string(),
@@ -135,7 +135,11 @@ fn spawn_on_keeper_thread(cmd: Command) -> std::io::Result<Child> {
         Mutex::new(tx)
     });
     let (rtx, rrx) = mpsc::channel();
-    keeper.lock().unwrap().send((cmd, rtx)).expect("keeper thread");
+    keeper
+        .lock()
+        .unwrap()
+        .send((cmd, rtx))
+        .expect("keeper thread");
     rrx.recv().expect("keeper reply")
 }
 
@@ -156,7 +160,9 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
 /// Waits until a TCP connect to 127.0.0.1:`port` succeeds.
 pub fn wait_port(port: u16, limit: Duration) -> bool {
     wait_for(limit, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
     })
     .is_some()
 }
@@ -170,7 +176,10 @@ pub fn wait_file(path: &Path, limit: Duration, pred: impl Fn(&str) -> bool) -> O
 
 /// A temp dir that is kept when the env var `CONFSYNC_KEEP_TMP` is set (for debugging).
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("confsync-test").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("confsync-test")
+        .tempdir()
+        .unwrap()
 }
 
 /// Writes `contents` to `dir/rel`, creating parent directories.
