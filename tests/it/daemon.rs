@@ -388,8 +388,17 @@ fn metrics_move_and_ready_follows_the_backend() {
     let renders =
         sample(&text, "confsync_renders_total", "resource=\"m\"").expect("renders counter");
     assert!(renders >= 1.0, "{text}");
-    let reloads =
-        sample(&text, "confsync_reloads_total", "resource=\"m\"").expect("reloads counter");
+    // Reload commands append to a file: once the counter matches it, nothing is in flight.
+    let counter = || {
+        let text = http_get(port, "/metrics")?.1;
+        sample(&text, "confsync_reloads_total", "resource=\"m\"")
+    };
+    // Two so far: the first (empty) render created the file, then `a` arrived.
+    assert!(wait_for(LIMIT, || (self::reloads(&dest) == 2).then_some(())).is_some());
+    let reloads = wait_for(LIMIT, || {
+        counter().filter(|n| *n as usize == self::reloads(&dest))
+    })
+    .expect("reloads counter matches the reload commands run");
     assert_eq!(
         sample(&text, "confsync_backend_up", "backend=\"default\""),
         Some(1.0),
@@ -397,12 +406,9 @@ fn metrics_move_and_ready_follows_the_backend() {
     );
     e.ctl_ok(&["put", &format!("{prefix}/app/servers/b"), "2"]);
     assert!(wait_file(&dest, LIMIT, |s| s.contains("b=2")).is_some());
-    let text = http_get(port, "/metrics").unwrap().1;
-    assert_eq!(
-        sample(&text, "confsync_reloads_total", "resource=\"m\""),
-        Some(reloads + 1.0),
-        "{text}"
-    );
+    // The file is swapped in before the reload command runs and is counted.
+    let counted = wait_for(LIMIT, || (counter() == Some(reloads + 1.0)).then_some(()));
+    assert!(counted.is_some(), "reloads counter moved");
 
     e.kill();
     assert!(
