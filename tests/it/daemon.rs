@@ -49,6 +49,18 @@ fn reloads(dest: &Path) -> usize {
     lines(&PathBuf::from(format!("{}.reloads", dest.display())))
 }
 
+/// A config dir on the file backend reading `data.yaml` (with `data` in it).
+fn file_conf(data: &str) -> tempfile::TempDir {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"file\"\nfile = [\"data.yaml\"]\n",
+    );
+    write(dir.path(), "data.yaml", data);
+    dir
+}
+
 fn daemon(dir: &Path, args: &[&str]) -> Proc {
     let mut c = confsync();
     c.args(["run", "--watch", "--confdir"]).arg(dir).args(args);
@@ -132,13 +144,7 @@ fn a_burst_of_100_puts_and_a_prefix_delete_are_few_reloads() {
 
 #[test]
 fn a_hung_reload_is_killed_and_never_delays_another_resource() {
-    let dir = tempdir();
-    write(
-        dir.path(),
-        "confsync.toml",
-        "backend = \"file\"\nfile = [\"data.yaml\"]\n",
-    );
-    write(dir.path(), "data.yaml", "app:\n  servers:\n    a: \"1\"\n");
+    let dir = file_conf("app:\n  servers:\n    a: \"1\"\n");
     let fast = lines_resource(dir.path(), "fast", "");
     let slow = lines_resource(dir.path(), "slow", "");
     // The slow one's reload hangs until its timeout kills it.
@@ -175,15 +181,7 @@ fn a_hung_reload_is_killed_and_never_delays_another_resource() {
 
 #[test]
 fn min_keys_refuses_an_emptied_prefix_and_value_pattern_drops_injection() {
-    let dir = tempdir();
-    write(
-        dir.path(),
-        "confsync.toml",
-        "backend = \"file\"\nfile = [\"data.yaml\"]\n",
-    );
-    write(
-        dir.path(),
-        "data.yaml",
+    let dir = file_conf(
         "app:\n  servers:\n    a: \"10.0.0.1:80\"\n    b: \"10.0.0.2:80\"\n    evil: \"10.0.0.3:80\\n  server evil 203.0.113.9:80\"\n",
     );
     let dest = lines_resource(
@@ -229,13 +227,7 @@ fn min_keys_refuses_an_emptied_prefix_and_value_pattern_drops_injection() {
 
 #[test]
 fn sighup_applies_a_new_template_and_keeps_the_old_set_when_broken() {
-    let dir = tempdir();
-    write(
-        dir.path(),
-        "confsync.toml",
-        "backend = \"file\"\nfile = [\"data.yaml\"]\n",
-    );
-    write(dir.path(), "data.yaml", "app:\n  servers:\n    a: \"1\"\n");
+    let dir = file_conf("app:\n  servers:\n    a: \"1\"\n");
     let dest = lines_resource(dir.path(), "hup", "");
     let mut p = daemon(dir.path(), &[]);
     assert!(wait_file(&dest, LIMIT, |s| s == "a=1\n").is_some());
@@ -288,13 +280,7 @@ fn notify_until(sock: &UnixDatagram, want: &str, limit: Duration) -> Vec<String>
 
 #[test]
 fn systemd_hears_ready_after_the_first_render_and_stopping_on_sigterm() {
-    let dir = tempdir();
-    write(
-        dir.path(),
-        "confsync.toml",
-        "backend = \"file\"\nfile = [\"data.yaml\"]\n",
-    );
-    write(dir.path(), "data.yaml", "app:\n  servers:\n    a: \"1\"\n");
+    let dir = file_conf("app:\n  servers:\n    a: \"1\"\n");
     // The check takes a while, so READY=1 before the render finished would show.
     let dest = lines_resource(dir.path(), "sd", "check_cmd = \"sleep 0.5\"\n");
     let sock_path = dir.path().join("notify.sock");
