@@ -1,4 +1,4 @@
-//! The command line: `run`, `check` and `render`.
+//! The command line: `run`, `check`, `render` and `register`.
 
 use std::path::PathBuf;
 
@@ -55,5 +55,10 @@ pub enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         settings: Settings,
+    },
+    /// Keep this instance's key in etcd or Redis while it is alive and healthy
+    Register {
+        #[command(flatten)]
+        args: crate::register::RegisterArgs,
     },
 }

@@ -31,6 +31,8 @@
 //! - [`http`]: `/metrics`, `/health` and `/ready`.
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
+//! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check
+//!   passes; etcd leases, Redis `SET EX`; clean deregistration on SIGTERM.
 
 pub mod backend;
 pub mod cli;
@@ -38,6 +40,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod metrics;
+pub mod register;
 pub mod resource;
 pub mod signals;
 pub mod store;

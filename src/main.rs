@@ -34,6 +34,7 @@ fn main() -> ExitCode {
                 data,
                 settings,
             } => render(conf, resource, data, settings).await,
+            Command::Register { args } => confsync::register::run(args).await,
         }
     })
 }

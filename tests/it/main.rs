@@ -8,3 +8,4 @@ mod cli;
 mod daemon;
 mod etcd;
 mod redis;
+mod register;

@@ -119,7 +119,7 @@ impl EtcdBackend {
     }
 
     /// The shared client, built (and with credentials, authenticated) on first use.
-    async fn client(&self) -> Result<Client, BackendError> {
+    pub(crate) async fn client(&self) -> Result<Client, BackendError> {
         let mut slot = self.client.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -132,7 +132,7 @@ impl EtcdBackend {
     }
 
     /// Classifies a client error, naming the endpoints and scrubbing the password.
-    fn error(&self, e: etcd_client::Error) -> BackendError {
+    pub(crate) fn error(&self, e: etcd_client::Error) -> BackendError {
         errors::classify(&self.endpoint, self.secret.as_deref(), e)
     }
 

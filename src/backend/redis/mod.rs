@@ -15,7 +15,8 @@
 //! - `keys.rs`: the key mapping and glob patterns.
 //! - `watch.rs`: keyspace notifications, the reconnect loop, the polling fallback.
 
-mod conn;
+// pub(crate): `confsync register` connects (and follows Sentinel) the same way.
+pub(crate) mod conn;
 mod keys;
 mod watch;
 

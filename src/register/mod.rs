@@ -1,0 +1,512 @@
+//! `confsync register`: an instance puts itself into the store and keeps itself there
+//! exactly while it is alive and healthy (what nerve did for HAProxy users).
+//!
+//! - etcd: a lease of `--ttl` seconds, kept alive; the key is put with the lease. SIGTERM
+//!   or SIGINT revokes the lease, so the key goes at once; a crash lets it expire.
+//! - Redis: `SET key value EX ttl`, refreshed every third of the TTL. SIGTERM deletes the
+//!   key only while it still holds our value (another instance may have taken it over).
+//! - With a health check, the key exists only while the check passes: `fall` failures in
+//!   a row deregister, `rise` successes in a row register again. The first result
+//!   decides the starting state, so a healthy instance registers at once.
+//! - A store outage is retried with backoff and the key is put again when the store is
+//!   back (a new lease in etcd). State changes are logged, retries are not.
+//!
+//! # Layout
+//! - `mod.rs`: the flags, validation into [`Registration`]s, [`run`] and exit codes.
+//! - `service_file.rs`: several registrations from one TOML file.
+//! - `check.rs`: HTTP, TCP and command checks, rise/fall, the checker task.
+//! - `keeper.rs`: one registration's loop: register, refresh, deregister, back off.
+//! - `etcd.rs`, `redis.rs`: the two stores.
+
+mod check;
+#[cfg(feature = "etcd")]
+mod etcd;
+mod keeper;
+#[cfg(feature = "redis")]
+mod redis;
+mod service_file;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{BackendConfig, BackendError, BackendKind};
+use crate::config::{ConfigError, duration};
+pub use check::{CheckSpec, Probe};
+pub use keeper::Outcome;
+
+/// Check interval when none is given.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+/// Check timeout when none is given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Successes in a row that bring an unhealthy instance back.
+pub const DEFAULT_RISE: u32 = 2;
+/// Failures in a row that take a healthy instance out.
+pub const DEFAULT_FALL: u32 = 2;
+
+/// Flags of `confsync register`. The store flags have the same names and `CONFSYNC_*`
+/// variables as `run`'s (`run`'s other settings mean nothing here, so they are not taken).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegisterArgs {
+    /// Store: etcd or redis
+    #[arg(long, env = "CONFSYNC_BACKEND")]
+    pub backend: String,
+    /// Store endpoint; repeat for every member (etcd URL, Redis host:port[/db], Sentinels)
+    #[arg(long = "node", env = "CONFSYNC_NODE", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// Store user (etcd user, Redis ACL user)
+    #[arg(long, env = "CONFSYNC_USERNAME")]
+    pub username: Option<String>,
+    /// Store password (prefer CONFSYNC_PASSWORD or --password-file; never logged)
+    #[arg(long, env = "CONFSYNC_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// File holding the store password
+    #[arg(long, env = "CONFSYNC_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// TLS client certificate (PEM)
+    #[arg(long, env = "CONFSYNC_CLIENT_CERT")]
+    pub client_cert: Option<PathBuf>,
+    /// TLS client key (PEM)
+    #[arg(long, env = "CONFSYNC_CLIENT_KEY")]
+    pub client_key: Option<PathBuf>,
+    /// TLS CA certificates (PEM) that sign the server's certificate
+    #[arg(long, env = "CONFSYNC_CLIENT_CA_KEYS")]
+    pub client_ca_keys: Option<PathBuf>,
+    /// Redis: the separator that stands for `/` in stored keys [default: /]
+    #[arg(long, env = "CONFSYNC_SEPARATOR")]
+    pub separator: Option<String>,
+    /// Redis: the nodes are Sentinels; register on the master with this name
+    #[arg(long, env = "CONFSYNC_SENTINEL_MASTER")]
+    pub sentinel_master: Option<String>,
+    /// The key to register (e.g. /app/servers/web1)
+    #[arg(
+        long,
+        required_unless_present = "service_file",
+        conflicts_with = "service_file"
+    )]
+    pub key: Option<String>,
+    /// The value to register under the key (e.g. 127.0.0.1:8001)
+    #[arg(long, required_unless_present = "service_file")]
+    pub value: Option<String>,
+    /// Seconds the key outlives this process if it dies without deregistering
+    #[arg(long, required_unless_present = "service_file")]
+    pub ttl: Option<u64>,
+    /// Health check: GET this http:// URL; 2xx and 3xx pass (plain HTTP only)
+    #[arg(long, group = "check")]
+    pub check_http: Option<String>,
+    /// Health check: a TCP connect to HOST:PORT
+    #[arg(long, group = "check")]
+    pub check_tcp: Option<String>,
+    /// Health check: a shell command (`/bin/sh -c`); exit 0 passes
+    #[arg(long, group = "check")]
+    pub check_cmd: Option<String>,
+    /// Time between two checks, e.g. "500ms", "2s" [default: 2s]
+    #[arg(long)]
+    pub check_interval: Option<String>,
+    /// A check still running after this long fails [default: 2s]
+    #[arg(long)]
+    pub check_timeout: Option<String>,
+    /// Passing checks in a row that register an unhealthy instance again [default: 2]
+    #[arg(long)]
+    pub rise: Option<u32>,
+    /// Failing checks in a row that deregister a healthy instance [default: 2]
+    #[arg(long)]
+    pub fall: Option<u32>,
+    /// TOML file with several registrations (`[[service]]` tables) instead of --key
+    #[arg(long, conflicts_with_all = ["check", "check_interval", "check_timeout", "rise", "fall"])]
+    pub service_file: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace [default: info]
+    #[arg(long, env = "CONFSYNC_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "CONFSYNC_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// One key kept in the store while the instance is healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    /// The key as confsync names it (`/app/servers/web1`); with a Redis `--separator`
+    /// it is mapped as the Redis backend maps keys.
+    pub key: String,
+    /// What the key holds while registered.
+    pub value: String,
+    /// Seconds the key survives a registrar that died without deregistering.
+    pub ttl: u64,
+    /// The health check; `None` keeps the key for as long as the process runs.
+    pub check: Option<CheckSpec>,
+}
+
+/// Why registering stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The store refused the configuration (wrong password, bad URL or certificate).
+    #[error("key {key}: {source}")]
+    Fatal {
+        key: String,
+        #[source]
+        source: BackendError,
+    },
+}
+
+/// The store settings from the flags, with the password file read.
+fn backend_config(args: &RegisterArgs) -> Result<BackendConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let kind = match BackendKind::parse(&args.backend) {
+        Some(k @ (BackendKind::Etcd | BackendKind::Redis)) => k,
+        _ => {
+            errors.push(cli_error(format!(
+                "--backend {}: register works with etcd or redis",
+                args.backend
+            )));
+            BackendKind::Etcd
+        }
+    };
+    let mut password = args.password.clone();
+    if let Some(pf) = &args.password_file {
+        match std::fs::read_to_string(pf) {
+            Ok(p) => password = password.or(Some(p.trim_end_matches(['\r', '\n']).to_string())),
+            Err(e) => errors.push(ConfigError {
+                file: pf.clone(),
+                line: None,
+                message: format!("cannot read the password file: {e}"),
+            }),
+        }
+    }
+    if args.nodes.is_empty() {
+        errors.push(cli_error(format!(
+            "the {} backend needs at least one --node",
+            kind.name()
+        )));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(BackendConfig {
+        kind,
+        nodes: args.nodes.clone(),
+        username: args.username.clone(),
+        password,
+        client_cert: args.client_cert.clone(),
+        client_key: args.client_key.clone(),
+        client_ca_keys: args.client_ca_keys.clone(),
+        separator: args.separator.clone(),
+        sentinel_master: args.sentinel_master.clone(),
+        ..Default::default()
+    })
+}
+
+fn cli_error(message: String) -> ConfigError {
+    ConfigError {
+        file: PathBuf::from("<command line>"),
+        line: None,
+        message,
+    }
+}
+
+/// The registrations the flags (or the service file) describe; every error at once.
+pub fn registrations(args: &RegisterArgs) -> Result<Vec<Registration>, Vec<ConfigError>> {
+    if let Some(file) = &args.service_file {
+        return service_file::load(file);
+    }
+    let mut errors = Vec::new();
+    let mut err = |m: String| errors.push(cli_error(m));
+    let key = args.key.clone().unwrap_or_default();
+    if let Err(m) = check_key(&key) {
+        err(format!("--key: {m}"));
+    }
+    let value = args.value.clone().unwrap_or_default();
+    let ttl = args.ttl.unwrap_or(0);
+    if let Err(m) = check_ttl(ttl) {
+        err(format!("--ttl: {m}"));
+    }
+    let probe = match (&args.check_http, &args.check_tcp, &args.check_cmd) {
+        (Some(u), _, _) => Probe::http(u).map(Some),
+        (_, Some(a), _) => Probe::tcp(a).map(Some),
+        (_, _, Some(c)) => Probe::cmd(c).map(Some),
+        _ => Ok(None),
+    };
+    let probe = probe.unwrap_or_else(|m| {
+        err(m);
+        None
+    });
+    let mut dur = |flag: &str, v: &Option<String>, default| match v.as_deref().map(duration::parse)
+    {
+        None => default,
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            err(format!("--{flag} must be more than zero"));
+            default
+        }
+        Some(Err(e)) => {
+            err(format!("--{flag}: {e}"));
+            default
+        }
+    };
+    let interval = dur("check-interval", &args.check_interval, DEFAULT_INTERVAL);
+    let timeout = dur("check-timeout", &args.check_timeout, DEFAULT_TIMEOUT);
+    let (rise, fall) = (
+        args.rise.unwrap_or(DEFAULT_RISE),
+        args.fall.unwrap_or(DEFAULT_FALL),
+    );
+    if rise == 0 || fall == 0 {
+        err("--rise and --fall must be at least 1".into());
+    }
+    let check = probe.map(|probe| CheckSpec {
+        probe,
+        interval,
+        timeout,
+        rise,
+        fall,
+    });
+    let no_check =
+        args.check_http.is_none() && args.check_tcp.is_none() && args.check_cmd.is_none();
+    if no_check
+        && (args.check_interval.is_some()
+            || args.check_timeout.is_some()
+            || args.rise.is_some()
+            || args.fall.is_some())
+    {
+        err("--check-interval, --check-timeout, --rise and --fall need a check (--check-http, --check-tcp or --check-cmd)".into());
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(vec![Registration {
+        key,
+        value,
+        ttl,
+        check,
+    }])
+}
+
+/// A key must be non-empty and free of control characters.
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if key.chars().any(char::is_control) {
+        return Err(format!("{key:?} holds a control character"));
+    }
+    Ok(())
+}
+
+/// A TTL must be at least one second (etcd and Redis count in whole seconds).
+fn check_ttl(ttl: u64) -> Result<(), String> {
+    if ttl == 0 {
+        return Err("the TTL must be at least 1 second".into());
+    }
+    if ttl > i64::MAX as u64 / 1000 {
+        return Err(format!("TTL {ttl} is too large"));
+    }
+    Ok(())
+}
+
+fn init_logging(level: Option<&str>, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_new(level.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `confsync register`: validates, then keeps every registration until SIGTERM/SIGINT.
+/// Exit codes: 0 after a clean shutdown, 1 when a key could not be deregistered at the
+/// end (it then expires with its TTL), 2 for bad configuration (including a store that
+/// rejects the credentials).
+pub async fn run(args: RegisterArgs) -> ExitCode {
+    let mut errors = Vec::new();
+    let json = match args.log_format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(f) => {
+            errors.push(cli_error(format!(
+                "unknown log format `{f}` (use text or json)"
+            )));
+            false
+        }
+    };
+    let cfg = backend_config(&args).map_err(|e| errors.extend(e)).ok();
+    let regs = registrations(&args)
+        .map_err(|e| errors.extend(e))
+        .unwrap_or_default();
+    let Some(cfg) = cfg.filter(|_| errors.is_empty()) else {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("confsync register: {} configuration error(s)", errors.len());
+        return ExitCode::from(2);
+    };
+    init_logging(args.log_level.as_deref(), json);
+    let shutdown = CancellationToken::new();
+    crate::signals::spawn(shutdown.clone());
+    match run_all(&cfg, regs, shutdown).await {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::LeftBehind) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("confsync register: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Keeps every registration until `shutdown`; a fatal store error in any of them stops
+/// all (each deregisters first).
+pub async fn run_all(
+    cfg: &BackendConfig,
+    regs: Vec<Registration>,
+    shutdown: CancellationToken,
+) -> Result<Outcome, RegisterError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for reg in regs {
+        let store = match store_for(cfg, &reg).await {
+            Ok(s) => s,
+            Err(source) => {
+                shutdown.cancel();
+                return Err(RegisterError::Fatal {
+                    key: reg.key,
+                    source,
+                });
+            }
+        };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { keeper::keep(reg, store, shutdown).await });
+    }
+    let mut outcome = Outcome::Clean;
+    let mut fatal = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(Outcome::Clean)) => {}
+            Ok(Ok(Outcome::LeftBehind)) => outcome = Outcome::LeftBehind,
+            Ok(Err(e)) => {
+                shutdown.cancel();
+                fatal.get_or_insert(e);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a registration task failed");
+                outcome = Outcome::LeftBehind;
+            }
+        }
+    }
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// The store client for one registration.
+async fn store_for(
+    cfg: &BackendConfig,
+    reg: &Registration,
+) -> Result<Box<dyn keeper::Store>, BackendError> {
+    match cfg.kind {
+        #[cfg(feature = "etcd")]
+        BackendKind::Etcd => Ok(Box::new(etcd::EtcdStore::new(cfg, reg).await?)),
+        #[cfg(feature = "redis")]
+        BackendKind::Redis => Ok(Box::new(redis::RedisStore::new(cfg, reg)?)),
+        other => Err(BackendError::fatal(
+            other.name(),
+            "-",
+            "register works with etcd or redis (is this backend's cargo feature on?)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        args: RegisterArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<RegisterArgs, clap::Error> {
+        let mut v = vec!["t", "--backend", "etcd", "--node", "127.0.0.1:1"];
+        v.extend(extra);
+        T::try_parse_from(v).map(|t| t.args)
+    }
+
+    #[test]
+    fn flags_make_one_registration() {
+        let a = parse(&[
+            "--key",
+            "/a/b",
+            "--value",
+            "v",
+            "--ttl",
+            "3",
+            "--check-tcp",
+            "127.0.0.1:80",
+            "--check-interval",
+            "500ms",
+            "--fall",
+            "3",
+        ])
+        .unwrap();
+        let r = registrations(&a).unwrap();
+        assert_eq!(r.len(), 1);
+        let c = r[0].check.as_ref().unwrap();
+        assert_eq!(c.interval, Duration::from_millis(500));
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert_eq!((c.rise, c.fall), (2, 3));
+    }
+
+    #[test]
+    fn bad_flags_are_all_reported() {
+        let a = parse(&[
+            "--key",
+            "/a",
+            "--value",
+            "v",
+            "--ttl",
+            "0",
+            "--check-http",
+            "https://x/",
+            "--check-interval",
+            "2 parsecs",
+        ])
+        .unwrap();
+        let e = registrations(&a).unwrap_err();
+        let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(e.len(), 3, "{text:?}");
+        assert!(text[0].contains("--ttl"), "{text:?}");
+        assert!(text[1].contains("https://x/"), "{text:?}");
+        assert!(text[2].contains("--check-interval"), "{text:?}");
+        assert!(
+            parse(&[
+                "--key",
+                "/a",
+                "--value",
+                "v",
+                "--ttl",
+                "1",
+                "--check-tcp",
+                "h:1",
+                "--check-cmd",
+                "true"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--value", "v", "--ttl", "1"]).is_err());
+    }
+
+    #[test]
+    fn only_etcd_and_redis() {
+        let mut a = parse(&["--key", "/a", "--value", "v", "--ttl", "1"]).unwrap();
+        a.backend = "file".into();
+        let e = backend_config(&a).unwrap_err();
+        assert!(e[0].message.contains("etcd or redis"), "{e:?}");
+    }
+}
