@@ -2,7 +2,6 @@
 //! (reading the [`View`] of the render in progress) and confd's helpers.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use tera::{Error, Kwargs, State, Tera, TeraResult, Value};
 
@@ -41,11 +40,24 @@ fn key_arg(kwargs: &Kwargs) -> TeraResult<String> {
     kwargs.must_get::<String>("key")
 }
 
+/// One `{key, value}` entry, as `get`/`gets` return them.
+#[derive(serde::Serialize)]
+struct Kv<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+/// Entries as a Tera list, built straight from borrowed strings (no intermediate maps).
+fn kv_list(entries: &[(&str, &str)]) -> Value {
+    let list: Vec<Kv> = entries
+        .iter()
+        .map(|&(key, value)| Kv { key, value })
+        .collect();
+    Value::from_serializable(&list)
+}
+
 fn kv(key: &str, value: &str) -> Value {
-    let mut m: BTreeMap<&'static str, Value> = BTreeMap::new();
-    m.insert("key", Value::from(key));
-    m.insert("value", Value::from(value));
-    Value::from(m)
+    Value::from_serializable(&Kv { key, value })
 }
 
 fn getv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
@@ -72,11 +84,7 @@ fn gets(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let key = key_arg(&kwargs)?;
     view(|v| {
         let got = v.gets(&key).map_err(|e| Error::message(e.to_string()))?;
-        Ok(Value::from(
-            got.into_iter()
-                .map(|(k, val)| kv(k, val))
-                .collect::<Vec<_>>(),
-        ))
+        Ok(kv_list(&got))
     })
 }
 
