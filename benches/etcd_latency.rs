@@ -23,10 +23,11 @@ use etcd_client::{Client, DeleteOptions, Txn, TxnOp};
 use notify::{RecursiveMode, Watcher};
 
 /// Measured updates per case (after `WARMUP` unmeasured ones).
-const ITERATIONS: usize = 300;
+const ITERATIONS: usize = 200;
 const WARMUP: usize = 20;
-/// Pause between updates, so each one is rendered on its own (not coalesced).
-const GAP: Duration = Duration::from_millis(25);
+/// Pause between updates: longer than the daemon's default coalescing `min` (100 ms),
+/// so each update is an isolated change, rendered at once.
+const GAP: Duration = Duration::from_millis(150);
 /// Bound on any one wait (etcd start, first render, one change).
 const LIMIT: Duration = Duration::from_secs(30);
 
