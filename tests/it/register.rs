@@ -523,3 +523,37 @@ fn bad_configuration_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn redis_behind_sentinel_registers_on_the_master() {
+    let master = RedisServer::start(&[]);
+    let sentinel = crate::support::redis::Sentinel::start("regmaster", master.port);
+    let dir = tempdir();
+    let key = format!("{}/work/webapp/ips/s", random_prefix());
+    let mut reg = registrar(
+        dir.path(),
+        "sentinel",
+        &[
+            "--backend",
+            "redis",
+            "--node",
+            &sentinel.node(),
+            "--sentinel-master",
+            "regmaster",
+            "--key",
+            &key,
+            "--value",
+            "s:1",
+            "--ttl",
+            "2",
+        ],
+    );
+    wait_for(START_LIMIT, || redis_get(&master, &key))
+        .unwrap_or_else(|| panic!("never registered; log:\n{}", log(dir.path(), "sentinel")));
+    reg.signal(Signal::SIGTERM);
+    assert_eq!(
+        reg.wait_exit(Duration::from_secs(5)).and_then(|s| s.code()),
+        Some(0)
+    );
+    assert_eq!(redis_get(&master, &key), None);
+}
