@@ -371,7 +371,9 @@ pub async fn run_all(
         let store = match store_for(cfg, &reg).await {
             Ok(s) => s,
             Err(source) => {
+                // Those already started deregister before the error is returned.
                 shutdown.cancel();
+                while tasks.join_next().await.is_some() {}
                 return Err(RegisterError::Fatal {
                     key: reg.key,
                     source,
