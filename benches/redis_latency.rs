@@ -12,91 +12,31 @@
 //!
 //! Needs `redis-server` (`apt-get install redis-server`).
 
+mod common;
+
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Guard, Percentiles, free_port, ms, poll, wait_file, write};
 
 const BIG: usize = 10_000;
 const EXPIRY_ROUNDS: usize = 15;
 const CHANGE_ROUNDS: usize = 40;
 /// Pause before each change, longer than the daemon's default coalescing `min` (100 ms).
 const QUIET: Duration = Duration::from_millis(150);
-
-/// A child process killed on drop.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn find(name: &str) -> PathBuf {
-    for d in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin"] {
-        let p = Path::new(d).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("`{name}` is required: apt-get install redis-server");
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(p, text).expect("write");
-}
-
-/// Polls `f` every 100 µs until it returns `Some` or `limit` passes.
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
-    None
-}
-
-/// Waits until the file at `p` satisfies `pred`, reading it only when its inode changed
-/// (confsync replaces files by rename), so polling costs a `stat`, not a 250 KB read.
-fn wait_file(p: &Path, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<Instant> {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = None;
-    poll(limit, || {
-        let ino = std::fs::metadata(p).ok().map(|m| m.ino());
-        if ino == seen {
-            return None;
-        }
-        seen = ino;
-        let at = Instant::now();
-        pred(&std::fs::read_to_string(p).unwrap_or_default()).then_some(at)
-    })
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+/// How often the waits below look again.
+const EVERY: Duration = Duration::from_micros(100);
 
 fn report(what: &str, mut v: Vec<Duration>) {
-    v.sort();
+    let p = Percentiles::of(&mut v);
     println!(
         "{what}: n={} p50={:.1} ms p90={:.1} ms max={:.1} ms",
-        v.len(),
-        pct(&v, 0.5).as_secs_f64() * 1e3,
-        pct(&v, 0.9).as_secs_f64() * 1e3,
-        v[v.len() - 1].as_secs_f64() * 1e3
+        p.n,
+        ms(p.p50),
+        ms(p.p90),
+        ms(p.max)
     );
 }
 
@@ -104,7 +44,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let port = free_port();
-    let mut server = Command::new(find("redis-server"));
+    let mut server = Command::new(common::find("redis-server", "redis-server"));
     server
         .args([
             "--port",
@@ -120,9 +60,12 @@ fn main() {
         .arg(d)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _redis = Kill(server.spawn().expect("start redis-server"));
+    let _redis = Guard(server.spawn().expect("start redis-server"));
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-    let mut conn = poll(Duration::from_secs(5), || client.get_connection().ok()).expect("redis up");
+    let mut conn = poll(Duration::from_secs(5), EVERY, || {
+        client.get_connection().ok()
+    })
+    .expect("redis up");
 
     // 10,000 keys under /bench/big, one under /bench/ttl (separate resources and files).
     let mut pipe = redis::pipe();
@@ -173,11 +116,11 @@ fn main() {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    let _confsync = Kill(daemon.spawn().expect("start confsync"));
+    let _confsync = Guard(daemon.spawn().expect("start confsync"));
     let big = out.join("big.txt");
     let ttl = out.join("ttl.txt");
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    poll(Duration::from_secs(30), || {
+    poll(Duration::from_secs(30), EVERY, || {
         (read(&big).lines().count() == BIG && ttl.exists()).then_some(())
     })
     .expect("first render of 10,000 keys");
@@ -222,11 +165,7 @@ fn main() {
         let key = format!("/bench/big/k{:05}", (round * 163) % BIG);
         let value = format!("changed-{round}:80");
         let t0 = Instant::now();
-        let _: () = redis::cmd("SET")
-            .arg(&key)
-            .arg(&value)
-            .query(&mut conn)
-            .expect("set");
+        set(&mut conn, &key, &value);
         let line = format!("{key} {value}\n");
         let at = wait_file(&big, Duration::from_secs(5), |s| s.contains(&line))
             .expect("change rendered");
@@ -243,6 +182,15 @@ fn main() {
     let backend_share = rt.block_on(backend_share(port, &mut conn));
     report("change -> backend update (10,000 keys)", backend_share);
     let _ = std::io::stdout().flush();
+}
+
+/// `SET key value`.
+fn set(conn: &mut redis::Connection, key: &str, value: &str) {
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query(conn)
+        .expect("set");
 }
 
 async fn backend_share(port: u16, conn: &mut redis::Connection) -> Vec<Duration> {
@@ -272,11 +220,7 @@ async fn backend_share(port: u16, conn: &mut redis::Connection) -> Vec<Duration>
         let key = format!("/bench/big/k{:05}", (round * 97) % BIG);
         let value = format!("lib-{round}:80");
         let t0 = Instant::now();
-        let _: () = redis::cmd("SET")
-            .arg(&key)
-            .arg(&value)
-            .query(conn)
-            .expect("set");
+        set(conn, &key, &value);
         loop {
             match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
                 Ok(Some(Update::Changes(cs)))
