@@ -16,8 +16,9 @@ use crate::support::{
     Proc, confsync, free_port, random_prefix, require_program, tempdir, wait_file, wait_port, write,
 };
 
-/// Bound on one expected change reaching the file (the goal is well under a second).
-const LIMIT: Duration = Duration::from_secs(5);
+/// Bound on one expected change reaching the file or the traffic (the goal is well under
+/// a second; the bound leaves room for a loaded 2-core CI machine).
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// A config dir with one resource rendering `/app/servers/*` under `prefix` as
 /// `name=value` lines into `out.cfg`.
@@ -224,6 +225,24 @@ fn onetime_with_a_wrong_password_exits_2_naming_the_endpoint_not_the_password() 
 }
 
 /// A tiny HTTP server answering every request with `body`, until dropped.
+/// Reads one request head (bounded by size and a read timeout) and answers `body`.
+fn answer(mut conn: TcpStream, body: &str) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") && got.len() < 65536 {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
 struct Backend {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -240,22 +259,10 @@ impl Backend {
                 if flag.load(Ordering::SeqCst) {
                     break;
                 }
-                let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut buf = [0u8; 4096];
-                let mut got = Vec::new();
-                // Read the request head (bounded by the buffer and the read timeout).
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") && got.len() < 65536 {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let Ok(conn) = conn else { continue };
+                // One thread per connection: a health check that holds its connection
+                // open never delays a request.
+                std::thread::spawn(move || answer(conn, body));
             }
         });
         Backend { port, stop }
