@@ -15,14 +15,7 @@ use super::{Proc, free_port, require_program, tempdir, wait_for};
 const READY_LIMIT: Duration = Duration::from_secs(20);
 
 /// TLS files for a server started with [`Etcd::start_with`].
-#[derive(Clone, Debug)]
-pub struct TlsFiles {
-    pub ca: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-}
+pub use super::Certs as TlsFiles;
 
 /// One etcd member.
 pub struct Etcd {
@@ -237,85 +230,8 @@ impl Etcd {
     }
 }
 
-/// Generates a CA, a server certificate for 127.0.0.1 and a client certificate in `dir`
-/// with Debian's `openssl` command.
+/// Generates a CA, a server certificate for 127.0.0.1 and localhost and a client
+/// certificate in `dir` (see [`super::make_certs`]).
 pub fn make_certs(dir: &Path) -> TlsFiles {
-    let openssl = require_program("openssl", "openssl");
-    let run = |args: &[&str]| {
-        let out = Command::new(&openssl)
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec[..],
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=confsync test CA",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for (name, cn) in [("server", "127.0.0.1"), ("client", "confsync")] {
-        let subj = format!("/CN={cn}");
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let pem = format!("{name}.pem");
-        let ext = format!("{name}.ext");
-        run(&[
-            &["req", "-new"][..],
-            &ec[..],
-            &["-keyout", &key, "-out", &csr, "-subj", &subj],
-        ]
-        .concat());
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &pem,
-            "-extfile",
-            &ext,
-        ]);
-    }
-    TlsFiles {
-        ca: dir.join("ca.pem"),
-        server_cert: dir.join("server.pem"),
-        server_key: dir.join("server.key"),
-        client_cert: dir.join("client.pem"),
-        client_key: dir.join("client.key"),
-    }
+    super::make_certs(dir, &["IP:127.0.0.1", "DNS:localhost"])
 }

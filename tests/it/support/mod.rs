@@ -190,5 +190,95 @@ pub fn write(dir: &Path, rel: &str, contents: &str) -> PathBuf {
     p
 }
 
+/// PEM files for a TLS test: a CA, a server certificate and a client certificate signed
+/// by it (see [`make_certs`]).
+#[derive(Clone, Debug)]
+pub struct Certs {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+/// Generates in `dir`, with Debian's `openssl` command and P-256 keys, a CA, a server
+/// certificate whose subjectAltName lists `server_names` (such as `"IP:127.0.0.1"` or
+/// `"DNS:localhost"`; the first also gives its CN) and a client certificate for
+/// `confsync`, both signed by the CA and valid for two days.
+pub fn make_certs(dir: &Path, server_names: &[&str]) -> Certs {
+    let openssl = require_program("openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A new P-256 key without a passphrase.
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &ca,
+        &["-subj", "/CN=confsync test CA"],
+    ]
+    .concat());
+    let server_cn = server_names
+        .first()
+        .and_then(|n| n.split_once(':'))
+        .map_or("127.0.0.1", |(_, v)| v);
+    write(
+        dir,
+        "server.ext",
+        &format!(
+            "subjectAltName={}\nextendedKeyUsage=serverAuth,clientAuth\n",
+            server_names.join(",")
+        ),
+    );
+    write(dir, "client.ext", "extendedKeyUsage=clientAuth\n");
+    for (name, cn) in [("server", server_cn), ("client", "confsync")] {
+        let subj = format!("/CN={cn}");
+        let [key, csr, pem, ext] = ["key", "csr", "pem", "ext"].map(|e| format!("{name}.{e}"));
+        let req = ["-keyout", &key, "-out", &csr, "-subj", &subj];
+        run(&[&["req", "-new"][..], &ec, &req].concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &pem,
+            "-extfile",
+            &ext,
+        ]);
+    }
+    Certs {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
+    }
+}
+
 pub mod etcd;
 pub mod redis;

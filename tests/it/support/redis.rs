@@ -212,86 +212,12 @@ impl Sentinel {
     }
 }
 
-/// PEM files for a TLS test: a CA, a server certificate for 127.0.0.1 and a client
-/// certificate, all signed by that CA (made with the `openssl` command, P-256 keys).
-pub struct TestCerts {
-    pub ca: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-}
+/// PEM files for a TLS test (see [`super::make_certs`]).
+pub type TestCerts = super::Certs;
 
 impl TestCerts {
-    /// Writes the files into `dir`.
+    /// Writes a CA, a server certificate for 127.0.0.1 and a client certificate into `dir`.
     pub fn make(dir: &Path) -> TestCerts {
-        let openssl = require_program("openssl", "openssl");
-        let run = |args: &[&str]| {
-            let out = Command::new(&openssl)
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec![
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=confsync test CA",
-        ];
-        ca.extend(ec);
-        ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
-        run(&ca);
-        std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-        for (name, cn) in [("server", "127.0.0.1"), ("client", "confsync")] {
-            let subj = format!("/CN={cn}");
-            let mut req = vec!["req", "-subj", subj.as_str()];
-            req.extend(ec);
-            let key = format!("{name}.key");
-            let csr = format!("{name}.csr");
-            let pem = format!("{name}.pem");
-            let ext = format!("{name}.ext");
-            req.extend(["-keyout", key.as_str(), "-out", csr.as_str()]);
-            run(&req);
-            run(&[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-extfile",
-                &ext,
-                "-out",
-                &pem,
-            ]);
-        }
-        TestCerts {
-            ca: dir.join("ca.pem"),
-            server_cert: dir.join("server.pem"),
-            server_key: dir.join("server.key"),
-            client_cert: dir.join("client.pem"),
-            client_key: dir.join("client.key"),
-        }
+        super::make_certs(dir, &["IP:127.0.0.1"])
     }
 }
