@@ -11,6 +11,7 @@ use redis::Commands;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::http::TinyHttp;
 use crate::support::random_prefix;
 use crate::support::redis::{RedisServer, Sentinel, shared};
 
@@ -604,62 +605,6 @@ async fn follows_a_sentinel_failover() {
     w.stop().await;
 }
 
-/// A tiny HTTP app answering every request with its name, until dropped (S2's web apps).
-struct App {
-    port: u16,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl App {
-    fn start(name: &str) -> App {
-        use std::io::Read;
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let body = name.to_string();
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                        let mut buf = [0u8; 4096];
-                        let _ = s.read(&mut buf);
-                        let _ = write!(
-                            s,
-                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        App {
-            port,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// The bodies of `n` requests through nginx on `port` (errors count as "error").
 fn hits(port: u16, n: usize) -> std::collections::BTreeSet<String> {
     use std::io::Read;
@@ -748,9 +693,9 @@ fn s2_nginx_follows_registrations_and_expiry() {
     );
     let key = |name: &str| format!("{p}/work/webapp/ips/{name}");
     let (a, b, c) = (
-        App::start("app-a"),
-        App::start("app-b"),
-        App::start("app-c"),
+        TinyHttp::body("app-a"),
+        TinyHttp::body("app-b"),
+        TinyHttp::body("app-c"),
     );
     let mut rc = srv.conn();
     let _: () = rc.set_ex(key("a"), a.addr(), 30).unwrap();

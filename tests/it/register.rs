@@ -3,7 +3,6 @@
 //! one brings it back, a restarted store gets the registration back, and Redis never
 //! deletes a key another instance has taken over.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use nix::sys::signal::Signal;
 use redis::Commands;
 
 use crate::support::etcd::{self, Etcd};
+use crate::support::http::TinyHttp;
 use crate::support::redis::{RedisServer, shared};
 use crate::support::{Proc, confsync, random_prefix, tempdir, wait_for};
 
@@ -120,64 +120,29 @@ fn etcd_sigkill_lets_the_lease_expire_and_sigterm_revokes_it() {
     assert_eq!(st.code(), Some(0), "log:\n{}", log(dir.path(), "term"));
 }
 
-/// A tiny HTTP server answering 200 or 500 as `healthy` says.
+/// A health-check target answering 200 or 500 as `healthy` says.
 struct Health {
-    port: u16,
     healthy: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: TinyHttp,
 }
 
 impl Health {
     fn start() -> Health {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        let port = l.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(true));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (healthy.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let Ok((mut c, _)) = l.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                let _ = c.set_nonblocking(false);
-                let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
-                let mut buf = [0u8; 1024];
-                let _ = c.read(&mut buf);
-                let status = if h.load(Ordering::Relaxed) {
-                    "200 OK"
-                } else {
-                    "500 Internal Server Error"
-                };
-                let _ = c.write_all(
-                    format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                    )
-                    .as_bytes(),
-                );
-            }
+        let h = healthy.clone();
+        let server = TinyHttp::start(move || {
+            let status = if h.load(Ordering::Relaxed) {
+                "200 OK"
+            } else {
+                "500 Internal Server Error"
+            };
+            (status, "ok".to_string())
         });
-        Health {
-            port,
-            healthy,
-            stop,
-            thread: Some(thread),
-        }
+        Health { healthy, server }
     }
 
     fn set(&self, ok: bool) {
         self.healthy.store(ok, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Health {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -188,7 +153,7 @@ fn etcd_http_check_failing_deregisters_and_passing_registers_again() {
     let key = format!("{}/app/servers/web1", random_prefix());
     let mut r = EtcdReader::new(&etcd.url());
     let app = Health::start();
-    let url = format!("http://127.0.0.1:{}/health", app.port);
+    let url = format!("http://127.0.0.1:{}/health", app.server.port);
     let _reg = registrar(
         dir.path(),
         "check",

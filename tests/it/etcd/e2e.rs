@@ -3,15 +3,14 @@
 //! follows `/app/servers`, reloaded with USR2) end to end.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, DeleteOptions, PutOptions};
 
 use crate::support::etcd::{self, Etcd};
+use crate::support::http::TinyHttp;
 use crate::support::{
     Proc, confsync, free_port, random_prefix, require_program, tempdir, wait_file, wait_port, write,
 };
@@ -224,59 +223,6 @@ fn onetime_with_a_wrong_password_exits_2_naming_the_endpoint_not_the_password() 
     assert_eq!(std::fs::read_to_string(conf.dest()).unwrap(), "a=1\n");
 }
 
-/// A tiny HTTP server answering every request with `body`, until dropped.
-/// Reads one request head (bounded by size and a read timeout) and answers `body`.
-fn answer(mut conn: TcpStream, body: &str) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut buf = [0u8; 4096];
-    let mut got = Vec::new();
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") && got.len() < 65536 {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    let _ = write!(
-        conn,
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
-struct Backend {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl Backend {
-    fn start(body: &'static str) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                // One thread per connection: a health check that holds its connection
-                // open never delays a request.
-                std::thread::spawn(move || answer(conn, body));
-            }
-        });
-        Backend { port, stop }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
 /// One GET through HAProxy; the body, or `None` on any error.
 fn get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -304,9 +250,9 @@ fn s1_haproxy_follows_app_servers_in_etcd() {
     let dir = tempdir();
     let d = dir.path();
     let backends = [
-        Backend::start("backend-0"),
-        Backend::start("backend-1"),
-        Backend::start("backend-2"),
+        TinyHttp::body("backend-0"),
+        TinyHttp::body("backend-1"),
+        TinyHttp::body("backend-2"),
     ];
     let (http, stats) = (free_port(), free_port());
     let cfg = d.join("haproxy.cfg");

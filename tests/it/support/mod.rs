@@ -281,4 +281,5 @@ pub fn make_certs(dir: &Path, server_names: &[&str]) -> Certs {
 }
 
 pub mod etcd;
+pub mod http;
 pub mod redis;
