@@ -3,6 +3,7 @@
 //! prefixes the changed keys fall under are told.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
@@ -22,6 +23,8 @@ pub struct Subscriber {
     pub prefixes: Vec<String>,
     /// Set to the time of the latest change that touches the resource.
     pub dirty: watch::Sender<Option<Instant>>,
+    /// Keys changed under `prefixes` since the resource last took the count (for logs).
+    pub changed_keys: Arc<AtomicUsize>,
 }
 
 /// One backend's feed.
@@ -131,11 +134,12 @@ impl Running {
         f.services.metrics.synced(&f.name);
         f.snapshot.send_replace(Some(self.store.snapshot()));
         for s in &f.subscribers {
-            let hit = match changed {
-                None => true,
-                Some(keys) => keys.iter().any(|k| under_any(k, &s.prefixes)),
+            let hits = match changed {
+                None => self.store.len(),
+                Some(keys) => keys.iter().filter(|k| under_any(k, &s.prefixes)).count(),
             };
-            if hit {
+            if hits > 0 || changed.is_none() {
+                s.changed_keys.fetch_add(hits, Ordering::Relaxed);
                 s.dirty.send_replace(Some(now));
             }
         }

@@ -182,9 +182,11 @@ impl Generation {
             let mut subscribers = Vec::new();
             for res in resources {
                 let (dirty_tx, dirty_rx) = watch::channel(None);
+                let changed_keys = Arc::default();
                 subscribers.push(feed::Subscriber {
                     prefixes: res.key_prefixes(),
                     dirty: dirty_tx,
+                    changed_keys: Arc::clone(&changed_keys),
                 });
                 let w = worker::Worker {
                     wait: res.wait.unwrap_or(cfg.wait),
@@ -192,6 +194,7 @@ impl Generation {
                     engine: engine.clone(),
                     snapshot: snap_rx.clone(),
                     dirty: dirty_rx,
+                    changed_keys,
                     opts,
                     services: services.clone(),
                     first_done: first_tx.clone(),

@@ -4,6 +4,7 @@
 //! it, wait until they have been quiet for `wait.min` (never longer than `wait.max`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -26,6 +27,8 @@ pub struct Worker {
     pub snapshot: watch::Receiver<Option<Arc<KvMap>>>,
     /// Time of the latest change that touches this resource.
     pub dirty: watch::Receiver<Option<Instant>>,
+    /// Keys changed since the last sync, counted by the feed (for logs).
+    pub changed_keys: Arc<AtomicUsize>,
     pub opts: SyncOptions,
     pub wait: Wait,
     pub services: Services,
@@ -102,6 +105,7 @@ impl Worker {
         let res = &self.res;
         let m = &self.services.metrics;
         let started = Instant::now();
+        let keys_changed = self.changed_keys.swap(0, Ordering::Relaxed);
         let result = resource::sync(res, &self.engine, kvs, self.opts).await;
         match result {
             Ok(s) => {
@@ -126,6 +130,7 @@ impl Worker {
                         info!(
                             resource = %res.name,
                             dest = %res.dest.display(),
+                            keys_changed,
                             render_ms = ms(t.render),
                             check_ms = ms(t.check),
                             reload_ms = ms(t.reload),

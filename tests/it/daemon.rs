@@ -257,6 +257,15 @@ fn sighup_applies_a_new_template_and_keeps_the_old_set_when_broken() {
         wait_file(&dest, LIMIT, |s| s == "server b 2\n").is_some(),
         "the old set keeps running"
     );
+    // One info line per change, saying how many keys it covered (a removed, b added).
+    assert!(
+        wait_for(LIMIT, || log_of(dir.path())
+            .contains("keys_changed=2")
+            .then_some(()))
+        .is_some(),
+        "{}",
+        log_of(dir.path())
+    );
     assert!(p.child.try_wait().unwrap().is_none());
 }
 
