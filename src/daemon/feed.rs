@@ -159,12 +159,17 @@ impl Running {
                 u = rx.recv() => u,
             };
             let Some(first) = first else { break };
+            // Take the published snapshot back so the store patches its map in place
+            // instead of copying every key; workers wait for the next one meanwhile.
+            self.feed.snapshot.send_replace(None);
             let mut changed = self.apply(first);
             // Take everything already queued: one publish per burst.
             while let Ok(more) = rx.try_recv() {
                 changed.extend(self.apply(more));
             }
-            if !changed.is_empty() {
+            if changed.is_empty() {
+                self.feed.snapshot.send_replace(Some(self.store.snapshot()));
+            } else {
                 self.publish(Some(&changed));
             }
         }

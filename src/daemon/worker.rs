@@ -87,8 +87,15 @@ impl Worker {
             }
             // Changes that arrive from here on are rendered by the next round.
             self.dirty.borrow_and_update();
-            let Some(kvs) = self.snapshot.borrow().clone() else {
-                continue;
+            // The feed takes the snapshot back for a moment while it applies a batch.
+            let kvs = loop {
+                if let Some(kvs) = self.snapshot.borrow_and_update().clone() {
+                    break kvs;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = self.snapshot.changed() => if r.is_err() { return },
+                }
             };
             if self.sync(kvs, pending_since).await {
                 last_update = Some(Instant::now());
