@@ -246,23 +246,6 @@ pub fn under_any(key: &str, prefixes: &[String]) -> bool {
     prefixes.iter().any(|p| key.starts_with(p.as_str()))
 }
 
-/// The keys of `all` that lie under any of `prefixes`, using range scans.
-pub fn filter_prefixes(all: &KvMap, prefixes: &[String]) -> KvMap {
-    let mut out = KvMap::new();
-    for p in prefixes {
-        for (k, v) in all.range::<str, _>((
-            std::ops::Bound::Included(p.as_str()),
-            std::ops::Bound::Unbounded,
-        )) {
-            if !k.starts_with(p.as_str()) {
-                break;
-            }
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    out
-}
-
 /// Capped exponential backoff with full jitter, for reconnect loops.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -310,13 +293,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filter_prefixes_uses_string_prefix() {
-        let mut all = KvMap::new();
-        for k in ["/a/x", "/a/y", "/ab", "/b/z"] {
-            all.insert(k.to_string(), "v".to_string());
-        }
-        let got = filter_prefixes(&all, &["/a".to_string()]);
-        assert_eq!(got.keys().collect::<Vec<_>>(), vec!["/a/x", "/a/y", "/ab"]);
+    fn prefixes_match_as_strings_like_confd() {
+        let p = ["/app/servers".to_string()];
+        assert!(under_any("/app/servers/web1", &p));
+        assert!(under_any("/app/servers2/x", &p), "string prefix, as confd");
+        assert!(!under_any("/app/server", &p));
     }
 
     #[test]
