@@ -422,3 +422,30 @@ fn metrics_move_and_ready_follows_the_backend() {
     );
     assert!(p.child.try_wait().unwrap().is_none());
 }
+
+#[test]
+fn resources_follow_their_own_named_backends() {
+    let dir = file_conf("app:\n  servers:\n    a: \"1\"\n");
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"file\"\nfile = [\"data.yaml\"]\n[backends.other]\nkind = \"file\"\nfile = [\"other.yaml\"]\nwatch = true\n",
+    );
+    write(dir.path(), "other.yaml", "app:\n  servers:\n    x: \"9\"\n");
+    let main = lines_resource(dir.path(), "main", "");
+    let other = lines_resource(dir.path(), "other", "backend = \"other\"\n");
+    let mut p = daemon(dir.path(), &[]);
+    assert!(wait_file(&main, LIMIT, |s| s == "a=1\n").is_some());
+    assert!(wait_file(&other, LIMIT, |s| s == "x=9\n").is_some());
+    write(dir.path(), "other.yaml", "app:\n  servers:\n    y: \"8\"\n");
+    assert!(wait_file(&other, LIMIT, |s| s == "y=8\n").is_some());
+    write(dir.path(), "data.yaml", "app:\n  servers:\n    b: \"2\"\n");
+    assert!(wait_file(&main, LIMIT, |s| s == "b=2\n").is_some());
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "y=8\n");
+    let log = log_of(dir.path());
+    assert!(
+        log.contains("backend=other") && log.contains("backend=default"),
+        "{log}"
+    );
+    assert!(p.child.try_wait().unwrap().is_none());
+}
