@@ -4,6 +4,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The demo's own folder, before the cd below (so it runs from anywhere).
+DEMO_DIR="$(cd "$(dirname "$0")" && pwd)"
 cd "$ROOT"
 CONFSYNC="${CONFSYNC:-target/release/confsync}"
 if [ ! -x "$CONFSYNC" ]; then
@@ -101,4 +103,30 @@ for _ in range(int(sys.argv[1])):
     socks.append(s)
 print("\n".join(str(s.getsockname()[1]) for s in socks))
 PY
+}
+
+# nginx_on_redis TEMPLATE KEYS RELOAD_PREFIX: renders TEMPLATE (with @RUN@ and @LISTEN@
+# filled in) from the Redis keys under KEYS into a whole nginx.conf checked with
+# `nginx -t`, starts nginx unprivileged on $HTTP_PORT and `confsync run --watch` on
+# $REDIS_PORT. RELOAD_PREFIX runs before each HUP (e.g. to count reloads).
+nginx_on_redis() {
+  local template=$1 keys=$2 before_reload=$3
+  CONF="$DEMO_TMP/conf"; RUN="$DEMO_TMP/run"
+  mkdir -p "$CONF/conf.d" "$CONF/templates" "$RUN"
+  NGINX_CONF="$DEMO_TMP/nginx.conf"
+  sed -e "s#@RUN@#$RUN#g" -e "s#@LISTEN@#127.0.0.1:$HTTP_PORT#g" \
+    "$template" >"$CONF/templates/nginx.conf.tmpl"
+  cat >"$CONF/conf.d/nginx.toml" <<TOML
+[template]
+src = "nginx.conf.tmpl"
+dest = "$NGINX_CONF"
+keys = ["$keys"]
+check_cmd = "nginx -t -q -p $RUN -e stderr -c {{.src}}"
+reload_cmd = "$before_reload kill -HUP \$(cat $RUN/nginx.pid)"
+TOML
+  "$CONFSYNC" run --confdir "$CONF" --backend redis --node "127.0.0.1:$REDIS_PORT" --onetime --sync-only --log-level warn
+  echo "== nginx on 127.0.0.1:$HTTP_PORT"
+  bg nginx nginx -p "$RUN" -e stderr -g "daemon off;" -c "$NGINX_CONF"
+  wait_until 10 "nginx pid file" test -s "$RUN/nginx.pid"
+  bg confsync-run "$CONFSYNC" run --confdir "$CONF" --backend redis --node "127.0.0.1:$REDIS_PORT" --watch
 }

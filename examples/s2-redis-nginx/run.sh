@@ -16,26 +16,8 @@ echo "== Redis on 127.0.0.1:$REDIS_PORT"
 bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DEMO_TMP"
 wait_until 10 "redis PING" rcli ping
 
-# A whole nginx.conf rendered from the registrations; nginx runs unprivileged in RUN.
-CONF="$DEMO_TMP/conf"; RUN="$DEMO_TMP/run"
-mkdir -p "$CONF/conf.d" "$CONF/templates" "$RUN"
-NGINX_CONF="$DEMO_TMP/nginx.conf"
-sed -e "s#@RUN@#$RUN#g" -e "s#@LISTEN@#127.0.0.1:$HTTP_PORT#g" \
-  "$(dirname "$0")/nginx.conf.tmpl" >"$CONF/templates/nginx.conf.tmpl"
-cat >"$CONF/conf.d/nginx.toml" <<TOML
-[template]
-src = "nginx.conf.tmpl"
-dest = "$NGINX_CONF"
-keys = ["/work/webapp/ips"]
-check_cmd = "nginx -t -q -p $RUN -e stderr -c {{.src}}"
-reload_cmd = "kill -HUP \$(cat $RUN/nginx.pid)"
-TOML
-"$CONFSYNC" run --confdir "$CONF" --backend redis --node "127.0.0.1:$REDIS_PORT" --onetime --sync-only --log-level warn
-
-echo "== nginx on 127.0.0.1:$HTTP_PORT"
-bg nginx nginx -p "$RUN" -e stderr -g "daemon off;" -c "$NGINX_CONF"
-wait_until 10 "nginx pid file" test -s "$RUN/nginx.pid"
-bg confsync-run "$CONFSYNC" run --confdir "$CONF" --backend redis --node "127.0.0.1:$REDIS_PORT" --watch
+# A whole nginx.conf rendered from the registrations; nginx runs unprivileged.
+nginx_on_redis "$DEMO_DIR/nginx.conf.tmpl" "/work/webapp/ips" ""
 
 declare -A WEB_PID REG_PID
 for n in 1 2 3; do

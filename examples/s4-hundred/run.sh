@@ -43,24 +43,7 @@ PY
 bg apps python3 "$DEMO_TMP/apps.py" "${PORTS[@]}"
 wait_until 10 "the last app" curl -sf "http://127.0.0.1:${PORTS[$((N - 1))]}/"
 
-CONF="$DEMO_TMP/conf"; RUN="$DEMO_TMP/run"
-mkdir -p "$CONF/conf.d" "$CONF/templates" "$RUN"
-NGINX_CONF="$DEMO_TMP/nginx.conf"
-sed -e "s#@RUN@#$RUN#g" -e "s#@LISTEN@#127.0.0.1:$HTTP_PORT#g" \
-  "$(dirname "$0")/nginx.conf.tmpl" >"$CONF/templates/nginx.conf.tmpl"
-cat >"$CONF/conf.d/nginx.toml" <<TOML
-[template]
-src = "nginx.conf.tmpl"
-dest = "$NGINX_CONF"
-keys = ["/app/hundred"]
-check_cmd = "nginx -t -q -p $RUN -e stderr -c {{.src}}"
-reload_cmd = "echo reload >> $RELOADS && kill -HUP \$(cat $RUN/nginx.pid)"
-TOML
-"$CONFSYNC" run --confdir "$CONF" --backend redis --node "127.0.0.1:$REDIS_PORT" --onetime --sync-only --log-level warn
-echo "== nginx on 127.0.0.1:$HTTP_PORT"
-bg nginx nginx -p "$RUN" -e stderr -g "daemon off;" -c "$NGINX_CONF"
-wait_until 10 "nginx pid file" test -s "$RUN/nginx.pid"
-bg confsync-run "$CONFSYNC" run --confdir "$CONF" --backend redis --node "127.0.0.1:$REDIS_PORT" --watch
+nginx_on_redis "$DEMO_DIR/nginx.conf.tmpl" "/app/hundred" "echo reload >> $RELOADS &&"
 sleep 0.5
 
 SERVICES="$DEMO_TMP/services.toml"

@@ -106,7 +106,15 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM first, so a server with children (nginx's master, HAProxy's master) takes
+    /// its workers down with it; SIGKILL if it has not gone within 3 s.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(nix::sys::signal::Signal::SIGTERM);
+            if self.wait_exit(Duration::from_secs(3)).is_some() {
+                return;
+            }
+        }
         self.kill();
     }
 }
