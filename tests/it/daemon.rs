@@ -177,6 +177,22 @@ fn a_hung_reload_is_killed_and_never_delays_another_resource() {
     );
     assert!(wait_file(&slow, LIMIT, |s| s.contains("b=2")).is_some());
     assert!(p.child.try_wait().unwrap().is_none());
+    // SIGTERM lets the in-flight (hung) reload run to its timeout, then exits 0, and the
+    // killed reload leaves no process behind.
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    let st = p.wait_exit(LIMIT).expect("exits after draining");
+    assert!(st.success(), "{st:?}");
+    let marker = dir.path().join("out/slow.reloads").display().to_string();
+    assert!(!running_with(&marker), "reload command left running");
+}
+
+/// True when a process whose command line mentions `needle` is running (from /proc).
+fn running_with(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(needle))
+            .unwrap_or(false)
+    })
 }
 
 #[test]
