@@ -407,6 +407,7 @@ pub async fn run_all(
 }
 
 /// The store client for one registration.
+#[cfg_attr(not(any(feature = "etcd", feature = "redis")), allow(unused_variables))]
 async fn store_for(
     cfg: &BackendConfig,
     reg: &Registration,
