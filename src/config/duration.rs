@@ -21,8 +21,8 @@ impl Raw {
     /// The duration, or why it is not one.
     pub fn to_duration(&self) -> Result<Duration, String> {
         match self {
-            Raw::Secs(s) if *s >= 0 => Ok(Duration::from_secs(*s as u64)),
-            Raw::Float(f) if f.is_finite() && *f >= 0.0 => Ok(Duration::from_secs_f64(*f)),
+            Raw::Secs(s) if *s >= 0 => secs_f64(*s as f64, &s.to_string()),
+            Raw::Float(f) if f.is_finite() && *f >= 0.0 => secs_f64(*f, &f.to_string()),
             Raw::Text(t) => parse(t),
             _ => Err("a duration cannot be negative".into()),
         }
@@ -50,7 +50,21 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(secs))
+    secs_f64(secs, text)
+}
+
+/// The longest duration accepted anywhere (timeouts, waits, intervals): a year, so that
+/// adding one to a clock reading can never overflow.
+pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Seconds as a duration, or an error naming `text` when they are out of range.
+fn secs_f64(secs: f64, text: &str) -> Result<Duration, String> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX => Ok(d),
+        _ => Err(format!(
+            "{text:?} is too long a duration (at most 365 days)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +81,10 @@ mod tests {
         assert!(parse("").is_err());
         assert_eq!(Raw::Secs(3).to_duration().unwrap(), Duration::from_secs(3));
         assert!(Raw::Secs(-1).to_duration().is_err());
+        assert!(
+            parse("99999999999999999999999h").is_err(),
+            "no overflow panic"
+        );
+        assert!(Raw::Float(1e300).to_duration().is_err());
     }
 }

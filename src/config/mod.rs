@@ -155,7 +155,7 @@ impl Wait {
             Some((a, b)) => (duration::parse(a)?, duration::parse(b)?),
             None => {
                 let m = duration::parse(text)?;
-                (m, m * 4)
+                (m, m.saturating_mul(4))
             }
         };
         if max < min {
@@ -231,8 +231,10 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         }
     };
     let interval = s.interval.unwrap_or(600);
-    if interval == 0 {
-        errors.push(ConfigError::cli("interval must be at least 1 second"));
+    if interval == 0 || interval > duration::MAX.as_secs() {
+        errors.push(ConfigError::cli(
+            "interval must be between 1 second and 365 days",
+        ));
     }
     let wait = match s.wait.as_deref().map(Wait::parse) {
         None => Wait::default(),
@@ -337,8 +339,8 @@ fn backend_config(
         ));
     }
     let interval = t.interval.unwrap_or(interval);
-    if interval == 0 {
-        errors.push(err("interval must be at least 1 second".into()));
+    if interval == 0 || interval > duration::MAX.as_secs() {
+        errors.push(err("interval must be between 1 second and 365 days".into()));
     }
     if !errors.is_empty() {
         return Err(errors);
