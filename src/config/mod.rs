@@ -296,6 +296,21 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
     })
 }
 
+/// The password given directly, else the first line of `file` (an error names the file).
+pub fn password(given: Option<String>, file: Option<&Path>) -> Result<Option<String>, ConfigError> {
+    match (given, file) {
+        (Some(p), _) => Ok(Some(p)),
+        (None, None) => Ok(None),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))
+            .map_err(|e| ConfigError {
+                file: f.to_path_buf(),
+                line: None,
+                message: format!("cannot read the password file: {e}"),
+            }),
+    }
+}
+
 /// Validates one backend's settings; `origin` says where they came from in messages.
 fn backend_config(
     t: settings::BackendTable,
@@ -315,17 +330,10 @@ fn backend_config(
         )));
         BackendKind::File
     });
-    let mut password = t.password;
-    if let Some(pf) = &t.password_file {
-        match std::fs::read_to_string(pf) {
-            Ok(p) => password = password.or(Some(p.trim_end_matches(['\r', '\n']).to_string())),
-            Err(e) => errors.push(ConfigError {
-                file: pf.clone(),
-                line: None,
-                message: format!("cannot read password_file: {e}"),
-            }),
-        }
-    }
+    let password = password(t.password, t.password_file.as_deref()).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     if matches!(kind, BackendKind::Etcd | BackendKind::Redis) && t.nodes.is_empty() {
         errors.push(err(format!(
             "the {} backend needs at least one --node",

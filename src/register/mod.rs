@@ -165,17 +165,11 @@ fn backend_config(args: &RegisterArgs) -> Result<BackendConfig, Vec<ConfigError>
             BackendKind::Etcd
         }
     };
-    let mut password = args.password.clone();
-    if let Some(pf) = &args.password_file {
-        match std::fs::read_to_string(pf) {
-            Ok(p) => password = password.or(Some(p.trim_end_matches(['\r', '\n']).to_string())),
-            Err(e) => errors.push(ConfigError {
-                file: pf.clone(),
-                line: None,
-                message: format!("cannot read the password file: {e}"),
-            }),
-        }
-    }
+    let password = crate::config::password(args.password.clone(), args.password_file.as_deref())
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
     if args.nodes.is_empty() {
         errors.push(cli_error(format!(
             "the {} backend needs at least one --node",

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::support::http::TinyHttp;
 use crate::support::random_prefix;
 use crate::support::redis::{RedisServer, Sentinel, shared};
+use crate::support::watch::Watching;
 
 /// A Redis backend config for `nodes`.
 fn cfg(nodes: &[String]) -> BackendConfig {
@@ -36,107 +37,6 @@ fn kv(pairs: &[(&str, &str)]) -> KvMap {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// A running `watch`, with the daemon's view rebuilt from what it sends.
-struct Watcher {
-    rx: mpsc::Receiver<Update>,
-    /// The view: the first listing plus every update.
-    state: KvMap,
-    /// Every update received, in order.
-    log: Vec<Update>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), confsync::backend::BackendError>>,
-}
-
-impl Watcher {
-    /// Lists `prefixes`, then watches from that snapshot.
-    async fn start(backend: Arc<dyn Backend>, prefixes: &[String]) -> Watcher {
-        let snap = backend.list(prefixes).await.expect("first listing");
-        Self::start_from(backend, prefixes, snap)
-    }
-
-    fn start_from(backend: Arc<dyn Backend>, prefixes: &[String], snap: Snapshot) -> Watcher {
-        let (tx, rx) = mpsc::channel(1024);
-        let shutdown = CancellationToken::new();
-        let state = snap.kvs.clone();
-        let prefixes = prefixes.to_vec();
-        let token = shutdown.clone();
-        let task =
-            tokio::spawn(async move { backend.watch(prefixes, Arc::new(snap), tx, token).await });
-        Watcher {
-            rx,
-            state,
-            log: Vec::new(),
-            shutdown,
-            task,
-        }
-    }
-
-    fn apply(&mut self, u: Update) {
-        match &u {
-            Update::Changes(cs) => {
-                for (k, v) in cs {
-                    match v {
-                        Some(v) => self.state.insert(k.clone(), v.clone()),
-                        None => self.state.remove(k),
-                    };
-                }
-            }
-            Update::Resync(s) => self.state = s.kvs.clone(),
-            Update::Down(_) | Update::Up => {}
-        }
-        self.log.push(u);
-    }
-
-    /// Applies updates until `pred(state)` holds; panics after `limit`.
-    async fn until(&mut self, limit: Duration, what: &str, pred: impl Fn(&KvMap) -> bool) {
-        let end = Instant::now() + limit;
-        while !pred(&self.state) {
-            let left = end.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some(u)) => self.apply(u),
-                Ok(None) => panic!("watch ended while waiting for {what}; log: {:?}", self.log),
-                Err(_) => panic!(
-                    "timed out waiting for {what}; state {:?}; log {:?}",
-                    self.state, self.log
-                ),
-            }
-        }
-    }
-
-    /// Applies updates until `pred` holds for one update; returns when it arrived.
-    async fn until_update(
-        &mut self,
-        limit: Duration,
-        what: &str,
-        pred: impl Fn(&Update) -> bool,
-    ) -> Instant {
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some(u)) => {
-                    let hit = pred(&u);
-                    self.apply(u);
-                    if hit {
-                        return Instant::now();
-                    }
-                }
-                Ok(None) => panic!("watch ended while waiting for {what}; log: {:?}", self.log),
-                Err(_) => panic!("timed out waiting for {what}; log {:?}", self.log),
-            }
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let r = tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("watch stops on shutdown");
-        r.expect("watch task")
-            .expect("watch returns Ok on shutdown");
-    }
 }
 
 #[tokio::test]
@@ -193,13 +93,13 @@ async fn selects_the_database_after_the_slash() {
     );
 
     // Watching db 3 hears db 3's events.
-    let mut w = Watcher::start(in3, std::slice::from_ref(&p)).await;
+    let mut w = Watching::start(in3, std::slice::from_ref(&p)).await;
     let _: () = srv.conn_db(3).set(format!("{p}/k2"), "v").unwrap();
     w.until(Duration::from_secs(5), "db 3 event", |s| {
         s.contains_key(&format!("{p}/k2"))
     })
     .await;
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 }
 
 #[tokio::test]
@@ -222,13 +122,13 @@ async fn custom_separator_maps_keys_both_ways() {
         ])
     );
 
-    let mut w = Watcher::start(b, &[format!("{p}/app")]).await;
+    let mut w = Watching::start(b, &[format!("{p}/app")]).await;
     let _: () = c.set(format!("{bare}:app:servers:b"), "2").unwrap();
     w.until(Duration::from_secs(5), "new key via ':'", |s| {
         s.get(&format!("{p}/app/servers/b")).map(String::as_str) == Some("2")
     })
     .await;
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +138,7 @@ async fn watch_follows_sets_hashes_deletes_and_expiry() {
     let b = build(&cfg(&[srv.node()])).await;
     let mut c = srv.conn();
     let _: () = c.set(format!("{p}/s/a"), "1").unwrap();
-    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut w = Watching::start(b, std::slice::from_ref(&p)).await;
     let key = |k: &str| format!("{p}{k}");
 
     let _: () = c.set(key("/s/b"), "2").unwrap();
@@ -297,7 +197,7 @@ async fn watch_follows_sets_hashes_deletes_and_expiry() {
         "{:?}",
         w.log
     );
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 }
 
 #[tokio::test]
@@ -305,7 +205,7 @@ async fn enables_notifications_merging_existing_flags() {
     let srv = RedisServer::start(&["notify-keyspace-events Elg"]);
     let p = random_prefix();
     let b = build(&cfg(&[srv.node()])).await;
-    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut w = Watching::start(b, std::slice::from_ref(&p)).await;
     let mut c = srv.conn();
     let _: () = c.set(format!("{p}/k"), "v").unwrap();
     w.until(Duration::from_secs(5), "event after enabling", |s| {
@@ -320,7 +220,7 @@ async fn enables_notifications_merging_existing_flags() {
     for f in ['K', 'E', 'l', 'g', '$', 'h', 'x', 'e'] {
         assert!(flags[1].contains(f), "flag {f} missing in {:?}", flags[1]);
     }
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 }
 
 /// Captures what tracing logs on this thread (the tests below run on one thread).
@@ -364,7 +264,7 @@ async fn falls_back_to_polling(srv: &RedisServer, mut config: BackendConfig) {
     config.interval = Some(Duration::from_millis(200));
     let p = random_prefix();
     let b = build(&config).await;
-    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut w = Watching::start(b, std::slice::from_ref(&p)).await;
     let mut c = srv.conn();
     let _: () = c.set(format!("{p}/a"), "1").unwrap();
     w.until(Duration::from_secs(5), "polled change", |s| {
@@ -396,7 +296,7 @@ async fn falls_back_to_polling(srv: &RedisServer, mut config: BackendConfig) {
         |s| s.contains_key(&format!("{p}/b")),
     )
     .await;
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
     let text = logs.text();
     let warnings = text.matches("falling back to polling").count();
     assert_eq!(warnings, 1, "expected one polling warning, got:\n{text}");
@@ -435,13 +335,13 @@ async fn acl_user_right_and_wrong_password() {
         b.list(std::slice::from_ref(&p)).await.unwrap().kvs,
         kv(&[(&format!("{p}/k"), "v")])
     );
-    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut w = Watching::start(b, std::slice::from_ref(&p)).await;
     let _: () = srv.conn().set(format!("{p}/k2"), "v2").unwrap();
     w.until(Duration::from_secs(5), "event as ACL user", |s| {
         s.len() == 2
     })
     .await;
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 
     let mut bad = good.clone();
     bad.password = Some("wrong-secret-pw".into());
@@ -495,8 +395,8 @@ async fn restart_sends_down_up_and_a_resync() {
     drop(prep);
 
     let b = build(&cfg(&[srv.node()])).await;
-    let mut w = Watcher::start(b.clone(), std::slice::from_ref(&p)).await;
-    assert_eq!(w.state.len(), 2);
+    let mut w = Watching::start(b.clone(), std::slice::from_ref(&p)).await;
+    assert_eq!(w.view.len(), 2);
     srv.kill();
     w.until_update(Duration::from_secs(5), "Down", |u| {
         matches!(u, Update::Down(_))
@@ -511,7 +411,7 @@ async fn restart_sends_down_up_and_a_resync() {
         matches!(u, Update::Resync(_))
     })
     .await;
-    assert_eq!(w.state, kv(&[(&key("/b"), "2"), (&key("/c"), "3")]));
+    assert_eq!(w.view, kv(&[(&key("/b"), "2"), (&key("/c"), "3")]));
     let kinds: Vec<&str> = w
         .log
         .iter()
@@ -532,7 +432,7 @@ async fn restart_sends_down_up_and_a_resync() {
     })
     .await;
     assert!(matches!(w.log.last(), Some(Update::Changes(_))));
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,8 +456,8 @@ async fn follows_a_sentinel_failover() {
     let mut config = cfg(&[sentinel.node()]);
     config.sentinel_master = Some(name.into());
     let b = build(&config).await;
-    let mut w = Watcher::start(b.clone(), std::slice::from_ref(&p)).await;
-    assert_eq!(w.state, kv(&[(&key("/a"), "1")]));
+    let mut w = Watching::start(b.clone(), std::slice::from_ref(&p)).await;
+    assert_eq!(w.view, kv(&[(&key("/a"), "1")]));
     let _: () = master.conn().set(key("/b"), "2").unwrap();
     w.until(Duration::from_secs(5), "event from the first master", |s| {
         s.len() == 2
@@ -602,7 +502,7 @@ async fn follows_a_sentinel_failover() {
         b.list(std::slice::from_ref(&p)).await.unwrap().kvs,
         kv(&[(&key("/b"), "2"), (&key("/c"), "3")])
     );
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 }
 
 /// The bodies of `n` requests through nginx on `port` (errors count as "error").
@@ -818,11 +718,11 @@ async fn rediss_with_ca_and_client_certificate() {
         b.list(std::slice::from_ref(&p)).await.unwrap().kvs,
         kv(&[(&format!("{p}/k"), "v")])
     );
-    let mut w = Watcher::start(b, std::slice::from_ref(&p)).await;
+    let mut w = Watching::start(b, std::slice::from_ref(&p)).await;
     let _: () = srv.conn().set(format!("{p}/k2"), "v2").unwrap();
     w.until(Duration::from_secs(5), "event over TLS", |s| s.len() == 2)
         .await;
-    w.stop().await;
+    w.stop().await.expect("watch returns Ok on shutdown");
 
     // Without the client certificate the server refuses us; the error names the endpoint.
     let mut no_client = cfg(std::slice::from_ref(&node));

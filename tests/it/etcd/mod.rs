@@ -10,14 +10,13 @@ mod e2e;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confsync::backend::{
-    self, Backend, BackendConfig, BackendError, BackendKind, KvMap, Snapshot, Update,
-};
+use confsync::backend::{self, Backend, BackendConfig, BackendKind, KvMap, Snapshot, Update};
 use etcd_client::{Client, CompactionOptions, PutOptions, Txn, TxnOp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::etcd::{self, Etcd};
+use crate::support::watch::Watching;
 use crate::support::{random_prefix, tempdir};
 
 /// Bound on any single expected change.
@@ -39,115 +38,6 @@ async fn connect(cfg: &BackendConfig) -> Arc<dyn Backend> {
 /// A plain client for writing test data.
 async fn writer(nodes: &[String]) -> Client {
     Client::connect(nodes, None).await.expect("connect writer")
-}
-
-/// A running `watch` with the view it implies, for assertions.
-struct Watching {
-    rx: mpsc::Receiver<Update>,
-    /// The keys the updates so far add up to.
-    view: KvMap,
-    /// Every update received, in order.
-    log: Vec<Update>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), BackendError>>,
-}
-
-impl Watching {
-    /// Lists `prefixes` and watches from that snapshot.
-    async fn start(backend: Arc<dyn Backend>, prefixes: Vec<String>) -> Watching {
-        let snap = backend.list(&prefixes).await.expect("initial list");
-        Watching::from_snapshot(backend, prefixes, snap)
-    }
-
-    /// Watches from `snap` (which may be old).
-    fn from_snapshot(backend: Arc<dyn Backend>, prefixes: Vec<String>, snap: Snapshot) -> Watching {
-        let (tx, rx) = mpsc::channel(64);
-        let shutdown = CancellationToken::new();
-        let view = snap.kvs.clone();
-        let token = shutdown.clone();
-        let task =
-            tokio::spawn(async move { backend.watch(prefixes, Arc::new(snap), tx, token).await });
-        Watching {
-            rx,
-            view,
-            log: Vec::new(),
-            shutdown,
-            task,
-        }
-    }
-
-    fn apply(&mut self, u: Update) {
-        match &u {
-            Update::Changes(changes) => {
-                for (k, v) in changes {
-                    match v {
-                        Some(v) => self.view.insert(k.clone(), v.clone()),
-                        None => self.view.remove(k),
-                    };
-                }
-            }
-            Update::Resync(snap) => self.view = snap.kvs.clone(),
-            Update::Down(_) | Update::Up => {}
-        }
-        self.log.push(u);
-    }
-
-    /// Applies updates until `pred(view)` holds; panics after `limit`.
-    async fn until(&mut self, limit: Duration, what: &str, pred: impl Fn(&KvMap) -> bool) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !pred(&self.view) {
-            self.next(deadline, limit, what).await;
-        }
-    }
-
-    /// Applies updates until one satisfies `pred`; panics after `limit`.
-    async fn until_update(&mut self, limit: Duration, what: &str, pred: impl Fn(&Update) -> bool) {
-        let deadline = tokio::time::Instant::now() + limit;
-        let start = self.log.len();
-        while !self.log[start..].iter().any(&pred) {
-            self.next(deadline, limit, what).await;
-        }
-    }
-
-    async fn next(&mut self, deadline: tokio::time::Instant, limit: Duration, what: &str) {
-        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            Ok(Some(u)) => self.apply(u),
-            Ok(None) => panic!(
-                "watch ended while waiting for {what}; updates: {:?}",
-                self.kinds()
-            ),
-            Err(_) => panic!(
-                "no {what} within {limit:?}; view: {:?}; updates: {:?}",
-                self.view,
-                self.kinds()
-            ),
-        }
-    }
-
-    /// The updates so far, summarised (Changes with their keys, Resync with its size).
-    fn kinds(&self) -> Vec<String> {
-        self.log
-            .iter()
-            .map(|u| match u {
-                Update::Changes(c) => format!("Changes{:?}", c),
-                Update::Resync(s) => format!("Resync({} keys @ {:?})", s.kvs.len(), s.revision),
-                Update::Down(m) => format!("Down({m})"),
-                Update::Up => "Up".into(),
-            })
-            .collect()
-    }
-
-    fn count(&self, pred: impl Fn(&Update) -> bool) -> usize {
-        self.log.iter().filter(|u| pred(u)).count()
-    }
-
-    async fn stop(self) -> Result<(), BackendError> {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("watch stops within 5 s after shutdown")
-            .expect("watch task")
-    }
 }
 
 fn is_resync(u: &Update) -> bool {

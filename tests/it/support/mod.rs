@@ -291,3 +291,4 @@ pub fn make_certs(dir: &Path, server_names: &[&str]) -> Certs {
 pub mod etcd;
 pub mod http;
 pub mod redis;
+pub mod watch;
