@@ -1,14 +1,19 @@
 //! In-process render cost at 10,000 keys, the daemon's case: one key changed, the whole
 //! template rendered again (the part of change-to-file latency that is confsync's own,
 //! besides the fsync of the staged file). Run with `cargo bench --bench render_10k`.
+//!
+//! Wall time on a shared machine is noisy; for a repeatable figure count instructions:
+//! `CONFSYNC_BENCH_ROUNDS=20 valgrind --tool=callgrind target/release/deps/render_10k-*`
+//! (build it first with `cargo bench --bench render_10k --no-run`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confsync::backend::KvMap;
-use confsync::template::{Engine, View};
+use confsync::template::{Engine, EntryCache, View};
 
 const KEYS: usize = 10_000;
+/// Renders measured, unless `CONFSYNC_BENCH_ROUNDS` says otherwise.
 const ROUNDS: usize = 200;
 
 fn main() {
@@ -27,29 +32,45 @@ fn main() {
         )
         .unwrap();
     let keys = vec!["/app/servers".to_string()];
-    let mut times = Vec::new();
-    for round in 0..ROUNDS {
-        // One key changes between renders, as in a watch event.
-        kvs.insert(
-            format!("/app/servers/web{:05}", round % KEYS),
-            format!("10.9.9.{}:80", round % 250),
-        );
-        let snap = Arc::new(kvs.clone());
-        let t = Instant::now();
-        let out = engine
-            .render("haproxy", View::new(snap, "", &keys))
-            .unwrap();
-        times.push(t.elapsed());
-        assert_eq!(out.lines().count(), KEYS + 1);
+    let rounds = std::env::var("CONFSYNC_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    // Without a cache (a one-shot run), then with the entry cache a daemon's resource
+    // keeps between renders.
+    for cache in [None, Some(Arc::new(EntryCache::default()))] {
+        let mut times = Vec::new();
+        for round in 0..rounds {
+            // One key changes between renders, as in a watch event.
+            kvs.insert(
+                format!("/app/servers/web{:05}", round % KEYS),
+                format!("10.9.9.{}:80", round % 250),
+            );
+            let snap = Arc::new(kvs.clone());
+            let mut view = View::new(snap, "", &keys);
+            if let Some(c) = &cache {
+                view = view.with_cache(c.clone());
+            }
+            let t = Instant::now();
+            let out = engine.render("haproxy", view).unwrap();
+            times.push(t.elapsed());
+            assert_eq!(out.lines().count(), KEYS + 1);
+        }
+        let label = if cache.is_some() {
+            "daemon, entry cache"
+        } else {
+            "one-shot, no cache"
+        };
+        report(label, &mut times);
     }
-    report(&mut times);
 }
 
-fn report(v: &mut [Duration]) {
+fn report(label: &str, v: &mut [Duration]) {
     v.sort();
     let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     println!(
-        "render_10k: {KEYS} keys, {ROUNDS} renders: p50 {:.2} ms, p99 {:.2} ms",
+        "render_10k ({label}): {KEYS} keys, {} renders: p50 {:.2} ms, p99 {:.2} ms",
+        v.len(),
         p(0.5),
         p(0.99)
     );

@@ -22,7 +22,8 @@
 //!   module per backend: `file`, `env`, `etcd/`, `redis/`.
 //! - [`store`]: the last good keys of a backend and their diffs.
 //! - [`template`]: Tera setup, confd's store functions over a [`template::View`], filters,
-//!   and Go `path.Match` globbing.
+//!   Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with the
+//!   per-resource [`template::EntryCache`] a daemon's worker reuses them from.
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
 //! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing

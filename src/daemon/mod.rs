@@ -195,6 +195,7 @@ impl Generation {
                     snapshot: snap_rx.clone(),
                     dirty: dirty_rx,
                     changed_keys,
+                    cache: Arc::default(),
                     opts,
                     services: services.clone(),
                     first_done: first_tx.clone(),
@@ -279,7 +280,7 @@ async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, DaemonE
         let Some(kvs) = snapshots.get(&r.backend) else {
             continue;
         };
-        match resource::sync(r, &set.engine, kvs.clone(), opts).await {
+        match resource::sync(r, &set.engine, kvs.clone(), None, opts).await {
             Ok(s) => match s.outcome {
                 Outcome::Updated(t) => info!(
                     resource = %r.name,

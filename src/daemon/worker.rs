@@ -15,7 +15,7 @@ use tracing::{debug, error, info};
 use crate::backend::KvMap;
 use crate::config::{Resource, Wait};
 use crate::resource::{self, Outcome, SyncError, SyncOptions};
-use crate::template::Engine;
+use crate::template::{Engine, EntryCache};
 
 use super::Services;
 
@@ -29,6 +29,8 @@ pub struct Worker {
     pub dirty: watch::Receiver<Option<Instant>>,
     /// Keys changed since the last sync, counted by the feed (for logs).
     pub changed_keys: Arc<AtomicUsize>,
+    /// Entries of the last render, reused by the next.
+    pub cache: Arc<EntryCache>,
     pub opts: SyncOptions,
     pub wait: Wait,
     pub services: Services,
@@ -113,7 +115,7 @@ impl Worker {
         let m = &self.services.metrics;
         let started = Instant::now();
         let keys_changed = self.changed_keys.swap(0, Ordering::Relaxed);
-        let result = resource::sync(res, &self.engine, kvs, self.opts).await;
+        let result = resource::sync(res, &self.engine, kvs, Some(&self.cache), self.opts).await;
         match result {
             Ok(s) => {
                 m.rendered(&res.name);

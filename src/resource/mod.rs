@@ -11,7 +11,7 @@ use crate::backend::KvMap;
 use crate::config::Resource;
 use tracing::warn;
 
-use crate::template::{Engine, TemplateError, View};
+use crate::template::{Engine, EntryCache, TemplateError, View};
 
 pub use command::CommandError;
 
@@ -122,9 +122,18 @@ pub struct Rendered {
     pub excluded: Vec<String>,
 }
 
-/// Renders `res` from `kvs` without writing anything, applying its guards.
-pub fn render(res: &Resource, engine: &Engine, kvs: Arc<KvMap>) -> Result<Rendered, SyncError> {
+/// Renders `res` from `kvs` without writing anything, applying its guards. A daemon
+/// passes the resource's `cache`, so entries its last render built are reused.
+pub fn render(
+    res: &Resource,
+    engine: &Engine,
+    kvs: Arc<KvMap>,
+    cache: Option<&Arc<EntryCache>>,
+) -> Result<Rendered, SyncError> {
     let mut view = View::new(kvs, &res.prefix, &res.keys_or_root());
+    if let Some(c) = cache {
+        view = view.with_cache(c.clone());
+    }
     let excluded = match &res.value_pattern {
         Some(p) => view.exclude_values(|v| p.regex.is_match(v)),
         None => Vec::new(),
@@ -178,13 +187,14 @@ pub async fn sync(
     res: &Resource,
     engine: &Engine,
     kvs: Arc<KvMap>,
+    cache: Option<&Arc<EntryCache>>,
     opts: SyncOptions,
 ) -> Result<Synced, SyncError> {
     let started = Instant::now();
     let Rendered {
         text: rendered,
         excluded,
-    } = render(res, engine, kvs)?;
+    } = render(res, engine, kvs, cache)?;
     let done = |outcome| {
         Ok(Synced {
             outcome,

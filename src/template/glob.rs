@@ -19,20 +19,49 @@ pub struct Pattern {
     /// The pattern as bytes when it is ASCII (then ASCII names match byte-wise, without
     /// decoding or allocating).
     ascii: Option<Vec<u8>>,
+    shape: Shape,
+}
+
+/// The shapes `gets` is nearly always called with, matched without the general loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    /// No special character: the name must equal the pattern.
+    Literal(String),
+    /// A literal then one trailing `*` (`/app/servers/*`): the name starts with the
+    /// literal and the rest has no `/`.
+    LiteralStar(String),
+    /// Anything else.
+    General,
 }
 
 impl Pattern {
     /// Checks `pattern` and prepares it for matching.
     pub fn new(pattern: &str) -> Result<Self, BadPattern> {
         validate(pattern)?;
+        let literal = literal_prefix(pattern);
+        let shape = match &pattern[literal.len()..] {
+            "" => Shape::Literal(literal.to_string()),
+            "*" => Shape::LiteralStar(literal.to_string()),
+            _ => Shape::General,
+        };
         Ok(Self {
             chars: pattern.chars().collect(),
             ascii: pattern.is_ascii().then(|| pattern.as_bytes().to_vec()),
+            shape,
         })
     }
 
     /// True when `name` matches the whole pattern.
     pub fn matches(&self, name: &str) -> bool {
+        match &self.shape {
+            Shape::Literal(l) => return name == l,
+            Shape::LiteralStar(l) => {
+                return name
+                    .strip_prefix(l.as_str())
+                    .is_some_and(|rest| !rest.contains('/'));
+            }
+            Shape::General => {}
+        }
         match &self.ascii {
             Some(p) if name.is_ascii() => match_from(p, name.as_bytes(), b'/'),
             _ => {
@@ -233,6 +262,38 @@ mod tests {
         assert!(m("/a\\*b", "/a*b"));
         assert!(!m("/a\\*b", "/axb"));
         assert!(m("[]a]", "]"));
+    }
+
+    #[test]
+    fn shortcut_shapes_agree_with_the_general_loop() {
+        let names = [
+            "/app/servers/web1",
+            "/app/servers/",
+            "/app/servers",
+            "/app/servers/a/b",
+            "/app/serversX",
+            "/app/servers/w\u{e9}b",
+            "",
+        ];
+        for p in [
+            "/app/servers/*",
+            "/app/servers",
+            "*",
+            "",
+            "/app/servers/w\u{e9}b",
+        ] {
+            let fast = Pattern::new(p).unwrap();
+            assert_ne!(fast.shape, Shape::General, "{p}");
+            let general = Pattern {
+                shape: Shape::General,
+                ..fast.clone()
+            };
+            for n in names {
+                assert_eq!(fast.matches(n), general.matches(n), "{p} vs {n}");
+            }
+        }
+        assert_eq!(Pattern::new("/a/*/b").unwrap().shape, Shape::General);
+        assert_eq!(Pattern::new("/a\\*").unwrap().shape, Shape::General);
     }
 
     #[test]

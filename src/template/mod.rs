@@ -2,6 +2,7 @@
 //! template parsed once at load time and rendered against a [`View`] of the store.
 
 mod base64;
+pub mod entries;
 pub mod funcs;
 pub mod glob;
 pub mod view;
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use tera::{Context, Tera};
 
+pub use entries::EntryCache;
 pub use view::{View, join_key};
 
 /// A template that failed to load or render; the text names the file and, where Tera
@@ -81,7 +83,12 @@ impl Engine {
     /// Renders `name` with the store functions reading `view`.
     pub fn render(&self, name: &str, view: View) -> Result<String, TemplateError> {
         let ctx = Context::new();
-        funcs::with_view(view, || self.tera.render(name, &ctx)).map_err(|e| TemplateError::Render {
+        let cache = view.cache().cloned();
+        let out = funcs::with_view(view, || self.tera.render(name, &ctx));
+        if let Some(cache) = cache {
+            cache.finish_render();
+        }
+        out.map_err(|e| TemplateError::Render {
             name: name.to_string(),
             message: error_text(&e),
         })

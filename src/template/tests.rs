@@ -220,3 +220,29 @@ fn readme_confd_table_holds() {
         );
     }
 }
+
+#[test]
+fn renders_with_the_entry_cache_follow_every_change() {
+    let mut e = Engine::new();
+    e.add_raw(
+        "t.tmpl",
+        "{% for s in gets(key=\"/s/*\") %}{{ s.key }}={{ s.value }};{% endfor %}|{% for s in gets(key=\"/t/*\") %}{{ s.key }};{% endfor %}",
+    )
+    .unwrap();
+    let cache = Arc::new(EntryCache::default());
+    let keys = ["/".to_string()];
+    let run = |pairs: &[(&str, &str)]| {
+        let view = View::new(data(pairs), "/app", &keys).with_cache(cache.clone());
+        e.render("t.tmpl", view).unwrap()
+    };
+    assert_eq!(
+        run(&[("/app/s/a", "1"), ("/app/s/b", "2")]),
+        "/s/a=1;/s/b=2;|"
+    );
+    assert_eq!(
+        run(&[("/app/s/a", "1"), ("/app/s/b", "3"), ("/app/t/x", "")]),
+        "/s/a=1;/s/b=3;|/t/x;"
+    );
+    assert_eq!(run(&[("/app/s/b", "3")]), "/s/b=3;|");
+    assert_eq!(cache.len(), 1, "only the last render's entries are kept");
+}

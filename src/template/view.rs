@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::backend::{KvMap, under_any};
 
+use super::entries::EntryCache;
 use super::glob;
 
 /// A read-only window onto one backend snapshot for one resource.
@@ -21,6 +22,8 @@ pub struct View {
     visible: Vec<String>,
     /// Full keys hidden because their value failed the resource's `value_pattern`.
     excluded: Arc<BTreeSet<String>>,
+    /// The resource's entries from its previous render, if it keeps them.
+    cache: Option<Arc<EntryCache>>,
 }
 
 /// `prefix` joined with `key` the way Go's `path.Join` does for these (no doubled `/`).
@@ -48,7 +51,19 @@ impl View {
             prefix,
             visible,
             excluded: Arc::default(),
+            cache: None,
         }
+    }
+
+    /// The same view, reusing and keeping `gets` entries in `cache` (one per resource).
+    pub fn with_cache(mut self, cache: Arc<EntryCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The entry cache this view renders with, if any.
+    pub fn cache(&self) -> Option<&Arc<EntryCache>> {
+        self.cache.as_ref()
     }
 
     /// Hides every visible key whose value `keep` rejects; returns the hidden full keys.
@@ -80,6 +95,9 @@ impl View {
     }
 
     fn strip<'a>(&self, full: &'a str) -> &'a str {
+        if self.prefix.is_empty() {
+            return full;
+        }
         match full.strip_prefix(self.prefix.as_str()) {
             Some(rest) if rest.starts_with('/') => rest,
             Some("") => "/",
@@ -89,10 +107,18 @@ impl View {
 
     /// Visible entries whose full key starts with `from`, as (template key, value).
     fn scan(&self, from: String) -> impl Iterator<Item = (&str, &str)> {
+        // Prefixes match as plain string prefixes, so when `from` starts with a visible
+        // prefix, so does every key the scan meets: the per-key checks reduce to the
+        // exclusions, if there are any.
+        let all_visible = under_any(&from, &self.visible);
+        let none_excluded = self.excluded.is_empty();
         self.kvs
             .range::<str, _>((Bound::Included(from.as_str()), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(from.as_str()))
-            .filter(|(k, _)| self.shows(k))
+            .filter(move |(k, _)| {
+                (all_visible || under_any(k, &self.visible))
+                    && (none_excluded || !self.excluded.contains(k.as_str()))
+            })
             .map(|(k, v)| (self.strip(k), v.as_str()))
     }
 
@@ -107,18 +133,23 @@ impl View {
 
     /// Entries whose template key matches `pattern`, sorted by key.
     pub fn gets(&self, pattern: &str) -> Result<Vec<(&str, &str)>, glob::BadPattern> {
+        Ok(self.gets_iter(pattern)?.collect())
+    }
+
+    /// [`View::gets`] without collecting: the entries in key order, as (key, value).
+    pub fn gets_iter(
+        &self,
+        pattern: &str,
+    ) -> Result<impl Iterator<Item = (&str, &str)>, glob::BadPattern> {
         let pattern = join_key("", pattern);
         let compiled = glob::Pattern::new(&pattern)?;
         let from = join_key(&self.prefix, glob::literal_prefix(&pattern));
-        Ok(self
-            .scan(from)
-            .filter(|(k, _)| compiled.matches(k))
-            .collect())
+        Ok(self.scan(from).filter(move |(k, _)| compiled.matches(k)))
     }
 
     /// Values whose template key matches `pattern`, sorted by value.
     pub fn getvs(&self, pattern: &str) -> Result<Vec<&str>, glob::BadPattern> {
-        let mut vals: Vec<&str> = self.gets(pattern)?.into_iter().map(|(_, v)| v).collect();
+        let mut vals: Vec<&str> = self.gets_iter(pattern)?.map(|(_, v)| v).collect();
         vals.sort_unstable();
         Ok(vals)
     }
