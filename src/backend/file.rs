@@ -101,16 +101,12 @@ pub type Entries = Vec<(String, String)>;
 /// entries, its nodes are full: at 100,000 keys that is 4 MB less than inserting one by
 /// one, which leaves every node of an in-order insert half empty.
 pub fn into_map(mut entries: Entries) -> KvMap {
-    // Stable sort: equal keys stay in file order, and of each run the last one is kept.
+    // Latest first, then a stable sort: of each run of equal keys the first is the one
+    // read last, and `dedup_by` keeps the first.
+    entries.reverse();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut kept: Entries = Vec::with_capacity(entries.len());
-    for (k, v) in entries {
-        match kept.last_mut() {
-            Some(last) if last.0 == k => last.1 = v,
-            _ => kept.push((k, v)),
-        }
-    }
-    kept.into_iter().collect()
+    entries.dedup_by(|a, b| a.0 == b.0);
+    entries.into_iter().collect()
 }
 
 /// Flattens one document onto `out`, choosing the format from the file's extension

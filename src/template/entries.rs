@@ -87,7 +87,8 @@ impl EntryCache {
         lists.render += 1;
     }
 
-    /// How many entries the cache holds (for tests).
+    /// How many entries the cache holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         let lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
         lists
@@ -98,6 +99,7 @@ impl EntryCache {
     }
 
     /// True when the cache holds no entry.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -64,9 +64,7 @@ fn get(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
 fn gets(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let key = key_arg(&kwargs)?;
     view(|v| {
-        let got = v
-            .gets_iter(&key)
-            .map_err(|e| Error::message(e.to_string()))?;
+        let got = v.gets(&key).map_err(|e| Error::message(e.to_string()))?;
         // Straight into Tera values, with no intermediate list (100,000 entries).
         Ok(match v.cache() {
             Some(cache) => cache.list(&key, got),

@@ -131,13 +131,8 @@ impl View {
         self.kvs.get(&full).map(String::as_str)
     }
 
-    /// Entries whose template key matches `pattern`, sorted by key.
-    pub fn gets(&self, pattern: &str) -> Result<Vec<(&str, &str)>, glob::BadPattern> {
-        Ok(self.gets_iter(pattern)?.collect())
-    }
-
-    /// [`View::gets`] without collecting: the entries in key order, as (key, value).
-    pub fn gets_iter(
+    /// Entries whose template key matches `pattern`, in key order, as (key, value).
+    pub fn gets(
         &self,
         pattern: &str,
     ) -> Result<impl Iterator<Item = (&str, &str)>, glob::BadPattern> {
@@ -149,7 +144,7 @@ impl View {
 
     /// Values whose template key matches `pattern`, sorted by value.
     pub fn getvs(&self, pattern: &str) -> Result<Vec<&str>, glob::BadPattern> {
-        let mut vals: Vec<&str> = self.gets_iter(pattern)?.map(|(_, v)| v).collect();
+        let mut vals: Vec<&str> = self.gets(pattern)?.map(|(_, v)| v).collect();
         vals.sort_unstable();
         Ok(vals)
     }
@@ -231,7 +226,7 @@ mod tests {
         assert_eq!(v.get("/app/servers/a"), Some("3"));
         assert_eq!(v.get("app/servers/a"), Some("3"));
         assert_eq!(v.get("/other"), None, "outside the resource's keys");
-        let got = v.gets("/app/servers/*").unwrap();
+        let got: Vec<_> = v.gets("/app/servers/*").unwrap().collect();
         assert_eq!(got, vec![("/app/servers/a", "3"), ("/app/servers/b", "2")]);
         assert_eq!(v.getvs("/app/servers/*").unwrap(), vec!["2", "3"]);
         assert_eq!(join_key("", "/a"), "/a");
@@ -250,7 +245,7 @@ mod tests {
                 ("/app/serversX", "no"),
             ],
         );
-        let got = v.gets("/app/servers/*").unwrap();
+        let got: Vec<_> = v.gets("/app/servers/*").unwrap().collect();
         assert_eq!(got, vec![("/app/servers/a", "1")]);
         assert!(v.gets("/app/[").is_err());
     }
@@ -286,7 +281,7 @@ mod tests {
         );
         let hidden = v.exclude_values(|val| !val.contains('\n'));
         assert_eq!(hidden, vec!["/s/b"]);
-        assert_eq!(v.gets("/s/*").unwrap().len(), 1);
+        assert_eq!(v.gets("/s/*").unwrap().count(), 1);
         assert_eq!(v.get("/s/b"), None);
         assert_eq!(v.ls("/s"), vec!["a"]);
         assert_eq!(v.len(), 1);
