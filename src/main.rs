@@ -198,7 +198,12 @@ async fn render(
     };
     match confsync::resource::render(res, &set.engine, Arc::new(kvs), None) {
         Ok(r) => {
-            print!("{}", r.text);
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(&r.text).and_then(|()| out.flush()) {
+                eprintln!("error: writing the output: {e}");
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -412,7 +412,7 @@ pub fn load_resources(
         match resource::load(&f, confdir, &templates, global_prefix) {
             Ok(r) => {
                 if !engine.contains(&r.src) {
-                    if let Err(e) = engine.add_file(&r.src, &r.src_path) {
+                    if let Err(e) = engine.add_file(&r.src, &r.src_path, r.engine) {
                         errors.push(ConfigError {
                             file: r.src_path.clone(),
                             line: None,

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{ConfigError, Wait, duration, line_of};
-use crate::template::join_key;
+use crate::template::view::key_prefix;
+use crate::template::{EngineKind, join_key};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,7 @@ struct RawResource {
     min_reload_interval: Option<Spanned<duration::Raw>>,
     min_keys: Option<usize>,
     value_pattern: Option<Spanned<String>>,
+    engine: Option<Spanned<String>>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -83,6 +85,9 @@ pub struct Resource {
     pub min_keys: usize,
     /// Values that do not match this whole pattern are left out of the render.
     pub value_pattern: Option<ValuePattern>,
+    /// The template's language, when the resource names it (`engine = "go"|"tera"`);
+    /// otherwise the engine's detection rule decides.
+    pub engine: Option<EngineKind>,
 }
 
 /// A `value_pattern`, compiled to match whole values.
@@ -119,11 +124,11 @@ impl Resource {
     /// (the prefix itself when `keys` is empty).
     pub fn key_prefixes(&self) -> Vec<String> {
         if self.keys.is_empty() {
-            return vec![join_key(&self.prefix, "")];
+            return vec![key_prefix(&self.prefix, "")];
         }
         self.keys
             .iter()
-            .map(|k| join_key(&self.prefix, k))
+            .map(|k| key_prefix(&self.prefix, k))
             .collect()
     }
 }
@@ -248,6 +253,16 @@ pub fn load(
                 }
             });
 
+    let engine = raw.engine.as_ref().and_then(|e| {
+        EngineKind::parse(e.get_ref()).or_else(|| {
+            errors.push(err(
+                at(&e.span()),
+                format!("`engine` {:?} is neither \"go\" nor \"tera\"", e.get_ref()),
+            ));
+            None
+        })
+    });
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -277,5 +292,6 @@ pub fn load(
         min_reload_interval,
         min_keys: raw.min_keys.unwrap_or(0),
         value_pattern,
+        engine,
     })
 }

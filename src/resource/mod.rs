@@ -116,8 +116,8 @@ impl SyncError {
 /// A render's text and the keys its `value_pattern` left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// The output.
-    pub text: String,
+    /// The output (bytes: a Go template need not produce UTF-8).
+    pub text: Vec<u8>,
     /// Full keys whose values failed `value_pattern`.
     pub excluded: Vec<String>,
 }
@@ -212,7 +212,7 @@ pub async fn sync(
         source,
     };
     let dest = &res.dest;
-    let current = stage::compare(dest, rendered.as_bytes(), res.mode, res.uid, res.gid)
+    let current = stage::compare(dest, &rendered, res.mode, res.uid, res.gid)
         .map_err(|e| io("cannot read destination", dest, e))?;
     if current.up_to_date {
         return done(Outcome::Unchanged);
@@ -223,9 +223,13 @@ pub async fn sync(
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        return done(Outcome::WouldChange(diff(&old, &rendered, dest)));
+        return done(Outcome::WouldChange(diff(
+            &old,
+            &String::from_utf8_lossy(&rendered),
+            dest,
+        )));
     }
-    let staged = stage::stage(dest, rendered.as_bytes(), current.target)
+    let staged = stage::stage(dest, &rendered, current.target)
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
     if !opts.sync_only {
         if let Some(cmd) = &res.check_cmd {

@@ -5,13 +5,16 @@ mod base64;
 pub mod entries;
 pub mod funcs;
 pub mod glob;
+pub mod go;
 pub mod view;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use tera::{Context, Tera};
 
 pub use entries::EntryCache;
+pub use go::GoTemplate;
 pub use view::{View, join_key};
 
 /// A template that failed to load or render; the text names the file and, where Tera
@@ -26,9 +29,39 @@ pub enum TemplateError {
     Render { name: String, message: String },
 }
 
+/// Which language a template is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// confd's Go `text/template` dialect.
+    Go,
+    /// Tera 2 with confsync's functions.
+    Tera,
+}
+
+impl EngineKind {
+    /// `go` or `tera`, as a resource's `engine` field spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "go" => Some(EngineKind::Go),
+            "tera" => Some(EngineKind::Tera),
+            _ => None,
+        }
+    }
+
+    /// The name a resource's `engine` field uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Go => "go",
+            EngineKind::Tera => "tera",
+        }
+    }
+}
+
 /// Every template of one configuration, parsed and ready to render.
 pub struct Engine {
     tera: Tera,
+    /// Go templates by name (a resource's `src`).
+    go: HashMap<String, GoTemplate>,
 }
 
 impl Default for Engine {
@@ -37,16 +70,24 @@ impl Default for Engine {
     }
 }
 
+/// True when `text` uses Tera's own tags, which Go templates print as text.
+fn has_tera_tags(text: &str) -> bool {
+    text.contains("{%") || text.contains("{#")
+}
+
 impl Engine {
     /// An engine with confsync's functions and filters and no templates yet.
     pub fn new() -> Self {
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&'static str>::new());
         funcs::register(&mut tera);
-        Self { tera }
+        Self {
+            tera,
+            go: HashMap::new(),
+        }
     }
 
-    /// Parses `text` as the template `name` (used for its error messages too).
+    /// Parses `text` as the Tera template `name` (used for its error messages too).
     pub fn add_raw(&mut self, name: &str, text: &str) -> Result<(), TemplateError> {
         self.tera
             .add_raw_template(name, text)
@@ -56,42 +97,127 @@ impl Engine {
             })
     }
 
-    /// Reads and parses the file at `path` as the template `name`.
-    pub fn add_file(&mut self, name: &str, path: &Path) -> Result<(), TemplateError> {
+    /// Parses `text` as the Go template `name`.
+    pub fn add_go_raw(&mut self, name: &str, text: &[u8]) -> Result<(), TemplateError> {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let t = GoTemplate::parse_bytes(base, text).map_err(|e| TemplateError::Load {
+            path: name.to_string(),
+            message: e.to_string(),
+        })?;
+        self.go.insert(name.to_string(), t);
+        Ok(())
+    }
+
+    /// Reads and parses the file at `path` as the template `name`, in the language
+    /// `kind` names or, without it, the one [`Engine::detect`] finds.
+    pub fn add_file(
+        &mut self,
+        name: &str,
+        path: &Path,
+        kind: Option<EngineKind>,
+    ) -> Result<EngineKind, TemplateError> {
         let load = |message: String| TemplateError::Load {
             path: path.display().to_string(),
             message,
         };
         let bytes = std::fs::read(path).map_err(|e| load(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            load(format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        self.add_raw(name, &text).map_err(|e| match e {
+        let kind = match kind {
+            Some(k) => k,
+            None if path.extension().is_some_and(|e| e == "tera") => EngineKind::Tera,
+            None => return self.add_detected(name, &bytes).map_err(|m| load(m)),
+        };
+        let relabel = |e: TemplateError| match e {
             TemplateError::Load { message, .. } => load(message),
             other => other,
-        })
+        };
+        match kind {
+            EngineKind::Go => self.add_go_raw(name, &bytes).map_err(relabel)?,
+            EngineKind::Tera => {
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    load(format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    ))
+                })?;
+                self.add_raw(name, &text).map_err(relabel)?;
+            }
+        }
+        Ok(kind)
+    }
+
+    /// The language rule for a template without `engine`: a file that parses as a Go
+    /// template and has no Tera tags (`{%`, `{#`) is Go; otherwise one that parses as
+    /// Tera is Tera; otherwise the Go parser's error is reported.
+    fn add_detected(&mut self, name: &str, bytes: &[u8]) -> Result<EngineKind, String> {
+        let text = std::str::from_utf8(bytes).ok();
+        let tera_tags = text.is_some_and(has_tera_tags);
+        let go = self.add_go_raw(name, bytes);
+        if go.is_ok() && !tera_tags {
+            return Ok(EngineKind::Go);
+        }
+        if let Some(text) = text {
+            if self.add_raw(name, text).is_ok() {
+                self.go.remove(name);
+                return Ok(EngineKind::Tera);
+            }
+        }
+        match go {
+            Ok(()) => Ok(EngineKind::Go),
+            Err(TemplateError::Load { message, .. }) if !tera_tags => Err(format!(
+                "{message} (read as a Go template; set engine = \"tera\" in the resource to read it as Tera)"
+            )),
+            Err(_) => {
+                // Tera tags and neither parses: Tera's error says most.
+                let e = self
+                    .add_raw(name, text.unwrap_or_default())
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                Err(e)
+            }
+        }
     }
 
     /// True when a template called `name` is loaded.
     pub fn contains(&self, name: &str) -> bool {
-        self.tera.contains_template(name)
+        self.go.contains_key(name) || self.tera.contains_template(name)
+    }
+
+    /// The language of the template `name`, if loaded.
+    pub fn kind_of(&self, name: &str) -> Option<EngineKind> {
+        if self.go.contains_key(name) {
+            Some(EngineKind::Go)
+        } else if self.tera.contains_template(name) {
+            Some(EngineKind::Tera)
+        } else {
+            None
+        }
+    }
+
+    /// The Go template `name`, if it is one.
+    pub fn go_template(&self, name: &str) -> Option<&GoTemplate> {
+        self.go.get(name)
     }
 
     /// Renders `name` with the store functions reading `view`.
-    pub fn render(&self, name: &str, view: View) -> Result<String, TemplateError> {
+    pub fn render(&self, name: &str, view: View) -> Result<Vec<u8>, TemplateError> {
+        if let Some(t) = self.go.get(name) {
+            return t.render(&view).map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                message: e.to_string(),
+            });
+        }
         let ctx = Context::new();
         let cache = view.cache().cloned();
         let out = funcs::with_view(view, || self.tera.render(name, &ctx));
         if let Some(cache) = cache {
             cache.finish_render();
         }
-        out.map_err(|e| TemplateError::Render {
-            name: name.to_string(),
-            message: error_text(&e),
-        })
+        out.map(String::into_bytes)
+            .map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                message: error_text(&e),
+            })
     }
 }
 

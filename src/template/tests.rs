@@ -16,6 +16,7 @@ fn render(tpl: &str, pairs: &[(&str, &str)]) -> Result<String, TemplateError> {
     let mut e = Engine::new();
     e.add_raw("t.tmpl", tpl)?;
     e.render("t.tmpl", View::new(data(pairs), "", &["/".to_string()]))
+        .map(|b| String::from_utf8(b).expect("UTF-8"))
 }
 
 #[test]
@@ -233,7 +234,7 @@ fn renders_with_the_entry_cache_follow_every_change() {
     let keys = ["/".to_string()];
     let run = |pairs: &[(&str, &str)]| {
         let view = View::new(data(pairs), "/app", &keys).with_cache(cache.clone());
-        e.render("t.tmpl", view).unwrap()
+        String::from_utf8(e.render("t.tmpl", view).unwrap()).unwrap()
     };
     assert_eq!(
         run(&[("/app/s/a", "1"), ("/app/s/b", "2")]),

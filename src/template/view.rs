@@ -41,11 +41,18 @@ pub fn join_key(prefix: &str, key: &str) -> String {
     }
 }
 
+/// The full key prefix a resource reads for one of its `keys`: confd's
+/// `path.Join(prefix, key)`, which cleans the result (`/app/servers/` reads `/app/servers`,
+/// so it also matches `/app/servers2`; prefixes match as plain string prefixes).
+pub fn key_prefix(prefix: &str, key: &str) -> String {
+    super::go::path::clean(&format!("/{prefix}/{key}")).into_owned()
+}
+
 impl View {
     /// A view of `kvs` for a resource with `prefix` and `keys`.
     pub fn new(kvs: Arc<KvMap>, prefix: &str, keys: &[String]) -> Self {
         let prefix = prefix.trim_end_matches('/').to_string();
-        let visible = keys.iter().map(|k| join_key(&prefix, k)).collect();
+        let visible = keys.iter().map(|k| key_prefix(&prefix, k)).collect();
         Self {
             kvs,
             prefix,
@@ -120,6 +127,68 @@ impl View {
                     && (none_excluded || !self.excluded.contains(k.as_str()))
             })
             .map(|(k, v)| (self.strip(k), v.as_str()))
+    }
+
+    /// The resource prefix (without a trailing `/`; `""` for none).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The name a template sees for the full key `full` (the prefix stripped).
+    pub fn template_key<'k>(&self, full: &'k str) -> &'k str {
+        self.strip(full)
+    }
+
+    /// Every visible entry once, in key order, as (full key, value); prefixes that lie
+    /// inside other visible prefixes are not scanned twice.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut roots: Vec<&str> = self.visible.iter().map(String::as_str).collect();
+        roots.sort_unstable();
+        roots.dedup_by(|later, earlier| later.starts_with(*earlier));
+        roots.into_iter().flat_map(move |root| {
+            self.kvs
+                .range::<str, _>((Bound::Included(root), Bound::Unbounded))
+                .take_while(move |(k, _)| k.starts_with(root))
+                .filter(|(k, _)| self.excluded.is_empty() || !self.excluded.contains(k.as_str()))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+        })
+    }
+
+    /// The full key a template name stands for, when names are the stripped keys.
+    fn full_key(&self, name: &str) -> Option<String> {
+        if !name.starts_with('/') {
+            return None;
+        }
+        Some(match (self.prefix.is_empty(), name) {
+            (true, _) => name.to_string(),
+            (false, "/") => self.prefix.clone(),
+            (false, _) => format!("{}{name}", self.prefix),
+        })
+    }
+
+    /// The visible entry whose template name is exactly `name`, as (name, value).
+    pub fn get_template_key(&self, name: &str) -> Option<(&str, &str)> {
+        let full = self.full_key(name)?;
+        if !self.shows(&full) {
+            return None;
+        }
+        let (k, v) = self.kvs.get_key_value(&full)?;
+        Some((self.strip(k), v.as_str()))
+    }
+
+    /// Visible entries whose template name starts with `from`, in order, as (name, value).
+    pub fn template_entries<'a>(
+        &'a self,
+        from: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
+        let full = match from {
+            "" | "/" => Some(self.prefix.clone()),
+            _ => self.full_key(from),
+        };
+        let from = from.to_string();
+        full.into_iter()
+            .flat_map(move |f| self.scan(f))
+            .filter(move |(k, _)| k.starts_with(from.as_str()))
     }
 
     /// The value of `key`, if present and visible.

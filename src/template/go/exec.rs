@@ -1,0 +1,655 @@
+//! The evaluator: walks a parsed template with Go's `text/template` semantics (variable
+//! scopes, dot rebinding, truth, pipelines passing their value as the last argument,
+//! Go's argument type checks) and writes the output.
+
+use super::ast::{Control, List, Node, Number, Operand, Pipe, Span, Term, VarRef};
+use super::fmt::print_value;
+use super::funcs::{Func, Ty};
+use super::parse::Trees;
+use super::store::Store;
+use super::value::{List as GoList, ListKind, Str, Value};
+
+/// Deepest nesting of `{{template}}` calls (Go allows 100,000 on its growable stacks; a
+/// fixed stack needs a bound, and real templates nest a few levels).
+pub const MAX_TEMPLATE_DEPTH: usize = 200;
+
+/// Largest output a render may produce.
+pub const MAX_OUTPUT: usize = 256 << 20;
+
+/// A render-time error: the construct it happened at and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecError {
+    /// The construct being evaluated.
+    pub span: Span,
+    /// What went wrong, worded as Go words it where it can.
+    pub message: String,
+}
+
+type R<T> = Result<T, ExecError>;
+
+/// How a list of nodes ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Break,
+    Continue,
+}
+
+/// One render in progress.
+pub struct Exec<'a> {
+    trees: &'a Trees,
+    pub(super) store: &'a Store<'a>,
+    src: &'a str,
+    pub(super) out: Vec<u8>,
+    /// Reused for printing values that are not plain strings.
+    scratch: String,
+    vars: Vec<(VarRef, Value<'a>)>,
+    depth: usize,
+    /// The construct being evaluated, for errors raised inside functions.
+    at: Span,
+}
+
+/// Renders the template `name` of `trees` (parsed from `src`) over `store`.
+pub fn render<'a>(
+    trees: &'a Trees,
+    src: &'a str,
+    name: &str,
+    store: &'a Store<'a>,
+) -> Result<Vec<u8>, ExecError> {
+    let Some(root) = trees.trees.get(name) else {
+        return Err(ExecError {
+            span: Span::default(),
+            message: format!("no template {name:?}"),
+        });
+    };
+    let mut e = Exec {
+        trees,
+        store,
+        src,
+        out: Vec::new(),
+        scratch: String::new(),
+        vars: vec![(Trees::DOLLAR, Value::Missing)],
+        depth: 0,
+        at: Span::default(),
+    };
+    e.walk(&Value::Missing, root)?;
+    Ok(e.out)
+}
+
+impl<'a> Exec<'a> {
+    /// An error at the construct being evaluated.
+    pub(super) fn fail<T>(&self, message: impl Into<String>) -> R<T> {
+        Err(ExecError {
+            span: self.at,
+            message: message.into(),
+        })
+    }
+
+    fn at(&mut self, span: Span) {
+        self.at = span;
+    }
+
+    /// The source of `span`, for messages.
+    fn text(&self, span: Span) -> &'a str {
+        self.src.get(span.start..span.end).unwrap_or("")
+    }
+
+    fn walk(&mut self, dot: &Value<'a>, list: &'a List) -> R<Flow> {
+        for node in list {
+            let flow = match node {
+                Node::Text(t) => {
+                    self.out.extend_from_slice(t);
+                    Flow::Next
+                }
+                Node::Action(pipe) => {
+                    let v = self.eval_pipeline(dot, pipe)?;
+                    if pipe.decl.is_empty() {
+                        self.print(&v);
+                    }
+                    Flow::Next
+                }
+                Node::If(c) => self.walk_if_or_with(dot, c, false)?,
+                Node::With(c) => self.walk_if_or_with(dot, c, true)?,
+                Node::Range(c) => self.walk_range(dot, c)?,
+                Node::Template { name, pipe, span } => {
+                    self.walk_template(dot, name, pipe, *span)?
+                }
+                Node::Break(_) => return Ok(Flow::Break),
+                Node::Continue(_) => return Ok(Flow::Continue),
+            };
+            if self.out.len() > MAX_OUTPUT {
+                return self.fail(format!(
+                    "the rendered output is larger than {} MiB",
+                    MAX_OUTPUT >> 20
+                ));
+            }
+            if flow != Flow::Next {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn print(&mut self, v: &Value<'a>) {
+        if let Value::Str(s) = v {
+            self.out.extend_from_slice(s.as_bytes());
+            return;
+        }
+        self.scratch.clear();
+        print_value(&mut self.scratch, v);
+        self.out.extend_from_slice(self.scratch.as_bytes());
+    }
+
+    fn walk_if_or_with(&mut self, dot: &Value<'a>, c: &'a Control, with: bool) -> R<Flow> {
+        let mark = self.vars.len();
+        let val = self.eval_pipeline(dot, &c.pipe)?;
+        let flow = if val.truth() {
+            if with {
+                self.walk(&val, &c.list)?
+            } else {
+                self.walk(dot, &c.list)?
+            }
+        } else if let Some(e) = &c.else_list {
+            self.walk(dot, e)?
+        } else {
+            Flow::Next
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn walk_range(&mut self, dot: &Value<'a>, c: &'a Control) -> R<Flow> {
+        self.at(c.span);
+        let outer = self.vars.len();
+        let val = self.eval_pipeline(dot, &c.pipe)?;
+        let mark = self.vars.len();
+        let decls = c.pipe.decl.len();
+        let mut ran = false;
+        let mut one = |e: &mut Self, index: Value<'a>, elem: Value<'a>| -> R<bool> {
+            ran = true;
+            if decls > 0 {
+                e.vars[mark - 1].1 = elem.clone();
+            }
+            if decls > 1 {
+                e.vars[mark - 2].1 = index;
+            }
+            let flow = e.walk(&elem, &c.list)?;
+            e.vars.truncate(mark);
+            Ok(flow == Flow::Break)
+        };
+        match &val {
+            Value::List(l) => {
+                for i in 0..l.len() {
+                    let Some(elem) = l.get(i) else { break };
+                    if one(self, Value::Int(i as i64), elem)? {
+                        break;
+                    }
+                }
+            }
+            Value::Map(m) => {
+                for (k, v) in m.iter() {
+                    if one(self, Value::string(k.clone()), v.clone())? {
+                        break;
+                    }
+                }
+            }
+            Value::Int(n) => {
+                if decls > 1 {
+                    self.at(c.span);
+                    return self.fail(format!(
+                        "can't use {n} to iterate over more than one variable"
+                    ));
+                }
+                for i in 0..*n {
+                    if one(self, Value::Int(i), Value::Int(i))? {
+                        break;
+                    }
+                }
+            }
+            Value::Missing | Value::Nil => {}
+            other => {
+                self.at(c.span);
+                let mut shown = String::new();
+                print_value(&mut shown, other);
+                return self.fail(format!("range can't iterate over {shown}"));
+            }
+        }
+        if !ran {
+            if let Some(e) = &c.else_list {
+                let flow = self.walk(dot, e)?;
+                self.vars.truncate(outer);
+                return Ok(flow);
+            }
+        }
+        self.vars.truncate(outer);
+        Ok(Flow::Next)
+    }
+
+    fn walk_template(
+        &mut self,
+        dot: &Value<'a>,
+        name: &str,
+        pipe: &'a Option<Pipe>,
+        span: Span,
+    ) -> R<Flow> {
+        self.at(span);
+        let Some(tree) = self.trees.trees.get(name) else {
+            return self.fail(format!("template {name:?} not defined"));
+        };
+        if self.depth >= MAX_TEMPLATE_DEPTH {
+            return self.fail(format!(
+                "exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"
+            ));
+        }
+        let new_dot = match pipe {
+            Some(p) => self.eval_pipeline(dot, p)?,
+            None => Value::Missing,
+        };
+        let saved = std::mem::replace(&mut self.vars, vec![(Trees::DOLLAR, new_dot.clone())]);
+        self.depth += 1;
+        let result = self.walk(&new_dot, tree);
+        self.depth -= 1;
+        self.vars = saved;
+        result.map(|_| Flow::Next)
+    }
+
+    fn eval_pipeline(&mut self, dot: &Value<'a>, pipe: &'a Pipe) -> R<Value<'a>> {
+        self.at(pipe.span);
+        let mut value = None;
+        for cmd in &pipe.cmds {
+            let mut v = self.eval_command(dot, &cmd.args, cmd.span, value.take())?;
+            // An interface holding nil comes out of a command as no value at all.
+            if matches!(v, Value::Nil) {
+                v = Value::Missing;
+            }
+            value = Some(v);
+        }
+        let value = value.unwrap_or_default();
+        for var in &pipe.decl {
+            if pipe.is_assign {
+                self.set_var(*var, value.clone())?;
+            } else {
+                self.vars.push((*var, value.clone()));
+            }
+        }
+        Ok(value)
+    }
+
+    fn set_var(&mut self, var: VarRef, value: Value<'a>) -> R<()> {
+        match self.vars.iter_mut().rev().find(|(v, _)| *v == var) {
+            Some(slot) => {
+                slot.1 = value;
+                Ok(())
+            }
+            None => self.fail(format!("undefined variable: {}", self.var_name(var))),
+        }
+    }
+
+    fn var_name(&self, var: VarRef) -> &str {
+        self.trees
+            .vars
+            .get(var.0 as usize)
+            .map_or("$?", String::as_str)
+    }
+
+    fn var_value(&self, var: VarRef) -> R<Value<'a>> {
+        match self.vars.iter().rev().find(|(v, _)| *v == var) {
+            Some((_, value)) => Ok(value.clone()),
+            None => self.fail(format!("undefined variable: {}", self.var_name(var))),
+        }
+    }
+
+    fn not_a_function(&mut self, args: &'a [Operand], fin: &Option<Value<'a>>) -> R<()> {
+        if args.len() > 1 || fin.is_some() {
+            self.at(args[0].span);
+            return self.fail(format!(
+                "can't give argument to non-function {}",
+                self.text(args[0].span)
+            ));
+        }
+        Ok(())
+    }
+
+    /// One command; `fin` is the previous command's value, its last argument.
+    fn eval_command(
+        &mut self,
+        dot: &Value<'a>,
+        args: &'a [Operand],
+        span: Span,
+        fin: Option<Value<'a>>,
+    ) -> R<Value<'a>> {
+        self.at(span);
+        let first = &args[0];
+        match &first.term {
+            Term::Field(fields) => {
+                self.at(first.span);
+                self.eval_field_chain(dot, dot.clone(), fields, args, fin)
+            }
+            Term::Chain(node, fields) => {
+                self.at(first.span);
+                let receiver = self.eval_arg(dot, None, node)?;
+                self.eval_field_chain(dot, receiver, fields, args, fin)
+            }
+            Term::Func(f) => {
+                self.at(first.span);
+                self.eval_call(dot, *f, &args[1..], fin)
+            }
+            Term::Pipe(p) => {
+                self.not_a_function(args, &fin)?;
+                self.eval_pipeline(dot, p)
+            }
+            Term::Variable(v, fields) => {
+                self.at(first.span);
+                let value = self.var_value(*v)?;
+                if fields.is_empty() {
+                    self.not_a_function(args, &fin)?;
+                    Ok(value)
+                } else {
+                    self.eval_field_chain(dot, value, fields, args, fin)
+                }
+            }
+            term => {
+                self.at(first.span);
+                self.not_a_function(args, &fin)?;
+                match term {
+                    Term::Bool(b) => Ok(Value::Bool(*b)),
+                    Term::Dot => Ok(dot.clone()),
+                    Term::Nil => self.fail("nil is not a command"),
+                    Term::Number(n) => self.ideal_constant(n),
+                    Term::Str(s) => Ok(Value::Str(Str::Ref(s))),
+                    _ => self.fail(format!(
+                        "can't evaluate command {:?}",
+                        self.text(first.span)
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A number constant as the Go value it is on its own: float64 when written as a
+    /// float, int otherwise.
+    fn ideal_constant(&self, n: &Number) -> R<Value<'a>> {
+        let t = n.text.as_str();
+        let hex_int = t.len() > 2
+            && t.starts_with('0')
+            && matches!(t.as_bytes()[1], b'x' | b'X')
+            && !t.contains(['p', 'P']);
+        if n.is_complex {
+            return self.fail(format!("complex number {t} is not supported"));
+        }
+        if n.is_float && !hex_int && !t.starts_with('\'') && t.contains(['.', 'e', 'E', 'p', 'P']) {
+            return Ok(Value::Float(n.float));
+        }
+        if n.is_int {
+            return Ok(Value::Int(n.int));
+        }
+        self.fail(format!("{t} overflows int"))
+    }
+
+    fn eval_field_chain(
+        &mut self,
+        dot: &Value<'a>,
+        mut receiver: Value<'a>,
+        fields: &'a [String],
+        args: &'a [Operand],
+        fin: Option<Value<'a>>,
+    ) -> R<Value<'a>> {
+        let (last, init) = fields.split_last().expect("a chain has a field");
+        for f in init {
+            receiver = self.eval_field(dot, f, &[], None, receiver)?;
+        }
+        self.eval_field(dot, last, args, fin, receiver)
+    }
+
+    /// `.name` of `receiver`: a struct field, a map entry or a method.
+    fn eval_field(
+        &mut self,
+        dot: &Value<'a>,
+        name: &str,
+        args: &'a [Operand],
+        fin: Option<Value<'a>>,
+        receiver: Value<'a>,
+    ) -> R<Value<'a>> {
+        let has_args = args.len() > 1 || fin.is_some();
+        let field = |e: &Self, v: Value<'a>| {
+            if has_args {
+                e.fail(format!(
+                    "{name} has arguments but cannot be invoked as function"
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        match &receiver {
+            Value::Missing => Ok(Value::Missing),
+            Value::Nil => self.fail(format!("nil pointer evaluating interface {{}}.{name}")),
+            Value::Kv(kv) => match name {
+                "Key" => field(self, Value::Str(kv.key.clone())),
+                "Value" => field(self, Value::Str(kv.value.clone())),
+                _ => self.fail(format!("can't evaluate field {name} in type memkv.KVPair")),
+            },
+            Value::Srv(s) => match name {
+                "Target" => field(self, Value::string(s.target.clone())),
+                "Port" => field(self, Value::U16(s.port)),
+                "Priority" => field(self, Value::U16(s.priority)),
+                "Weight" => field(self, Value::U16(s.weight)),
+                _ => self.fail(format!("can't evaluate field {name} in type *net.SRV")),
+            },
+            Value::Map(m) => {
+                if has_args {
+                    return self.fail(format!("{name} is not a method but has arguments"));
+                }
+                Ok(m.get(name).cloned().unwrap_or(Value::Missing))
+            }
+            Value::Time(t) => {
+                let argv = self.method_args(dot, args, fin)?;
+                match t.method(name, &argv) {
+                    Some(Ok(v)) => Ok(Value::relive(v)),
+                    Some(Err(e)) => self.fail(format!("error calling {name}: {e}")),
+                    None => self.fail(format!("can't evaluate field {name} in type time.Time")),
+                }
+            }
+            Value::List(l) if l.kind == ListKind::KvPairs && name == "Len" => {
+                if has_args {
+                    return self.fail("wrong number of args for Len: want 0 got 1");
+                }
+                Ok(Value::Int(l.len() as i64))
+            }
+            other => self.fail(format!(
+                "can't evaluate field {name} in type {}",
+                other.go_type()
+            )),
+        }
+    }
+
+    /// The arguments of a method call: the command's operands after the method, then
+    /// the piped value.
+    fn method_args(
+        &mut self,
+        dot: &Value<'a>,
+        args: &'a [Operand],
+        fin: Option<Value<'a>>,
+    ) -> R<Vec<Value<'a>>> {
+        let mut argv = Vec::new();
+        for a in args.iter().skip(1) {
+            argv.push(self.eval_arg(dot, Some(Ty::Any), a)?);
+        }
+        argv.extend(fin);
+        Ok(argv)
+    }
+
+    /// Calls `f` with the operands `args` (after the function name) and the piped `fin`.
+    fn eval_call(
+        &mut self,
+        dot: &Value<'a>,
+        f: Func,
+        args: &'a [Operand],
+        fin: Option<Value<'a>>,
+    ) -> R<Value<'a>> {
+        let at = self.at;
+        let sig = f.sig();
+        let name = f.name();
+        let num_in = args.len() + usize::from(fin.is_some());
+        let num_fixed = if sig.variadic.is_some() {
+            sig.fixed.len()
+        } else {
+            args.len()
+        };
+        if sig.variadic.is_some() {
+            if num_in < sig.fixed.len() {
+                return self.fail(format!(
+                    "wrong number of args for {name}: want at least {} got {}",
+                    sig.fixed.len(),
+                    args.len()
+                ));
+            }
+        } else if num_in != sig.fixed.len() {
+            return self.fail(format!(
+                "wrong number of args for {name}: want {} got {num_in}",
+                sig.fixed.len()
+            ));
+        }
+        if matches!(f, Func::And | Func::Or) {
+            // Short-circuit: the first operand that decides is the result.
+            let mut v = Value::Missing;
+            for a in args {
+                v = self.eval_arg(dot, Some(Ty::Value), a)?;
+                if v.truth() == (f == Func::Or) {
+                    return Ok(v);
+                }
+            }
+            if let Some(fv) = fin {
+                v = fv;
+            }
+            return Ok(v);
+        }
+        let mut argv = Vec::with_capacity(num_in);
+        for (i, a) in args.iter().enumerate() {
+            let ty = if i < num_fixed {
+                sig.fixed[i]
+            } else {
+                sig.variadic.unwrap_or(Ty::Any)
+            };
+            argv.push(self.eval_arg(dot, Some(ty), a)?);
+        }
+        if let Some(fv) = fin {
+            let ty = match sig.variadic {
+                Some(v) if num_in - 1 >= num_fixed => v,
+                Some(_) => sig.fixed[num_in - 1],
+                None => sig.fixed[sig.fixed.len() - 1],
+            };
+            self.at = at;
+            argv.push(self.validate(fv, Some(ty))?);
+        }
+        self.at = at;
+        match self.call(f, argv) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.at = at;
+                self.fail(format!("error calling {name}: {e}"))
+            }
+        }
+    }
+
+    /// An operand as an argument of Go type `ty` (`None`: the receiver of a chain).
+    fn eval_arg(&mut self, dot: &Value<'a>, ty: Option<Ty>, op: &'a Operand) -> R<Value<'a>> {
+        self.at(op.span);
+        let v = match &op.term {
+            Term::Dot => dot.clone(),
+            Term::Nil => {
+                return match ty {
+                    Some(Ty::Value) => Ok(Value::Missing),
+                    Some(Ty::Any) => Ok(Value::Nil),
+                    Some(Ty::Strings) => Ok(Value::List(GoList::new(ListKind::Strings, vec![]))),
+                    Some(Ty::Kvs) => Ok(Value::List(GoList::new(ListKind::KvSlice, vec![]))),
+                    Some(t) => self.fail(format!("cannot assign nil to {}", t.go_name())),
+                    None => self.fail("cannot assign nil to <nil>"),
+                };
+            }
+            Term::Field(fields) => {
+                let one = std::slice::from_ref(op);
+                self.eval_field_chain(dot, dot.clone(), fields, one, None)?
+            }
+            Term::Variable(v, fields) => {
+                let value = self.var_value(*v)?;
+                if fields.is_empty() {
+                    value
+                } else {
+                    self.eval_field_chain(dot, value, fields, &[], None)?
+                }
+            }
+            Term::Pipe(p) => self.eval_pipeline(dot, p)?,
+            Term::Func(f) => self.eval_call(dot, *f, &[], None)?,
+            Term::Chain(node, fields) => {
+                let receiver = self.eval_arg(dot, None, node)?;
+                self.eval_field_chain(dot, receiver, fields, &[], None)?
+            }
+            Term::Bool(b) => {
+                return match ty {
+                    Some(Ty::Any | Ty::Value) => Ok(Value::Bool(*b)),
+                    _ => self.literal_mismatch(ty, op),
+                };
+            }
+            Term::Number(n) => {
+                return match ty {
+                    Some(Ty::Int) if n.is_int => Ok(Value::Int(n.int)),
+                    Some(Ty::Any | Ty::Value) => self.ideal_constant(n),
+                    _ => self.literal_mismatch(ty, op),
+                };
+            }
+            Term::Str(s) => {
+                return match ty {
+                    Some(Ty::Str | Ty::Any | Ty::Value) => Ok(Value::Str(Str::Ref(s))),
+                    _ => self.literal_mismatch(ty, op),
+                };
+            }
+        };
+        self.at(op.span);
+        self.validate(v, ty)
+    }
+
+    fn literal_mismatch<T>(&self, ty: Option<Ty>, op: &Operand) -> R<T> {
+        let found = self.text(op.span);
+        match ty {
+            Some(Ty::Int) => self.fail(format!("expected integer; found {found}")),
+            Some(Ty::Str) => self.fail(format!("expected string; found {found}")),
+            Some(t) => self.fail(format!(
+                "can't handle {found} for arg of type {}",
+                t.go_name()
+            )),
+            None => self.fail(format!("can't handle {found} for arg of type <nil>")),
+        }
+    }
+
+    /// Go's `validateType`: `v` as a value of type `ty`, or the error Go gives.
+    fn validate(&self, v: Value<'a>, ty: Option<Ty>) -> R<Value<'a>> {
+        let Some(ty) = ty else { return Ok(v) };
+        if matches!(v, Value::Missing) {
+            return match ty {
+                Ty::Value => Ok(Value::Missing),
+                Ty::Any => Ok(Value::Nil),
+                Ty::Strings => Ok(Value::List(GoList::new(ListKind::Strings, vec![]))),
+                Ty::Kvs => Ok(Value::List(GoList::new(ListKind::KvSlice, vec![]))),
+                Ty::Str | Ty::Int => self.fail(format!("invalid value; expected {}", ty.go_name())),
+            };
+        }
+        let ok = match (ty, &v) {
+            (Ty::Value | Ty::Any, _) => true,
+            (Ty::Str, Value::Str(_)) | (Ty::Int, Value::Int(_)) => true,
+            (Ty::Strings, Value::List(l)) => l.kind == ListKind::Strings,
+            (Ty::Kvs, Value::List(l)) => matches!(l.kind, ListKind::KvPairs | ListKind::KvSlice),
+            _ => false,
+        };
+        if ok {
+            return Ok(v);
+        }
+        let got = match v {
+            Value::Nil => "interface {}".to_string(),
+            other => other.go_type(),
+        };
+        self.fail(format!(
+            "wrong type for value; expected {}; got {got}",
+            ty.go_name()
+        ))
+    }
+}

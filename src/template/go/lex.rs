@@ -1,0 +1,693 @@
+//! The lexer of Go's `text/template`, with Go's rules: `{{`/`}}` delimiters, `{{- ` and
+//! ` -}}` trim markers (the dash needs a space on its inner side), `{{/* */}}` comments
+//! right after the delimiter, actions spanning lines, raw strings, character constants
+//! and Go number syntax. The whole input is turned into tokens in one linear pass.
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A lexing error; the token's text is the message.
+    Error,
+    /// `true` or `false`.
+    Bool,
+    /// A printable ASCII character inside an action (`,` and friends).
+    Char,
+    /// `'a'`
+    CharConst,
+    /// `1+2i`
+    Complex,
+    /// `=`
+    Assign,
+    /// `:=`
+    Declare,
+    /// End of input.
+    Eof,
+    /// `.Name` (one segment).
+    Field,
+    /// A function name.
+    Ident,
+    /// `{{`
+    LeftDelim,
+    /// `(`
+    LeftParen,
+    /// A number.
+    Number,
+    /// `|`
+    Pipe,
+    /// `` `raw` ``
+    RawString,
+    /// `}}`
+    RightDelim,
+    /// `)`
+    RightParen,
+    /// Spaces between arguments.
+    Space,
+    /// `"quoted"`
+    String,
+    /// Plain text outside actions.
+    Text,
+    /// `$` or `$name`.
+    Variable,
+    /// `block`
+    Block,
+    /// `break`
+    Break,
+    /// `continue`
+    Continue,
+    /// `.`
+    Dot,
+    /// `define`
+    Define,
+    /// `else`
+    Else,
+    /// `end`
+    End,
+    /// `if`
+    If,
+    /// `nil`
+    Nil,
+    /// `range`
+    Range,
+    /// `template`
+    Template,
+    /// `with`
+    With,
+}
+
+/// One token: its kind, where it starts, its text and its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// What it is.
+    pub kind: Kind,
+    /// Byte offset of its start in the input.
+    pub pos: usize,
+    /// Its text (for `Error`, the message).
+    pub text: String,
+    /// 1-based line of its start.
+    pub line: usize,
+}
+
+const LEFT: &str = "{{";
+const RIGHT: &str = "}}";
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn is_alnum(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+fn keyword(word: &str) -> Option<Kind> {
+    Some(match word {
+        "block" => Kind::Block,
+        "break" => Kind::Break,
+        "continue" => Kind::Continue,
+        "define" => Kind::Define,
+        "else" => Kind::Else,
+        "end" => Kind::End,
+        "if" => Kind::If,
+        "range" => Kind::Range,
+        "nil" => Kind::Nil,
+        "template" => Kind::Template,
+        "with" => Kind::With,
+        _ => return None,
+    })
+}
+
+/// `{{- ` : a dash then a space.
+fn left_trim_marker(s: &[u8]) -> bool {
+    s.len() >= 2 && s[0] == b'-' && is_space(s[1])
+}
+
+/// ` -}}` : a space then a dash.
+fn right_trim_marker(s: &[u8]) -> bool {
+    s.len() >= 2 && is_space(s[0]) && s[1] == b'-'
+}
+
+/// Splits `input` into tokens; the last one is `Eof` or `Error`.
+pub fn lex(input: &str) -> Vec<Token> {
+    let mut l = Lexer {
+        input,
+        bytes: input.as_bytes(),
+        pos: 0,
+        start: 0,
+        line: 1,
+        start_line: 1,
+        paren_depth: 0,
+        out: Vec::new(),
+    };
+    l.run();
+    l.out
+}
+
+struct Lexer<'s> {
+    input: &'s str,
+    bytes: &'s [u8],
+    pos: usize,
+    start: usize,
+    line: usize,
+    start_line: usize,
+    paren_depth: usize,
+    out: Vec<Token>,
+}
+
+enum State {
+    Text,
+    InsideAction,
+    Done,
+}
+
+impl Lexer<'_> {
+    fn run(&mut self) {
+        let mut state = State::Text;
+        loop {
+            state = match state {
+                State::Text => self.lex_text(),
+                State::InsideAction => self.lex_inside_action(),
+                State::Done => return,
+            };
+        }
+    }
+
+    fn emit(&mut self, kind: Kind) {
+        let text = self.input[self.start..self.pos].to_string();
+        self.out.push(Token {
+            kind,
+            pos: self.start,
+            text,
+            line: self.start_line,
+        });
+        self.start = self.pos;
+        self.start_line = self.line;
+    }
+
+    /// Skips the text since the last token, counting its newlines.
+    fn ignore(&mut self) {
+        self.line += count_newlines(&self.bytes[self.start..self.pos]);
+        self.start = self.pos;
+        self.start_line = self.line;
+    }
+
+    fn error(&mut self, message: String) -> State {
+        self.out.push(Token {
+            kind: Kind::Error,
+            pos: self.start,
+            text: message,
+            line: self.start_line,
+        });
+        State::Done
+    }
+
+    fn rest(&self) -> &[u8] {
+        &self.bytes[self.pos..]
+    }
+
+    /// The next character, advancing past it (None at the end).
+    fn next(&mut self) -> Option<char> {
+        let c = self.input[self.pos..].chars().next()?;
+        self.pos += c.len_utf8();
+        if c == '\n' {
+            self.line += 1;
+        }
+        Some(c)
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.input[self.pos..].chars().next()
+    }
+
+    fn backup(&mut self, c: char) {
+        self.pos -= c.len_utf8();
+        if c == '\n' {
+            self.line -= 1;
+        }
+    }
+
+    fn accept(&mut self, valid: &str) -> bool {
+        match self.peek() {
+            Some(c) if valid.contains(c) => {
+                self.pos += c.len_utf8();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn accept_run(&mut self, valid: &str) {
+        while self.accept(valid) {}
+    }
+
+    fn lex_text(&mut self) -> State {
+        match self.input[self.pos..].find(LEFT) {
+            Some(x) => {
+                self.pos += x;
+                let mut trim = 0;
+                if left_trim_marker(&self.bytes[self.pos + LEFT.len()..]) {
+                    let text = &self.bytes[self.start..self.pos];
+                    trim = text.len()
+                        - text
+                            .iter()
+                            .rposition(|&b| !is_space(b))
+                            .map_or(0, |i| i + 1);
+                }
+                self.pos -= trim;
+                if self.pos > self.start {
+                    self.line += count_newlines(&self.bytes[self.start..self.pos]);
+                    self.emit(Kind::Text);
+                }
+                self.pos += trim;
+                self.ignore();
+                self.lex_left_delim()
+            }
+            None => {
+                self.pos = self.input.len();
+                if self.pos > self.start {
+                    self.line += count_newlines(&self.bytes[self.start..self.pos]);
+                    self.emit(Kind::Text);
+                }
+                self.emit(Kind::Eof);
+                State::Done
+            }
+        }
+    }
+
+    /// At a right delimiter (with or without a trim marker before it)?
+    fn at_right_delim(&self) -> (bool, bool) {
+        let r = self.rest();
+        if right_trim_marker(r) && r[2..].starts_with(RIGHT.as_bytes()) {
+            return (true, true);
+        }
+        (r.starts_with(RIGHT.as_bytes()), false)
+    }
+
+    fn lex_left_delim(&mut self) -> State {
+        self.pos += LEFT.len();
+        let trim = left_trim_marker(self.rest());
+        let after = if trim { 2 } else { 0 };
+        if self.bytes[self.pos + after..].starts_with(b"/*") {
+            self.pos += after;
+            self.ignore();
+            return self.lex_comment();
+        }
+        self.emit(Kind::LeftDelim);
+        self.pos += after;
+        self.ignore();
+        self.paren_depth = 0;
+        State::InsideAction
+    }
+
+    fn lex_comment(&mut self) -> State {
+        self.pos += 2;
+        let Some(i) = self.input[self.pos..].find("*/") else {
+            return self.error("unclosed comment".into());
+        };
+        self.pos += i + 2;
+        let (delim, trim) = self.at_right_delim();
+        if !delim {
+            return self.error("comment ends before closing delimiter".into());
+        }
+        if trim {
+            self.pos += 2;
+        }
+        self.pos += RIGHT.len();
+        if trim {
+            self.skip_leading_space();
+        }
+        self.ignore();
+        State::Text
+    }
+
+    fn skip_leading_space(&mut self) {
+        while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
+            self.pos += 1;
+        }
+    }
+
+    fn lex_right_delim(&mut self) -> State {
+        let trim = right_trim_marker(self.rest());
+        if trim {
+            self.pos += 2;
+            self.ignore();
+        }
+        self.pos += RIGHT.len();
+        self.emit(Kind::RightDelim);
+        if trim {
+            self.skip_leading_space();
+            self.ignore();
+        }
+        State::Text
+    }
+
+    fn lex_inside_action(&mut self) -> State {
+        let (delim, _) = self.at_right_delim();
+        if delim {
+            if self.paren_depth == 0 {
+                return self.lex_right_delim();
+            }
+            return self.error("unclosed left paren".into());
+        }
+        let Some(c) = self.next() else {
+            return self.error("unclosed action".into());
+        };
+        match c {
+            ' ' | '\t' | '\r' | '\n' => {
+                self.backup(c);
+                return self.lex_space();
+            }
+            '=' => self.emit(Kind::Assign),
+            ':' => {
+                if self.next() != Some('=') {
+                    return self.error("expected :=".into());
+                }
+                self.emit(Kind::Declare);
+            }
+            '|' => self.emit(Kind::Pipe),
+            '"' => return self.lex_quote(),
+            '`' => return self.lex_raw_quote(),
+            '$' => return self.lex_variable(),
+            '\'' => return self.lex_char(),
+            '.' if self.peek().is_some_and(|d| !d.is_ascii_digit()) => {
+                return self.lex_field_or_variable(Kind::Field);
+            }
+            '.' | '+' | '-' | '0'..='9' => {
+                self.backup(c);
+                return self.lex_number();
+            }
+            '(' => {
+                self.emit(Kind::LeftParen);
+                self.paren_depth += 1;
+            }
+            ')' => {
+                self.emit(Kind::RightParen);
+                if self.paren_depth == 0 {
+                    return self.error(format!("unexpected right paren {}", go_char(c)));
+                }
+                self.paren_depth -= 1;
+            }
+            c if is_alnum(c) => {
+                self.backup(c);
+                return self.lex_identifier();
+            }
+            c if c.is_ascii() && !c.is_ascii_control() => self.emit(Kind::Char),
+            c => return self.error(format!("unrecognized character in action: {}", go_char(c))),
+        }
+        State::InsideAction
+    }
+
+    fn lex_space(&mut self) -> State {
+        let mut spaces = 0;
+        while self.pos < self.bytes.len() && is_space(self.bytes[self.pos]) {
+            self.next();
+            spaces += 1;
+        }
+        // " -}}": the space before the marker belongs to the delimiter.
+        let before = &self.bytes[self.pos - 1..];
+        if right_trim_marker(before) && before[2..].starts_with(RIGHT.as_bytes()) {
+            let c = self.bytes[self.pos - 1] as char;
+            self.backup(c);
+            if spaces == 1 {
+                return self.lex_right_delim();
+            }
+        }
+        self.emit(Kind::Space);
+        State::InsideAction
+    }
+
+    fn lex_identifier(&mut self) -> State {
+        while let Some(c) = self.next() {
+            if !is_alnum(c) {
+                self.backup(c);
+                break;
+            }
+        }
+        if !self.at_terminator() {
+            return self.bad_character();
+        }
+        let word = &self.input[self.start..self.pos];
+        let kind = match keyword(word) {
+            Some(k) => k,
+            None if word == "true" || word == "false" => Kind::Bool,
+            None => Kind::Ident,
+        };
+        self.emit(kind);
+        State::InsideAction
+    }
+
+    fn bad_character(&mut self) -> State {
+        let c = self.peek().unwrap_or('\u{fffd}');
+        self.error(format!("bad character {}", go_char(c)))
+    }
+
+    fn lex_variable(&mut self) -> State {
+        if self.at_terminator() {
+            self.emit(Kind::Variable);
+            return State::InsideAction;
+        }
+        self.lex_field_or_variable(Kind::Variable)
+    }
+
+    fn lex_field_or_variable(&mut self, kind: Kind) -> State {
+        if self.at_terminator() {
+            self.emit(if kind == Kind::Variable {
+                Kind::Variable
+            } else {
+                Kind::Dot
+            });
+            return State::InsideAction;
+        }
+        while let Some(c) = self.next() {
+            if !is_alnum(c) {
+                self.backup(c);
+                break;
+            }
+        }
+        if !self.at_terminator() {
+            return self.bad_character();
+        }
+        self.emit(kind);
+        State::InsideAction
+    }
+
+    fn at_terminator(&self) -> bool {
+        match self.peek() {
+            None => true,
+            Some(' ' | '\t' | '\r' | '\n' | '.' | ',' | '|' | ':' | ')' | '(') => true,
+            Some(_) => self.rest().starts_with(RIGHT.as_bytes()),
+        }
+    }
+
+    fn lex_char(&mut self) -> State {
+        loop {
+            match self.next() {
+                Some('\\') => match self.next() {
+                    Some('\n') | None => {
+                        return self.error("unterminated character constant".into());
+                    }
+                    Some(_) => {}
+                },
+                Some('\n') | None => return self.error("unterminated character constant".into()),
+                Some('\'') => break,
+                Some(_) => {}
+            }
+        }
+        self.emit(Kind::CharConst);
+        State::InsideAction
+    }
+
+    fn lex_number(&mut self) -> State {
+        if !self.scan_number() {
+            let text = self.input[self.start..self.pos].to_string();
+            return self.error(format!("bad number syntax: {text:?}"));
+        }
+        if matches!(self.peek(), Some('+' | '-')) {
+            if !self.scan_number() || !self.input[..self.pos].ends_with('i') {
+                let text = self.input[self.start..self.pos].to_string();
+                return self.error(format!("bad number syntax: {text:?}"));
+            }
+            self.emit(Kind::Complex);
+        } else {
+            self.emit(Kind::Number);
+        }
+        State::InsideAction
+    }
+
+    fn scan_number(&mut self) -> bool {
+        self.accept("+-");
+        let mut digits = "0123456789_";
+        if self.accept("0") {
+            if self.accept("xX") {
+                digits = "0123456789abcdefABCDEF_";
+            } else if self.accept("oO") {
+                digits = "01234567_";
+            } else if self.accept("bB") {
+                digits = "01_";
+            }
+        }
+        self.accept_run(digits);
+        if self.accept(".") {
+            self.accept_run(digits);
+        }
+        if digits.len() == 11 && self.accept("eE") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        if digits.len() == 23 && self.accept("pP") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        self.accept("i");
+        if self.peek().is_some_and(is_alnum) {
+            self.next();
+            return false;
+        }
+        true
+    }
+
+    fn lex_quote(&mut self) -> State {
+        loop {
+            match self.next() {
+                Some('\\') => match self.next() {
+                    Some('\n') | None => return self.error("unterminated quoted string".into()),
+                    Some(_) => {}
+                },
+                Some('\n') | None => return self.error("unterminated quoted string".into()),
+                Some('"') => break,
+                Some(_) => {}
+            }
+        }
+        self.emit(Kind::String);
+        State::InsideAction
+    }
+
+    fn lex_raw_quote(&mut self) -> State {
+        match self.input[self.pos..].find('`') {
+            Some(i) => {
+                let end = self.pos + i + 1;
+                self.line += count_newlines(&self.bytes[self.pos..end]);
+                self.pos = end;
+                self.emit(Kind::RawString);
+                State::InsideAction
+            }
+            None => self.error("unterminated raw quoted string".into()),
+        }
+    }
+}
+
+fn count_newlines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+/// A character as Go's `%#U` prints it: `U+0029 ')'`.
+pub fn go_char(c: char) -> String {
+    if c.is_control() {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("U+{:04X} '{c}'", c as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &str) -> Vec<(Kind, String)> {
+        lex(s).into_iter().map(|t| (t.kind, t.text)).collect()
+    }
+
+    #[test]
+    fn text_and_actions() {
+        use Kind::*;
+        assert_eq!(
+            kinds("a {{ .Key }} b"),
+            vec![
+                (Text, "a ".into()),
+                (LeftDelim, "{{".into()),
+                (Space, " ".into()),
+                (Field, ".Key".into()),
+                (Space, " ".into()),
+                (RightDelim, "}}".into()),
+                (Text, " b".into()),
+                (Eof, "".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn trim_markers_eat_spaces_on_their_side() {
+        let t = lex("a \n {{- 1 -}} \n b");
+        let texts: Vec<_> = t
+            .iter()
+            .filter(|t| t.kind == Kind::Text)
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(texts, vec!["a", "b"]);
+        // A dash without a space is a number's sign.
+        let t = lex("{{-1}}");
+        assert_eq!(t[1].kind, Kind::Number);
+        assert_eq!(t[1].text, "-1");
+    }
+
+    #[test]
+    fn comments_vanish_and_trim() {
+        let t = lex("a  {{- /* hi */ -}}  b");
+        let texts: Vec<_> = t
+            .iter()
+            .filter(|t| t.kind == Kind::Text)
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(texts, vec!["a", "b"]);
+        assert_eq!(lex("{{/* x").last().unwrap().text, "unclosed comment");
+        assert_eq!(
+            lex("{{/* x */ }}").last().unwrap().text,
+            "comment ends before closing delimiter"
+        );
+    }
+
+    #[test]
+    fn lines_are_counted() {
+        let t = lex("a\nb\n{{ x\n y }}\nz");
+        let y = t.iter().find(|t| t.text == "y").unwrap();
+        assert_eq!(y.line, 4);
+        let z = t.iter().find(|t| t.text == "\nz").unwrap();
+        assert_eq!(z.line, 4);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(lex("{{ x").last().unwrap().text, "unclosed action");
+        assert_eq!(
+            lex("{{ \"a }}").last().unwrap().text,
+            "unterminated quoted string"
+        );
+        assert_eq!(lex("{{ (x }}").last().unwrap().text, "unclosed left paren");
+        assert_eq!(
+            lex("{{ 3x }}").last().unwrap().text,
+            "bad number syntax: \"3x\""
+        );
+        assert!(
+            lex("{{ a# }}")
+                .last()
+                .unwrap()
+                .text
+                .starts_with("bad character U+0023")
+        );
+    }
+
+    #[test]
+    fn keywords_variables_numbers() {
+        use Kind::*;
+        let k: Vec<Kind> = lex("{{range $i, $v := .}}{{end}}{{ 0x1F 1.5e3 'a' nil true }}")
+            .into_iter()
+            .map(|t| t.kind)
+            .filter(|k| *k != Space)
+            .collect();
+        assert_eq!(
+            k,
+            vec![
+                LeftDelim, Range, Variable, Char, Variable, Declare, Dot, RightDelim, LeftDelim,
+                End, RightDelim, LeftDelim, Number, Number, CharConst, Nil, Bool, RightDelim, Eof
+            ]
+        );
+    }
+}

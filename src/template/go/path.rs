@@ -1,0 +1,149 @@
+//! Go's `path` package as confd uses it: `Clean`, `Base`, `Dir`, `Join("/", x)`, and
+//! memkv's helpers built on them.
+
+use std::borrow::Cow;
+
+/// Go's `path.Clean`: the shortest equivalent path (no `//`, `.`, resolvable `..`, or
+/// trailing `/`); `""` becomes `"."`.
+pub fn clean(p: &str) -> Cow<'_, str> {
+    if is_clean(p) {
+        return Cow::Borrowed(p);
+    }
+    if p.is_empty() {
+        return Cow::Borrowed(".");
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let body = parts.join("/");
+    Cow::Owned(match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".to_string(),
+        (false, false) => body,
+    })
+}
+
+/// True when [`clean`] would return `p` unchanged.
+fn is_clean(p: &str) -> bool {
+    if p.is_empty() {
+        return false;
+    }
+    if p == "/" {
+        return true;
+    }
+    if p.ends_with('/') {
+        return false;
+    }
+    let rooted = p.starts_with('/');
+    let body = if rooted { &p[1..] } else { p };
+    let mut seen_name = false;
+    for seg in body.split('/') {
+        match seg {
+            "" | "." => return false,
+            ".." if rooted || seen_name => return false,
+            ".." => {}
+            _ => seen_name = true,
+        }
+    }
+    true
+}
+
+/// Go's `path.Join("/", s)`: `s` made absolute and cleaned (memkv's key names).
+pub fn join_root(s: &str) -> Cow<'_, str> {
+    if s.starts_with('/') && is_clean(s) {
+        return Cow::Borrowed(s);
+    }
+    if s.is_empty() {
+        return Cow::Borrowed("/");
+    }
+    Cow::Owned(clean(&format!("/{s}")).into_owned())
+}
+
+/// Go's `path.Base`: the last element; `"."` for `""`, `"/"` for only slashes.
+pub fn base(p: &str) -> &str {
+    if p.is_empty() {
+        return ".";
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/";
+    }
+    match t.rfind('/') {
+        Some(i) => &t[i + 1..],
+        None => t,
+    }
+}
+
+/// Go's `path.Dir`: everything before the last element, cleaned.
+pub fn dir(p: &str) -> Cow<'_, str> {
+    let head = match p.rfind('/') {
+        Some(i) => &p[..=i],
+        None => "",
+    };
+    clean(head)
+}
+
+/// memkv's `pathToTerms`: `strings.Split(path.Clean(p), "/")`.
+pub fn terms(p: &str) -> Vec<String> {
+    clean(p).split('/').map(str::to_string).collect()
+}
+
+/// memkv's `samePrefixTerms`: `prefix` is a leading run of `test`.
+pub fn same_prefix_terms(prefix: &[String], test: &[String]) -> bool {
+    test.len() >= prefix.len() && prefix.iter().zip(test).all(|(a, b)| a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_as_go() {
+        for (i, o) in [
+            ("", "."),
+            ("/", "/"),
+            ("a/b", "a/b"),
+            ("/a//b/", "/a/b"),
+            ("/a/./b/../c", "/a/c"),
+            ("/../a", "/a"),
+            ("../a", "../a"),
+            ("a/../..", ".."),
+            ("a/..", "."),
+            ("//", "/"),
+            ("/a/b/.", "/a/b"),
+        ] {
+            assert_eq!(clean(i), o, "clean({i:?})");
+        }
+    }
+
+    #[test]
+    fn base_dir_join() {
+        assert_eq!(base("/a/b/"), "b");
+        assert_eq!(base("///"), "/");
+        assert_eq!(base(""), ".");
+        assert_eq!(base("x"), "x");
+        assert_eq!(dir("/a/b"), "/a");
+        assert_eq!(dir("/a/b/"), "/a/b");
+        assert_eq!(dir("/a"), "/");
+        assert_eq!(dir("a"), ".");
+        assert_eq!(dir(""), ".");
+        assert_eq!(join_root(""), "/");
+        assert_eq!(join_root("/a/b"), "/a/b");
+        assert_eq!(join_root("lication"), "/lication");
+        assert_eq!(join_root("/a/b/"), "/a/b");
+        assert_eq!(terms("/"), vec!["", ""]);
+        assert_eq!(terms("/app/"), vec!["", "app"]);
+    }
+}
