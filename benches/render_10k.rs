@@ -1,6 +1,8 @@
 //! In-process render cost at 10,000 keys, the daemon's case: one key changed, the whole
 //! template rendered again (the part of change-to-file latency that is confsync's own,
-//! besides the fsync of the staged file). Run with `cargo bench --bench render_10k`.
+//! besides the fsync of the staged file). The same template written in Tera (without and
+//! with the daemon's entry cache) and in confd's Go dialect. Run with
+//! `cargo bench --bench render_10k`. Target (issue 10): Go within 1.5x of Tera.
 //!
 //! Wall time on a shared machine is noisy; for a repeatable figure count instructions:
 //! `CONFSYNC_BENCH_ROUNDS=20 valgrind --tool=callgrind target/release/deps/render_10k-*`
@@ -31,6 +33,12 @@ fn main() {
             "backend app\n{% for s in gets(key=\"/app/servers/*\") %}    server {{ s.key | base }} {{ s.value }} check\n{% endfor %}",
         )
         .unwrap();
+    engine
+        .add_go_raw(
+            "haproxy-go",
+            b"backend app\n{{range gets \"/app/servers/*\"}}    server {{base .Key}} {{.Value}} check\n{{end}}",
+        )
+        .unwrap();
     let keys = vec!["/app/servers".to_string()];
     let rounds = std::env::var("CONFSYNC_BENCH_ROUNDS")
         .ok()
@@ -38,7 +46,16 @@ fn main() {
         .unwrap_or(ROUNDS);
     // Without a cache (a one-shot run), then with the entry cache a daemon's resource
     // keeps between renders.
-    for cache in [None, Some(Arc::new(EntryCache::default()))] {
+    let runs = [
+        ("tera, one-shot, no cache", "haproxy", None),
+        (
+            "tera, daemon, entry cache",
+            "haproxy",
+            Some(Arc::new(EntryCache::default())),
+        ),
+        ("go", "haproxy-go", None),
+    ];
+    for (label, template, cache) in runs {
         let mut times = Vec::new();
         for round in 0..rounds {
             // One key changes between renders, as in a watch event.
@@ -52,15 +69,10 @@ fn main() {
                 view = view.with_cache(c.clone());
             }
             let t = Instant::now();
-            let out = engine.render("haproxy", view).unwrap();
+            let out = engine.render(template, view).unwrap();
             times.push(t.elapsed());
             assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), KEYS + 1);
         }
-        let label = if cache.is_some() {
-            "daemon, entry cache"
-        } else {
-            "one-shot, no cache"
-        };
         report(label, &mut times);
     }
 }

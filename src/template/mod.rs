@@ -124,7 +124,7 @@ impl Engine {
         let kind = match kind {
             Some(k) => k,
             None if path.extension().is_some_and(|e| e == "tera") => EngineKind::Tera,
-            None => return self.add_detected(name, &bytes).map_err(|m| load(m)),
+            None => return self.add_detected(name, &bytes).map_err(&load),
         };
         let relabel = |e: TemplateError| match e {
             TemplateError::Load { message, .. } => load(message),

@@ -53,11 +53,7 @@ pub fn get<'a>(store: &'a Store<'a>, key: &str) -> Result<Value<'a>, String> {
 
 /// memkv's `GetAll`, as `memkv.KVPairs`.
 pub fn gets<'a>(store: &'a Store<'a>, pattern: &str) -> Result<Value<'a>, String> {
-    let items = store
-        .gets(pattern)?
-        .into_iter()
-        .map(|(k, v)| Value::kv(Str::Ref(k), Str::Ref(v)))
-        .collect();
+    let items = store.gets_with(pattern, |k, v| Value::kv(Str::Ref(k), Str::Ref(v)))?;
     Ok(Value::List(List::new(ListKind::KvPairs, items)))
 }
 

@@ -2,6 +2,8 @@
 //! scopes, dot rebinding, truth, pipelines passing their value as the last argument,
 //! Go's argument type checks) and writes the output.
 
+use smallvec::SmallVec;
+
 use super::ast::{Control, List, Node, Number, Operand, Pipe, Span, Term, VarRef};
 use super::fmt::print_value;
 use super::funcs::{Func, Ty};
@@ -26,6 +28,9 @@ pub struct ExecError {
 }
 
 type R<T> = Result<T, ExecError>;
+
+/// A call's arguments: functions take a few, so they live on the stack.
+type Args<'a> = SmallVec<[Value<'a>; 4]>;
 
 /// How a list of nodes ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,8 +474,8 @@ impl<'a> Exec<'a> {
         dot: &Value<'a>,
         args: &'a [Operand],
         fin: Option<Value<'a>>,
-    ) -> R<Vec<Value<'a>>> {
-        let mut argv = Vec::new();
+    ) -> R<Args<'a>> {
+        let mut argv = Args::new();
         for a in args.iter().skip(1) {
             argv.push(self.eval_arg(dot, Some(Ty::Any), a)?);
         }
@@ -523,7 +528,7 @@ impl<'a> Exec<'a> {
             }
             return Ok(v);
         }
-        let mut argv = Vec::with_capacity(num_in);
+        let mut argv: Args<'a> = SmallVec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
             let ty = if i < num_fixed {
                 sig.fixed[i]
@@ -534,7 +539,7 @@ impl<'a> Exec<'a> {
         }
         if let Some(fv) = fin {
             let ty = match sig.variadic {
-                Some(v) if num_in - 1 >= num_fixed => v,
+                Some(v) if num_in > num_fixed => v,
                 Some(_) => sig.fixed[num_in - 1],
                 None => sig.fixed[sig.fixed.len() - 1],
             };
@@ -542,7 +547,7 @@ impl<'a> Exec<'a> {
             argv.push(self.validate(fv, Some(ty))?);
         }
         self.at = at;
-        match self.call(f, argv) {
+        match self.call(f, &argv) {
             Ok(v) => Ok(v),
             Err(e) => {
                 self.at = at;

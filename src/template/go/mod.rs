@@ -6,8 +6,9 @@
 //! are declared), and evaluated ([`exec`]) over the render's view of the store with
 //! memkv's semantics ([`store`]). Values ([`value`]) borrow the store's keys and values,
 //! so a loop over 100,000 keys copies none of them; [`fmt`] prints them as Go's `fmt`
-//! does. Function signatures are in [`funcs`], their bodies in [`builtins`] and
-//! [`confd`].
+//! does (checked against Go 1.19's own output in `vectors`), with Go's quoting
+//! ([`quote`], [`isprint`]), escapers ([`escape`]) and `time.Time` ([`time`]). Function
+//! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`].
 
 pub mod ast;
 mod base64;
@@ -18,12 +19,16 @@ pub mod escape;
 pub mod exec;
 pub mod fmt;
 pub mod funcs;
+pub mod isprint;
 pub mod lex;
 pub mod parse;
 pub mod path;
+pub mod quote;
 pub mod store;
 pub mod time;
 pub mod value;
+#[cfg(test)]
+mod vectors;
 
 use super::view::View;
 

@@ -35,6 +35,17 @@ pub fn clean(p: &str) -> Cow<'_, str> {
     })
 }
 
+/// A fast, conservative test that `p` is absolute and clean: it starts with `/`, and has
+/// no `//`, no `/.` (so no `.` or `..` element) and no trailing `/`.
+pub fn is_plain_absolute(p: &str) -> bool {
+    let b = p.as_bytes();
+    if b.first() != Some(&b'/') || (b.len() > 1 && b[b.len() - 1] == b'/') {
+        return false;
+    }
+    !b.windows(2)
+        .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'))
+}
+
 /// True when [`clean`] would return `p` unchanged.
 fn is_clean(p: &str) -> bool {
     if p.is_empty() {

@@ -31,9 +31,13 @@ impl<'v> Store<'v> {
     pub fn new(view: &'v View) -> Self {
         let prefix = view.prefix();
         let name = |full: &'v str| path::join_root(full.strip_prefix(prefix).unwrap_or(full));
-        let needs_rename = view
-            .entries()
-            .any(|(full, _)| name(full) != view.template_key(full));
+        // Cheap for the keys of real stores: `/rest` after the prefix with nothing to clean.
+        let renames = |full: &'v str| match full.strip_prefix(prefix) {
+            Some("") => false,
+            Some(rest) if path::is_plain_absolute(rest) => false,
+            _ => name(full) != view.template_key(full),
+        };
+        let needs_rename = view.entries().any(|(full, _)| renames(full));
         let renamed = needs_rename.then(|| {
             view.entries()
                 .map(|(full, v)| (name(full).into_owned(), v))
@@ -74,6 +78,15 @@ impl<'v> Store<'v> {
 
     /// memkv's `GetAll`: entries whose name matches `pattern` (Go's `path.Match`), by name.
     pub fn gets<'a>(&'a self, pattern: &str) -> Result<Vec<(&'a str, &'a str)>, String> {
+        self.gets_with(pattern, |k, v| (k, v))
+    }
+
+    /// [`Store::gets`], each entry made into a `T` as it is found.
+    pub fn gets_with<'a, T>(
+        &'a self,
+        pattern: &str,
+        mut make: impl FnMut(&'a str, &'a str) -> T,
+    ) -> Result<Vec<T>, String> {
         let compiled = match glob::Pattern::new(pattern) {
             Ok(p) => p,
             // memkv only finds a pattern bad when it has a key to match it against.
@@ -84,6 +97,7 @@ impl<'v> Store<'v> {
         Ok(self
             .range(literal)
             .filter(|(k, _)| compiled.matches(k))
+            .map(|(k, v)| make(k, v))
             .collect())
     }
 
@@ -152,7 +166,7 @@ mod tests {
     fn ls_and_lsdir_as_memkv() {
         let v = view("", &["/"], DATA);
         let s = Store::new(&v);
-        assert!(!s.renamed.is_some());
+        assert!(s.renamed.is_none());
         assert_eq!(s.ls("/app/upstream"), vec!["a", "b"]);
         assert_eq!(s.ls("/app/upstream/"), vec!["a", "b"]);
         assert_eq!(

@@ -174,8 +174,9 @@ pub enum Value<'a> {
     Float(f64),
     /// `string`
     Str(Str<'a>),
-    /// `memkv.KVPair`
-    Kv(Rc<Kv<'a>>),
+    /// `memkv.KVPair` (held inline: `gets` makes one per key, and an allocation each
+    /// would cost more than the rest of a loop iteration).
+    Kv(Kv<'a>),
     /// A slice.
     List(List<'a>),
     /// `map[string]interface {}`
@@ -199,7 +200,7 @@ impl<'a> Value<'a> {
 
     /// A key/value pair.
     pub fn kv(key: Str<'a>, value: Str<'a>) -> Self {
-        Value::Kv(Rc::new(Kv { key, value }))
+        Value::Kv(Kv { key, value })
     }
 
     /// A `[]string` of `items`.
