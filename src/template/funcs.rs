@@ -86,14 +86,35 @@ fn exists(kwargs: Kwargs, _: &State) -> TeraResult<bool> {
     view(|v| Ok(v.get(&key).is_some()))
 }
 
+/// `confd=true` asks for memkv's listing, as confd's Go templates see it: a key that
+/// holds a value lists its own name, `ls("/")` only top-level keys that hold values,
+/// `lsdir("/")` nothing.
+fn confd_kwarg(kwargs: &Kwargs) -> TeraResult<bool> {
+    Ok(kwargs.get::<bool>("confd")?.unwrap_or(false))
+}
+
 fn ls(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let key = key_arg(&kwargs)?;
-    view(|v| Ok(Value::from(v.ls(&key))))
+    let confd = confd_kwarg(&kwargs)?;
+    view(|v| {
+        Ok(Value::from(if confd {
+            super::go::store::Store::new(v).ls(&key)
+        } else {
+            v.ls(&key)
+        }))
+    })
 }
 
 fn lsdir(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let key = key_arg(&kwargs)?;
-    view(|v| Ok(Value::from(v.lsdir(&key))))
+    let confd = confd_kwarg(&kwargs)?;
+    view(|v| {
+        Ok(Value::from(if confd {
+            super::go::store::Store::new(v).lsdir(&key)
+        } else {
+            v.lsdir(&key)
+        }))
+    })
 }
 
 fn getenv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
@@ -169,11 +190,17 @@ fn base(s: &str, _: Kwargs, _: &State) -> Value {
 }
 
 fn dir(s: &str, _: Kwargs, _: &State) -> Value {
-    Value::from(match s.rfind('/') {
+    Value::from(dir_of(s))
+}
+
+/// What the `dir` filter gives for `s`: everything before the last `/`, without
+/// trailing slashes (`/` and `.` at the ends); unlike Go's `path.Dir` it does not clean.
+pub(crate) fn dir_of(s: &str) -> &str {
+    match s.rfind('/') {
         Some(0) => "/",
         Some(i) => s[..i].trim_end_matches('/'),
         None => ".",
-    })
+    }
 }
 
 fn json(s: &str, _: Kwargs, _: &State) -> TeraResult<Value> {

@@ -2,6 +2,7 @@
 //! template parsed once at load time and rendered against a [`View`] of the store.
 
 mod base64;
+pub mod confd_funcs;
 pub mod entries;
 pub mod funcs;
 pub mod glob;
@@ -81,6 +82,7 @@ impl Engine {
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&'static str>::new());
         funcs::register(&mut tera);
+        confd_funcs::register(&mut tera);
         Self {
             tera,
             go: HashMap::new(),
