@@ -3,6 +3,7 @@
 
 mod base64;
 pub mod confd_funcs;
+pub mod convert;
 pub mod entries;
 pub mod funcs;
 pub mod glob;

@@ -11,7 +11,7 @@
 //! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`].
 
 pub mod ast;
-mod base64;
+pub mod base64;
 mod builtins;
 mod call;
 pub mod confd;

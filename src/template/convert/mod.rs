@@ -1,0 +1,351 @@
+//! `confsync convert`: confd's Go templates turned into Tera templates that render the
+//! same bytes from the same keys.
+//!
+//! The conversion works on the parsed Go template ([`GoTemplate`]): the source is cut
+//! into text, actions and comments ([`source`]) so that Go's trim markers and comments
+//! carry over; the trees are walked ([`walk`]) with Go's scopes mapped onto Tera's
+//! ([`scope`]); pipelines become Tera expressions ([`expr`], [`calls`]) built as a small
+//! tree ([`texpr`]) that prints only the parentheses Tera needs, guided by what is known
+//! of each value's Go type ([`types`]). Where Tera would print or decide differently the
+//! converter uses confsync's Go-compatible filters (`go_print`, `format`, `atoi`, ...),
+//! and where the meaning can be kept only in the common case it says so in a [`Note`].
+//! Anything it cannot keep is [`NotConvertible`], with the line, the construct and why.
+//! [`command`] is the `confsync convert` subcommand, [`resource_file`] its `--write`
+//! edit of a resource file.
+
+mod calls;
+mod collections;
+pub mod command;
+mod controls;
+mod expr;
+mod names;
+mod printing;
+pub mod resource_file;
+mod scope;
+pub mod source;
+mod store;
+mod texpr;
+mod types;
+mod walk;
+
+use std::collections::BTreeSet;
+
+use crate::template::go::GoTemplate;
+use crate::template::go::ast::Span;
+use crate::template::go::parse::Trees;
+
+use scope::Scope;
+use source::{Seg, content, escape};
+use types::{Ty, Typed};
+
+/// A change of meaning the converted template has next to the Go original, with the Go
+/// line it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// 1-based line in the Go template.
+    pub line: usize,
+    /// What changed.
+    pub message: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// A converted template.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// The Tera template.
+    pub text: String,
+    /// What changed meaning, in line order.
+    pub notes: Vec<Note>,
+}
+
+/// Why a template cannot be converted: the first construct that has no Tera form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: <{construct}>: {reason}")]
+pub struct NotConvertible {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// The construct, as written (shortened).
+    pub construct: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A construct that stops the conversion, inside the converter.
+#[derive(Debug, Clone)]
+struct Fail {
+    span: Span,
+    reason: String,
+}
+
+type R<T> = Result<T, Fail>;
+
+fn fail<T>(span: Span, reason: impl Into<String>) -> R<T> {
+    Err(Fail {
+        span,
+        reason: reason.into(),
+    })
+}
+
+/// What a Tera tag is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagKind {
+    /// `{{ ... }}`
+    Expr,
+    /// `{% ... %}`
+    Stmt,
+    /// `{# ... #}`
+    Comment,
+}
+
+/// One piece of the Tera output.
+#[derive(Debug, Clone)]
+enum Piece {
+    /// Source text, untrimmed, with the trimming Go applies to either end.
+    Text {
+        raw: String,
+        go_left: bool,
+        go_right: bool,
+    },
+    /// A tag; the trim markers are chosen when the output is assembled.
+    Tag {
+        kind: TagKind,
+        body: String,
+        left: bool,
+        right: bool,
+    },
+}
+
+impl Piece {
+    fn expr(e: &texpr::TExpr) -> Self {
+        Self::tag(TagKind::Expr, e.render())
+    }
+
+    fn stmt(body: impl Into<String>) -> Self {
+        Self::tag(TagKind::Stmt, body.into())
+    }
+
+    fn tag(kind: TagKind, body: String) -> Self {
+        Piece::Tag {
+            kind,
+            body,
+            left: false,
+            right: false,
+        }
+    }
+}
+
+/// The state of one conversion.
+struct Converter<'a> {
+    src: &'a str,
+    trees: &'a Trees,
+    segs: Vec<Seg>,
+    /// The next segment to emit.
+    cur: usize,
+    out: Vec<Piece>,
+    notes: Vec<Note>,
+    /// Notes given once per template, by topic.
+    noted: BTreeSet<&'static str>,
+    scope: Scope,
+    /// How many Tera `for` loops enclose the point being converted.
+    depth: usize,
+    /// What `.` is here.
+    dot: Typed,
+}
+
+/// Go's "no value" in Tera: a name that is never set reads as undefined.
+fn missing() -> Typed {
+    Typed::new(texpr::TExpr::Var("nil".into()), Ty::Missing)
+}
+
+/// Converts a parsed Go template into Tera.
+pub fn convert(t: &GoTemplate) -> Result<Converted, NotConvertible> {
+    let src = t.source();
+    let at_start = |reason: String| NotConvertible {
+        line: 1,
+        column: 1,
+        construct: excerpt(src.get(..40).unwrap_or(src)),
+        reason,
+    };
+    let segs = source::segments(src).map_err(at_start)?;
+    let trees = t.trees();
+    let Some(root) = trees.trees.get(t.name()) else {
+        return Err(at_start("the template has no main tree".into()));
+    };
+    let mut c = Converter {
+        src,
+        trees,
+        segs,
+        cur: 0,
+        out: Vec::new(),
+        notes: Vec::new(),
+        noted: BTreeSet::new(),
+        scope: Scope::new(),
+        depth: 0,
+        dot: missing(),
+    };
+    c.scope.bind(Trees::DOLLAR, missing(), 0, None);
+    let result = c.list(root).and_then(|()| c.finish());
+    if let Err(f) = result {
+        return Err(c.not_convertible(f));
+    }
+    let text = assemble(&mut c.out);
+    if let Err(e) = check_tera(&text) {
+        return Err(at_start(format!(
+            "the converted template does not compile as Tera: {e}"
+        )));
+    }
+    let mut notes = c.notes;
+    notes.sort_by_key(|n| n.line);
+    notes.dedup();
+    Ok(Converted { text, notes })
+}
+
+/// The converted text must be a Tera template with confsync's functions.
+fn check_tera(text: &str) -> Result<(), String> {
+    let mut engine = crate::template::Engine::new();
+    engine.add_raw("converted.tera", text).map_err(|e| match e {
+        crate::template::TemplateError::Load { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
+impl Converter<'_> {
+    /// Line and column (1-based) of byte `pos`.
+    fn position(&self, pos: usize) -> (usize, usize) {
+        let mut pos = pos.min(self.src.len());
+        while !self.src.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        let before = &self.src[..pos];
+        let line = before.matches('\n').count() + 1;
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[start..].chars().count() + 1)
+    }
+
+    fn not_convertible(&self, f: Fail) -> NotConvertible {
+        let (line, column) = self.position(f.span.start);
+        let text = self.src.get(f.span.start..f.span.end).unwrap_or("");
+        NotConvertible {
+            line,
+            column,
+            construct: excerpt(text),
+            reason: f.reason,
+        }
+    }
+
+    /// Records a note for the Go construct at `span`.
+    fn note(&mut self, span: Span, message: impl Into<String>) {
+        let (line, _) = self.position(span.start);
+        self.notes.push(Note {
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Records a note once per template.
+    fn note_once(&mut self, topic: &'static str, span: Span, message: impl Into<String>) {
+        if self.noted.insert(topic) {
+            self.note(span, message);
+        }
+    }
+
+    /// The source of `span`, shortened, for notes.
+    fn shown(&self, span: Span) -> String {
+        excerpt(self.src.get(span.start..span.end).unwrap_or(""))
+    }
+}
+
+/// At most 60 characters of `s` on one line.
+fn excerpt(s: &str) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 60 {
+        let head: String = one.chars().take(57).collect();
+        format!("{head}...")
+    } else {
+        one
+    }
+}
+
+/// The Tera text of the pieces: each text written so that Tera's trimming gives Go's,
+/// the trim markers set on the tags beside it.
+fn assemble(out: &mut [Piece]) -> String {
+    let is_tag = |p: Option<&Piece>| matches!(p, Some(Piece::Tag { .. }));
+    let mut texts: Vec<Option<String>> = vec![None; out.len()];
+    for i in 0..out.len() {
+        let Piece::Text {
+            raw,
+            go_left,
+            go_right,
+        } = &out[i]
+        else {
+            continue;
+        };
+        let before = i > 0 && is_tag(out.get(i - 1));
+        let after = is_tag(out.get(i + 1));
+        // Trimming toward a neighbour that is not a tag is done here.
+        let raw = source::go_trim(raw, *go_left && !before, *go_right && !after);
+        let c = content(raw, *go_left && before, *go_right && after);
+        texts[i] = Some(escape(&c.text, after));
+        if c.left {
+            if let Some(Piece::Tag { right, .. }) = out.get_mut(i - 1) {
+                *right = true;
+            }
+        }
+        if c.right {
+            if let Some(Piece::Tag { left, .. }) = out.get_mut(i + 1) {
+                *left = true;
+            }
+        }
+    }
+    let mut s = String::new();
+    for (i, p) in out.iter().enumerate() {
+        match p {
+            Piece::Text { .. } => s.push_str(texts[i].as_deref().unwrap_or("")),
+            Piece::Tag {
+                kind,
+                body,
+                left,
+                right,
+            } => {
+                let (open, close) = match kind {
+                    TagKind::Expr => ("{{", "}}"),
+                    TagKind::Stmt => ("{%", "%}"),
+                    TagKind::Comment => ("{#", "#}"),
+                };
+                s.push_str(open);
+                if *left {
+                    s.push('-');
+                }
+                if *kind == TagKind::Comment {
+                    let body = body.replace("#}", "# }");
+                    if !*left && body.starts_with('-') {
+                        s.push(' ');
+                    }
+                    s.push_str(&body);
+                    if !*right && body.ends_with('-') {
+                        s.push(' ');
+                    }
+                } else {
+                    s.push(' ');
+                    s.push_str(body);
+                    s.push(' ');
+                }
+                if *right {
+                    s.push('-');
+                }
+                s.push_str(close);
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;
