@@ -2,14 +2,19 @@
 //! engine must give byte for byte what real confd wrote for it, and a case where confd
 //! failed must fail here too, leaving nothing rendered.
 //!
+//! Every template is also converted to Tera (`confsync convert`); a converted template,
+//! rendered by the Tera engine from the same keys, must give the same bytes (or fail
+//! where confd failed). At the end the run prints how many converted and why the
+//! others did not.
+//!
 //! A plain `main` (no test harness) so the cases' environment variables are set before
 //! any thread starts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use confsync::template::View;
 use confsync::template::go::GoTemplate;
+use confsync::template::{Engine, View, convert};
 
 /// A case as `tests/golden/README.md` describes it.
 struct Case {
@@ -31,6 +36,20 @@ struct CaseToml {
     #[allow(dead_code)]
     note: Option<String>,
 }
+
+/// Cases whose conversion renders differently for reasons of confsync's Tera functions,
+/// not of the converter: they see keys as the resource's view names them, where confd's
+/// memkv renamed keys (a prefix cut off as a plain string, keys that are not clean paths).
+const TERA_DIFFERENT: &[(&str, &str)] = &[
+    (
+        "prefix_string_trim",
+        "confd cuts the prefix /app off /application/b as a string (/lication/b); confsync's Tera functions keep the whole key",
+    ),
+    (
+        "yaml_dotdot_key",
+        "confd renames keys that are not clean paths (/a/ to /a); confsync's Tera functions show them as they are",
+    ),
+];
 
 /// Cases where confsync differs from confd on purpose, with the reason.
 const DIFFERENT: &[(&str, &str)] = &[
@@ -77,14 +96,99 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
+/// The case's keys as its resource sees them.
+fn view(case: &Case) -> Result<View, String> {
+    let kvs = confsync::backend::file::load(&[case.dir.join("data.yaml")])?;
+    let prefix = confsync::template::join_key("", &case.prefix);
+    Ok(View::new(Arc::new(kvs), &prefix, &case.keys))
+}
+
+fn parse(case: &Case) -> Result<GoTemplate, String> {
+    let bytes = std::fs::read(case.dir.join("template.tmpl")).map_err(|e| e.to_string())?;
+    GoTemplate::parse_bytes("template.tmpl", &bytes).map_err(|e| format!("parse: {e}"))
+}
+
 /// Renders one case; `Err` is the error text (data, parse or render).
 fn render(case: &Case) -> Result<Vec<u8>, String> {
-    let kvs = confsync::backend::file::load(&[case.dir.join("data.yaml")])?;
-    let bytes = std::fs::read(case.dir.join("template.tmpl")).map_err(|e| e.to_string())?;
-    let prefix = confsync::template::join_key("", &case.prefix);
-    let view = View::new(Arc::new(kvs), &prefix, &case.keys);
-    let t = GoTemplate::parse_bytes("template.tmpl", &bytes).map_err(|e| format!("parse: {e}"))?;
+    let t = parse(case)?;
+    let view = view(case)?;
     t.render(&view).map_err(|e| format!("render: {e}"))
+}
+
+/// The Tera template converted from the case's, rendered.
+fn render_tera(case: &Case, tera: &str) -> Result<Vec<u8>, String> {
+    let mut engine = Engine::new();
+    engine
+        .add_raw("template.tmpl.tera", tera)
+        .map_err(|e| format!("the converted template does not load: {e}"))?;
+    let view = view(case)?;
+    engine
+        .render("template.tmpl.tera", view)
+        .map_err(|e| format!("render: {e}"))
+}
+
+/// What became of converting one case.
+enum Conversion {
+    /// The Go template does not parse: nothing to convert.
+    NoParse,
+    /// Converted; how many notes.
+    Converted(usize),
+    /// Not convertible, and why.
+    Not(String),
+}
+
+/// Converts one case and checks the Tera render against confd's; failures go to
+/// `failed`.
+fn check_conversion(c: &Case, expected: Option<&[u8]>, failed: &mut Vec<String>) -> Conversion {
+    let Ok(t) = parse(c) else {
+        return Conversion::NoParse;
+    };
+    let converted = match convert::convert(&t) {
+        Ok(conv) => conv,
+        Err(e) => return Conversion::Not(e.to_string()),
+    };
+    if std::env::var_os("CONFSYNC_GOLDEN_SHOW").is_some() {
+        println!("=== {} converted:\n{}", c.name, converted.text);
+        for n in &converted.notes {
+            println!("    {n}");
+        }
+    }
+    if let Some((_, why)) = TERA_DIFFERENT.iter().find(|(n, _)| *n == c.name) {
+        println!("golden {} (Tera): differs from confd: {why}", c.name);
+        return Conversion::Converted(converted.notes.len());
+    }
+    let got = render_tera(c, &converted.text);
+    let show = || {
+        let notes: Vec<String> = converted.notes.iter().map(|n| format!("    {n}")).collect();
+        format!(
+            "--- converted\n{}\n--- notes\n{}",
+            converted.text,
+            notes.join("\n")
+        )
+    };
+    match (expected, got) {
+        (Some(e), Ok(g)) if e == g.as_slice() => {}
+        (Some(e), Ok(g)) => failed.push(format!(
+            "{} (Tera): output differs\n--- confd\n{}\n--- tera\n{}\n{}",
+            c.name,
+            String::from_utf8_lossy(e),
+            String::from_utf8_lossy(&g),
+            show()
+        )),
+        (Some(_), Err(err)) => failed.push(format!(
+            "{} (Tera): confd rendered it, the converted template failed: {err}\n{}",
+            c.name,
+            show()
+        )),
+        (None, Err(_)) => {}
+        (None, Ok(g)) => failed.push(format!(
+            "{} (Tera): confd failed, the converted template rendered:\n{}\n{}",
+            c.name,
+            String::from_utf8_lossy(&g),
+            show()
+        )),
+    }
+    Conversion::Converted(converted.notes.len())
 }
 
 fn main() {
@@ -103,6 +207,8 @@ fn main() {
         .collect();
     let mut failed = Vec::new();
     let mut passed = 0;
+    let (mut converted, mut with_notes, mut no_parse) = (0, 0, 0);
+    let mut not_convertible = Vec::new();
     for c in cases
         .iter()
         .filter(|c| only.is_empty() || only.iter().any(|o| c.name.contains(o.as_str())))
@@ -112,6 +218,14 @@ fn main() {
             continue;
         }
         let expected = std::fs::read(c.dir.join("expected")).ok();
+        match check_conversion(c, expected.as_deref(), &mut failed) {
+            Conversion::NoParse => no_parse += 1,
+            Conversion::Converted(notes) => {
+                converted += 1;
+                with_notes += usize::from(notes > 0);
+            }
+            Conversion::Not(why) => not_convertible.push(format!("{}: {why}", c.name)),
+        }
         let got = render(c);
         match (expected, got) {
             (Some(e), Ok(g)) if e == g => passed += 1,
@@ -139,6 +253,13 @@ fn main() {
     }
     for f in &failed {
         println!("FAIL {f}\n");
+    }
+    println!(
+        "convert: {converted} converted ({with_notes} with notes), {} not convertible, {no_parse} do not parse as Go templates",
+        not_convertible.len()
+    );
+    for n in &not_convertible {
+        println!("  not convertible: {n}");
     }
     println!("golden: {passed} passed, {} failed", failed.len());
     if !failed.is_empty() {
