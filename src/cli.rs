@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `render` and `register`.
+//! The command line: `run`, `check`, `render`, `convert` and `register`.
 
 use std::path::PathBuf;
 
@@ -53,6 +53,16 @@ pub enum Command {
         /// Render from this YAML/JSON/TOML file instead of the backend
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Convert the resources' Go templates to Tera (NAME.tera); touch nothing without --write
+    Convert {
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// Write NAME.tera next to each template and point its resources at it
+        #[arg(long)]
+        write: bool,
         #[command(flatten)]
         settings: Settings,
     },

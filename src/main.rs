@@ -34,6 +34,11 @@ fn main() -> ExitCode {
                 data,
                 settings,
             } => render(conf, resource, data, settings).await,
+            Command::Convert {
+                conf,
+                write,
+                settings,
+            } => convert(conf, write, settings),
             Command::Register { args } => confsync::register::run(args).await,
         }
     })
@@ -145,6 +150,29 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => report(&errors),
+    }
+}
+
+/// `confsync convert`: 0 when every Go template converted, 1 when one did not (or a
+/// file could not be written), 2 for bad configuration.
+fn convert(conf: ConfArgs, write: bool, settings: Settings) -> ExitCode {
+    let (_, set) = match load(&conf, settings) {
+        Ok(v) => v,
+        Err(errors) => return report(&errors),
+    };
+    let run = confsync::template::convert::command::run(
+        &conf.confdir,
+        &set,
+        write,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    match run {
+        Ok(summary) => ExitCode::from(summary.exit_code()),
+        Err(e) => {
+            eprintln!("error: writing the report: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
