@@ -348,4 +348,6 @@ fn assemble(out: &mut [Piece]) -> String {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
