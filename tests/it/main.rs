@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod convert;
 mod daemon;
 mod etcd;
 mod redis;

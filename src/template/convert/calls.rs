@@ -186,6 +186,9 @@ impl Converter<'_> {
 
     pub(super) fn compare(&mut self, f: Func, a: Vec<Typed>, span: Span) -> R<Typed> {
         let ordered = !matches!(f, Func::Eq | Func::Ne);
+        if a.len() < 2 {
+            return fail(span, "missing argument for comparison: confd fails here");
+        }
         for b in &a[1..] {
             self.comparable(&a[0], b, ordered, span)?;
         }

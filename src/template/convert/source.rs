@@ -94,9 +94,10 @@ pub fn segments(src: &str) -> Result<Vec<Seg>, String> {
 /// The text and comments between two actions.
 fn gap(src: &str, from: usize, to: usize, out: &mut Vec<Seg>) -> Result<(), String> {
     let b = src.as_bytes();
+    let within = |a: usize| src.get(a.min(to)..to).unwrap_or("");
     let mut at = from;
     while at < to {
-        let Some(i) = src[at..to].find("{{").map(|i| i + at) else {
+        let Some(i) = within(at).find("{{").map(|i| i + at) else {
             out.push(Seg::Text { start: at, end: to });
             return Ok(());
         };
@@ -105,17 +106,17 @@ fn gap(src: &str, from: usize, to: usize, out: &mut Vec<Seg>) -> Result<(), Stri
         }
         let ltrim = b.get(i + 2) == Some(&b'-') && space_at(b, i + 3);
         let open = i + 2 + if ltrim { 2 } else { 0 };
-        if !src[open..to].starts_with("/*") {
+        if !within(open).starts_with("/*") {
             return Err(format!("unexpected {{{{ at byte {i}"));
         }
-        let Some(close) = src[open + 2..to].find("*/").map(|j| j + open + 2) else {
+        let Some(close) = within(open + 2).find("*/").map(|j| j + open + 2) else {
             return Err(format!("unclosed comment at byte {i}"));
         };
         let after = close + 2;
-        let rtrim = space_at(b, after) && src[after + 1..to].starts_with("-}}");
+        let rtrim = space_at(b, after) && within(after + 1).starts_with("-}}");
         let end = if rtrim {
             after + 4
-        } else if src[after..to].starts_with("}}") {
+        } else if within(after).starts_with("}}") {
             after + 2
         } else {
             return Err(format!("comment at byte {i} ends before }}}}"));

@@ -246,3 +246,9 @@ fn what_confd_always_rejects_is_reported_with_its_place() {
     let e = not_convertible("{{ define \"x\" }}y{{ end }}{{ template \"x\" }}");
     assert!(e.reason.contains("define"), "{e}");
 }
+
+#[test]
+fn a_comparison_needs_two_operands() {
+    let e = not_convertible("{{ eq 1 }}");
+    assert!(e.reason.contains("missing argument"), "{e}");
+}
