@@ -80,6 +80,23 @@ impl Converter<'_> {
                         }
                     }
                     let elem = if t == Ty::Any { Ty::Any } else { t.elem() };
+                    if let (Some(j), TExpr::Int(n)) = (&v.json, &i.expr) {
+                        let e = TExpr::Index(Box::new(v.expr.clone()), Box::new(i.expr.clone()));
+                        v = match j.as_array().and_then(|a| a.get(*n as usize)) {
+                            Some(child) => {
+                                let mut t = Typed::new(e, Ty::Json);
+                                t.json = Some(std::rc::Rc::new(child.clone()));
+                                t
+                            }
+                            None => {
+                                return fail(
+                                    span,
+                                    format!("index out of range: {n}: confd fails here"),
+                                );
+                            }
+                        };
+                        continue;
+                    }
                     if !matches!(elem, Ty::Str | Ty::Int) {
                         self.note_once(
                             "index-range",
@@ -103,6 +120,15 @@ impl Converter<'_> {
                     }
                     let ty = if v.ty == Ty::Map { Ty::Any } else { Ty::Json };
                     match i.literal {
+                        Some(k) if v.json.is_some() => {
+                            let e = v.expr.clone().attr(&k, false);
+                            match v.json.as_deref() {
+                                Some(serde_json::Value::Object(m)) if !m.contains_key(&k) => {
+                                    Typed::new(e, Ty::Missing)
+                                }
+                                j => super::expr::json_field(j, &k, e, span)?,
+                            }
+                        }
                         Some(k) => {
                             let e = v.expr.clone().attr(&k, false);
                             match v.field_of(&k, e.clone()) {

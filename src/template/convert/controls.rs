@@ -28,7 +28,9 @@ impl Converter<'_> {
     /// A body: its own scope.
     pub(super) fn body(&mut self, list: &List) -> R<()> {
         self.scope.push();
+        self.controls += 1;
         let r = self.list(list);
+        self.controls -= 1;
         self.scope.pop();
         r
     }

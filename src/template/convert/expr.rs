@@ -246,6 +246,10 @@ impl Converter<'_> {
                     .field_of(name, e.clone())
                     .unwrap_or_else(|| Typed::new(e, Ty::Any)))
             }
+            Ty::JsonMap | Ty::Json if base.json.is_some() => {
+                let e = base.expr.clone().attr(name, false);
+                json_field(base.json.as_deref(), name, e, span)
+            }
             Ty::JsonMap | Ty::Json | Ty::Map | Ty::Any => {
                 if base.ty.is_json() {
                     self.note_once("json", span, super::store::JSON_NOTE);
@@ -279,4 +283,31 @@ impl Converter<'_> {
 pub(super) fn int_literal(i: i64) -> Typed {
     let t = Typed::new(TExpr::Int(i), Ty::Int);
     if i >= 0 { t.nonneg() } else { t }
+}
+
+/// `.name` of a JSON constant, as Go evaluates it.
+pub(super) fn json_field(
+    json: Option<&serde_json::Value>,
+    name: &str,
+    expr: TExpr,
+    span: Span,
+) -> R<Typed> {
+    match json {
+        Some(serde_json::Value::Object(m)) => Ok(match m.get(name) {
+            Some(child) => {
+                let mut t = Typed::new(expr, Ty::Json);
+                t.json = Some(std::rc::Rc::new(child.clone()));
+                t
+            }
+            None => missing(),
+        }),
+        Some(serde_json::Value::Null) => fail(
+            span,
+            format!("nil pointer evaluating interface {{}}.{name}: confd fails here"),
+        ),
+        _ => fail(
+            span,
+            format!("can't evaluate field {name} in type interface {{}}: confd fails here"),
+        ),
+    }
 }

@@ -24,11 +24,12 @@ pub mod resource_file;
 mod scope;
 pub mod source;
 mod store;
+mod templates;
 mod texpr;
 mod types;
 mod walk;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::template::go::GoTemplate;
 use crate::template::go::ast::Span;
@@ -144,6 +145,8 @@ impl Piece {
 /// The state of one conversion.
 struct Converter<'a> {
     src: &'a str,
+    /// The main template's name (the file's).
+    name: &'a str,
     trees: &'a Trees,
     segs: Vec<Seg>,
     /// The next segment to emit.
@@ -157,6 +160,18 @@ struct Converter<'a> {
     depth: usize,
     /// What `.` is here.
     dot: Typed,
+    /// How many control bodies (or a define) enclose the point being converted.
+    controls: usize,
+    /// The dot each defined template gets, from the calls of the previous pass.
+    hints: BTreeMap<String, Typed>,
+    /// The dots the calls of this pass pass, joined per template.
+    calls: BTreeMap<String, Typed>,
+    /// Templates whose component is written.
+    defined: BTreeSet<String>,
+    /// The templates being converted, innermost last.
+    defining: Vec<String>,
+    /// Component names by Go template name.
+    components: BTreeMap<String, String>,
 }
 
 /// Go's "no value" in Tera: a name that is never set reads as undefined.
@@ -178,23 +193,47 @@ pub fn convert(t: &GoTemplate) -> Result<Converted, NotConvertible> {
     let Some(root) = trees.trees.get(t.name()) else {
         return Err(at_start("the template has no main tree".into()));
     };
-    let mut c = Converter {
-        src,
-        trees,
-        segs,
-        cur: 0,
-        out: Vec::new(),
-        notes: Vec::new(),
-        noted: BTreeSet::new(),
-        scope: Scope::new(),
-        depth: 0,
-        dot: missing(),
+    // Each pass learns what the calls of defined templates pass; the next converts
+    // their bodies with that. Two passes settle all but recursive templates.
+    let mut hints: BTreeMap<String, Typed> = trees
+        .trees
+        .keys()
+        .filter(|k| k.as_str() != t.name())
+        .map(|k| (k.clone(), templates::unknown_dot()))
+        .collect();
+    let mut pass = 0;
+    let mut c = loop {
+        let mut c = Converter {
+            src,
+            name: t.name(),
+            trees,
+            segs: segs.clone(),
+            cur: 0,
+            out: Vec::new(),
+            notes: Vec::new(),
+            noted: BTreeSet::new(),
+            scope: Scope::new(),
+            depth: 0,
+            dot: missing(),
+            controls: 0,
+            hints: hints.clone(),
+            calls: BTreeMap::new(),
+            defined: BTreeSet::new(),
+            defining: Vec::new(),
+            components: BTreeMap::new(),
+        };
+        c.scope.bind(Trees::DOLLAR, missing(), 0, None);
+        let result = c.list(root).and_then(|()| c.finish());
+        let next = templates::settle(&hints, &c.calls);
+        pass += 1;
+        let settled = next == hints || pass == 4;
+        match result {
+            // A failure with dots not yet known may go away once they are.
+            Err(f) if settled => return Err(c.not_convertible(f)),
+            Ok(()) if settled => break c,
+            _ => hints = next,
+        }
     };
-    c.scope.bind(Trees::DOLLAR, missing(), 0, None);
-    let result = c.list(root).and_then(|()| c.finish());
-    if let Err(f) = result {
-        return Err(c.not_convertible(f));
-    }
     let text = assemble(&mut c.out);
     if let Err(e) = check_tera(&text) {
         return Err(at_start(format!(

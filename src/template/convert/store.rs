@@ -149,7 +149,13 @@ impl Converter<'_> {
             self.note_once("json", span, JSON_NOTE);
         }
         let ty = if array { Ty::JsonList } else { Ty::JsonMap };
-        Ok(Typed::new(v.expr.filter("json", vec![]), ty))
+        let mut t = Typed::new(v.expr.filter("json", vec![]), ty);
+        t.json = v
+            .literal
+            .as_deref()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .map(std::rc::Rc::new);
+        Ok(t)
     }
 
     pub(super) fn replace(&mut self, a: Vec<Typed>, span: Span) -> R<Typed> {

@@ -243,12 +243,30 @@ fn what_confd_always_rejects_is_reported_with_its_place() {
             .starts_with("line 1, column 4: <html \"<\">: "),
         "{e}"
     );
-    let e = not_convertible("{{ define \"x\" }}y{{ end }}{{ template \"x\" }}");
-    assert!(e.reason.contains("define"), "{e}");
+    let e = not_convertible("{{ if true }}{{ block \"x\" . }}y{{ end }}{{ end }}");
+    assert!(e.reason.contains("top level"), "{e}");
+    let e = not_convertible("{{ template \"nosuch\" }}");
+    assert!(e.reason.contains("not defined"), "{e}");
 }
 
 #[test]
 fn a_comparison_needs_two_operands() {
     let e = not_convertible("{{ eq 1 }}");
     assert!(e.reason.contains("missing argument"), "{e}");
+}
+
+#[test]
+fn defined_templates_become_components() {
+    let (t, _) = same(
+        "{{- define \"server\" -}}\nserver {{ base .Key }} {{ .Value }}\n{{ end -}}\n{{ range gets \"/app/servers/*\" }}{{ template \"server\" . }}{{ end }}{{ template \"n\" }}{{ define \"n\" }}[{{ . }}]{{ end }}",
+        SERVERS,
+    );
+    assert_eq!(
+        t,
+        "{% component t_tmpl.server(dot) -%}\nserver {{ dot.key | base }} {{ dot.value }}\n{% endcomponent -%}\n{% for server in gets(key=\"/app/servers/*\") %}{{ <t_tmpl.server dot={server} /> }}{% endfor %}{{ <t_tmpl.n dot={nil} /> }}{% component t_tmpl.n(dot) %}[{{ \"<no value>\" }}]{% endcomponent %}"
+    );
+    same(
+        "a{{ block \"b\" (getv \"/app/stats/user\") }}<{{ . }}>{{ end }}{{ template \"b\" \"x\" }}",
+        SERVERS,
+    );
 }

@@ -116,7 +116,7 @@ impl Ty {
 }
 
 /// A converted Go value: its Tera expression and what is known about it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Typed {
     /// The Tera expression.
     pub expr: TExpr,
@@ -130,6 +130,8 @@ pub struct Typed {
     pub nonneg: bool,
     /// For a map made by `map`: what each key holds.
     pub fields: Option<Rc<BTreeMap<String, Typed>>>,
+    /// For a value read from a JSON constant: the JSON, so its fields are known.
+    pub json: Option<Rc<serde_json::Value>>,
 }
 
 impl Typed {
@@ -142,6 +144,7 @@ impl Typed {
             literal: None,
             nonneg: false,
             fields: None,
+            json: None,
         }
     }
 
@@ -180,6 +183,7 @@ impl Typed {
             literal: Some(s.to_string()),
             nonneg: false,
             fields: None,
+            json: None,
         }
     }
 }

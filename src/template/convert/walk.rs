@@ -9,9 +9,6 @@ use super::texpr::TExpr;
 use super::types::{Ty, Typed};
 use super::{Converter, Piece, R, TagKind, fail};
 
-/// Why `define`, `block` and `template` are not converted.
-const DEFINE: &str = "templates defined with define/block are not converted: Tera's nearest form, a component, is shared by every template confsync loads and takes named arguments instead of a dot";
-
 impl Converter<'_> {
     pub(super) fn list(&mut self, list: &List) -> R<()> {
         for node in list {
@@ -23,6 +20,9 @@ impl Converter<'_> {
     /// Emits what is left after the last node: text Go trims away, comments.
     pub(super) fn finish(&mut self) -> R<()> {
         while self.cur < self.segs.len() {
+            if self.try_define()? {
+                continue;
+            }
             match self.segs[self.cur] {
                 Seg::Action { start, end, .. } => {
                     return fail(
@@ -45,27 +45,14 @@ impl Converter<'_> {
             Node::If(c) => self.if_control(c),
             Node::With(c) => self.with_control(c),
             Node::Range(c) => self.range_control(c),
-            Node::Template { span, name, .. } => {
-                let span = *span;
-                self.next_action(Some(span.start))?;
-                fail(span, format!("{{{{template {name:?}}}}}: {DEFINE}"))
-            }
+            Node::Template { span, name, pipe } => self.template_call(name, pipe.as_ref(), *span),
             Node::Break(span) => self.keyword(*span, "break"),
             Node::Continue(span) => self.keyword(*span, "continue"),
         }
     }
 
-    pub(super) fn skipped_action_reason(&self, start: usize, end: usize) -> String {
-        let text = self.src.get(start..end).unwrap_or("");
-        let word = text
-            .trim_start_matches("{{")
-            .trim_start_matches('-')
-            .trim_start();
-        if word.starts_with("define") {
-            format!("define: {DEFINE}")
-        } else {
-            "internal error: the converter lost its place in the source".into()
-        }
+    pub(super) fn skipped_action_reason(&self, _start: usize, _end: usize) -> String {
+        "internal error: the converter lost its place in the source".into()
     }
 
     /// The Go trims that apply to the text segment at `i`.
@@ -140,6 +127,9 @@ impl Converter<'_> {
 
     pub(super) fn text(&mut self, bytes: &[u8]) -> R<()> {
         loop {
+            if self.try_define()? {
+                continue;
+            }
             let Some(seg) = self.segs.get(self.cur).copied() else {
                 return fail(Span::default(), "internal error: the source ended early");
             };
@@ -159,6 +149,9 @@ impl Converter<'_> {
     /// where the tree says it starts.
     pub(super) fn next_action(&mut self, at: Option<usize>) -> R<Span> {
         loop {
+            if self.try_define()? {
+                continue;
+            }
             let Some(seg) = self.segs.get(self.cur).copied() else {
                 return fail(Span::default(), "internal error: the source ended early");
             };
@@ -245,6 +238,7 @@ impl Converter<'_> {
         b.value.rooted &= value.rooted;
         b.value.nonneg &= value.nonneg;
         b.value.fields = None;
+        b.value.json = None;
         if b.depth == depth {
             Ok(format!("set {name} = {expr}"))
         } else if b.depth == 0 {
