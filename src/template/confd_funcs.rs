@@ -12,6 +12,8 @@
 //! - `s | to_upper`, `s | to_lower`: Go's `strings.ToUpper`/`ToLower` (one rune to one
 //!   rune: `ß` stays `ß`, `İ` becomes `i`), where Tera's `upper`/`lower` use Unicode's
 //!   full mappings.
+//! - `entries | sort_kv_by_length`: confd's `sortKVByLength`, `{key, value}` entries by
+//!   the length of their key, entries of one length in the order they came.
 //!
 //! The Go side is the Go engine's own: values are converted to [`go::value::Value`] and
 //! printed by its `fmt`, so both engines print alike.
@@ -175,6 +177,13 @@ fn to_lower(s: &str, _: Kwargs, _: &State) -> String {
     change_case(s, false)
 }
 
+/// `entries | sort_kv_by_length`
+fn sort_kv_by_length(v: Vec<Value>, _: Kwargs, _: &State) -> Vec<Value> {
+    let mut v = v;
+    v.sort_by_key(|e| as_entry(e).map_or(0, |(k, _)| k.len()));
+    v
+}
+
 /// Registers the filters on `tera`.
 pub fn register(tera: &mut Tera) {
     tera.register_filter("go_print", go_print);
@@ -182,6 +191,7 @@ pub fn register(tera: &mut Tera) {
     tera.register_filter("atoi", atoi);
     tera.register_filter("to_upper", to_upper);
     tera.register_filter("to_lower", to_lower);
+    tera.register_filter("sort_kv_by_length", sort_kv_by_length);
 }
 
 #[cfg(test)]
@@ -254,6 +264,20 @@ mod tests {
         assert_eq!(
             render("{{ \"straße\" | to_upper }} {{ \"İx\" | to_lower }}", &[]).unwrap(),
             "STRAßE ix"
+        );
+        let data = [
+            ("/k/ccc", "1"),
+            ("/k/a", "2"),
+            ("/k/bb", "3"),
+            ("/k/d", "4"),
+        ];
+        assert_eq!(
+            render(
+                "{{ gets(key=\"/k/*\") | sort_kv_by_length | go_print }}",
+                &data
+            )
+            .unwrap(),
+            "[{/k/a 2} {/k/d 4} {/k/bb 3} {/k/ccc 1}]"
         );
     }
 }

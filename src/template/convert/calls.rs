@@ -52,8 +52,14 @@ impl Converter<'_> {
             }
         };
         let mut argv = Vec::with_capacity(num_in);
+        let lazy = matches!(f, Func::And | Func::Or);
         for (i, a) in args.iter().enumerate() {
-            argv.push(self.operand(a, Some(param(i)))?);
+            // `and`/`or` may stop before an operand: it may not run.
+            let maybe = lazy && i > 0;
+            self.lazy += usize::from(maybe);
+            let v = self.operand(a, Some(param(i)));
+            self.lazy -= usize::from(maybe);
+            argv.push(v?);
         }
         if let Some(v) = fin {
             let v = self.check_piped(v, param(num_in - 1), span)?;
@@ -162,7 +168,8 @@ impl Converter<'_> {
                 };
                 Typed::new(TExpr::call(func, vec![("name", arg(0).expr)]), Ty::Strs)
             }
-            LookupSrv | LookupIfaceIpv4 | LookupIfaceIpv6 | SortKvByLength => {
+            SortKvByLength => self.sort_kv_by_length(arg(0), span)?,
+            LookupSrv | LookupIfaceIpv4 | LookupIfaceIpv6 => {
                 return fail(
                     span,
                     format!("{name}: confsync's Tera has no such function"),
@@ -175,8 +182,8 @@ impl Converter<'_> {
             Base64Encode => Typed::new(arg(0).expr.filter("base64_encode", vec![]), Ty::Str),
             Base64Decode => self.base64_decode(arg(0), span)?,
             ParseBool => Typed::new(arg(0).expr.filter("parse_bool", vec![]), Ty::Bool),
-            Reverse => self.reverse(arg(0), span),
-            SortByLength => self.sort_by_length(arg(0), span),
+            Reverse => self.reverse(arg(0), span)?,
+            SortByLength => self.sort_by_length(arg(0), span)?,
             Add | Sub | Mul | Div | Mod => self.arith(f, arg(0), arg(1), span)?,
             Seq => self.seq(arg(0), arg(1), span)?,
             Atoi => Typed::new(arg(0).expr.filter("atoi", vec![]), Ty::Int),

@@ -245,17 +245,9 @@ impl Converter<'_> {
         Ok(t)
     }
 
-    pub(super) fn reverse(&mut self, v: Typed, span: Span) -> Typed {
+    pub(super) fn reverse(&mut self, v: Typed, span: Span) -> R<Typed> {
         match v.ty {
-            Ty::Strs | Ty::KvSlice => {
-                if matches!(v.expr, TExpr::Var(_)) {
-                    self.note(
-                        span,
-                        format!("{}: confd reversed the variable's list in place, so later uses saw it reversed; Tera's reverse leaves it as it was", self.shown(span)),
-                    );
-                }
-                Typed::new(v.expr.filter("reverse", vec![]), v.ty)
-            }
+            Ty::Strs | Ty::KvSlice => self.in_place(v, "reverse", span),
             t => {
                 self.note(
                     span,
@@ -265,12 +257,36 @@ impl Converter<'_> {
                         t.go_name()
                     ),
                 );
-                v
+                Ok(v)
             }
         }
     }
 
-    pub(super) fn sort_by_length(&mut self, v: Typed, span: Span) -> Typed {
+    /// A filter that confd applied to its argument in place: on a variable, the
+    /// variable is set to the result, so later uses see it as confd's did.
+    fn in_place(&mut self, v: Typed, filter: &str, span: Span) -> R<Typed> {
+        let ty = if filter == "sort_kv_by_length" {
+            Ty::KvSlice
+        } else {
+            v.ty
+        };
+        let changed = Typed::new(v.expr.clone().filter(filter, vec![]), ty);
+        let Some(var) = v.var else {
+            return Ok(changed);
+        };
+        if self.lazy > 0 {
+            self.note(
+                span,
+                format!("{}: confd changed the variable's list in place, which this form does not do where and/or may skip it", self.shown(span)),
+            );
+            return Ok(changed);
+        }
+        let set = self.assign(var, changed, span)?;
+        self.pre.push(super::Piece::stmt(set));
+        Ok(Typed { ty, ..v })
+    }
+
+    pub(super) fn sort_by_length(&mut self, v: Typed, span: Span) -> R<Typed> {
         let sorted_input =
             matches!(&v.expr, TExpr::Call(n, _) if matches!(n.as_str(), "getvs" | "ls" | "lsdir"));
         if !sorted_input {
@@ -279,13 +295,11 @@ impl Converter<'_> {
                 "sortByLength became sort_by_length, which orders strings of one length by value where confd kept their order",
             );
         }
-        if matches!(v.expr, TExpr::Var(_)) {
-            self.note(
-                span,
-                "sortByLength sorted the variable's list in place in confd, so later uses saw it sorted; Tera's filter leaves it as it was",
-            );
-        }
-        Typed::new(v.expr.filter("sort_by_length", vec![]), Ty::Strs)
+        self.in_place(v, "sort_by_length", span)
+    }
+
+    pub(super) fn sort_kv_by_length(&mut self, v: Typed, span: Span) -> R<Typed> {
+        self.in_place(v, "sort_kv_by_length", span)
     }
 
     pub(super) fn seq(&mut self, first: Typed, last: Typed, span: Span) -> R<Typed> {

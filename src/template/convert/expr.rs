@@ -110,7 +110,10 @@ impl Converter<'_> {
                         "the variable is not set here (confd fails, or gives it an odd value)",
                     );
                 };
-                let base = b.value.clone();
+                let mut base = b.value.clone();
+                if fields.is_empty() {
+                    base.var = Some(*var);
+                }
                 self.fields(base, fields, span)?
             }
             Term::Pipe(p) => self.pipeline(p)?,

@@ -172,6 +172,10 @@ struct Converter<'a> {
     defining: Vec<String>,
     /// Component names by Go template name.
     components: BTreeMap<String, String>,
+    /// `set`s the pipeline being converted needs before its action's tags.
+    pre: Vec<Piece>,
+    /// How many `and`/`or` operands that may not run enclose the point being converted.
+    lazy: usize,
 }
 
 /// Go's "no value" in Tera: a name that is never set reads as undefined.
@@ -221,6 +225,8 @@ pub fn convert(t: &GoTemplate) -> Result<Converted, NotConvertible> {
             defined: BTreeSet::new(),
             defining: Vec::new(),
             components: BTreeMap::new(),
+            pre: Vec::new(),
+            lazy: 0,
         };
         c.scope.bind(Trees::DOLLAR, missing(), 0, None);
         let result = c.list(root).and_then(|()| c.finish());

@@ -29,6 +29,7 @@ pub(super) fn join_calls(prev: Option<&Typed>, new: &Typed) -> Typed {
     let new = Typed {
         expr: TExpr::Var("dot".into()),
         literal: None,
+        var: None,
         ..new.clone()
     };
     match prev {
@@ -132,7 +133,7 @@ impl Converter<'_> {
         r?;
         let mut tags = vec![Piece::stmt("endcomponent")];
         tags.extend(call);
-        self.out.extend(tags);
+        self.emit(tags);
         Ok(())
     }
 
@@ -183,7 +184,7 @@ impl Converter<'_> {
         };
         let call = Piece::tag(super::TagKind::Expr, format!("<{component} dot={arg} />"));
         if kind != Some(Kind::Block) {
-            self.out.push(call);
+            self.emit(vec![call]);
             return Ok(());
         }
         if self.controls > 0 {

@@ -270,3 +270,17 @@ fn defined_templates_become_components() {
         SERVERS,
     );
 }
+
+#[test]
+fn in_place_changes_of_a_variable_carry_over() {
+    let data = [("/s/a", "1"), ("/s/b", "22"), ("/s/c", "333")];
+    let (t, _) = same(
+        "{{ $l := getvs \"/s/*\" }}{{ reverse $l }} {{ $l }}{{ range getvs \"/s/*\" }}{{ sortByLength $l }}{{ end }}",
+        &data,
+    );
+    assert!(
+        t.starts_with("{% set l = getvs(key=\"/s/*\") %}{% set l = l | reverse %}{{ l | go_print }} {{ l | go_print }}"),
+        "{t}"
+    );
+    assert!(t.contains("{% set_global l = l | sort_by_length %}"), "{t}");
+}

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::template::go::ast::VarRef;
+
 use super::texpr::TExpr;
 
 /// The Go type of a value, as far as the conversion needs it.
@@ -132,6 +134,9 @@ pub struct Typed {
     pub fields: Option<Rc<BTreeMap<String, Typed>>>,
     /// For a value read from a JSON constant: the JSON, so its fields are known.
     pub json: Option<Rc<serde_json::Value>>,
+    /// The Go variable the value is read from, as it is (for functions that change
+    /// their argument in place).
+    pub var: Option<VarRef>,
 }
 
 impl Typed {
@@ -145,6 +150,7 @@ impl Typed {
             nonneg: false,
             fields: None,
             json: None,
+            var: None,
         }
     }
 
@@ -184,6 +190,7 @@ impl Typed {
             nonneg: false,
             fields: None,
             json: None,
+            var: None,
         }
     }
 }

@@ -175,7 +175,10 @@ impl Converter<'_> {
         Ok(())
     }
 
+    /// Emits the tags of one Go action, after the `set`s its pipeline needs first.
     pub(super) fn emit(&mut self, pieces: Vec<Piece>) {
+        let pre = std::mem::take(&mut self.pre);
+        self.out.extend(pre);
         self.out.extend(pieces);
     }
 
@@ -204,18 +207,25 @@ impl Converter<'_> {
             let bound = Typed {
                 expr: TExpr::Var(name.clone()),
                 literal: None,
+                var: None,
                 ..value
             };
             self.scope.bind(var, bound, self.depth, Some(name.clone()));
             return Ok(format!("set {name} = {expr}"));
         }
+        self.assign(var, value, pipe.span)
+    }
+
+    /// The `set` (or `set_global`) that gives the Go variable `var` a new value.
+    pub(super) fn assign(&mut self, var: VarRef, value: Typed, span: Span) -> R<String> {
+        let expr = value.expr.render();
         let depth = self.depth;
         let Some(b) = self.scope.lookup_mut(var) else {
-            return fail(pipe.span, "undefined variable: confd fails here");
+            return fail(span, "undefined variable: confd fails here");
         };
         let Some(name) = b.name.clone() else {
             return fail(
-                pipe.span,
+                span,
                 "assigning to a range's index: Tera's loop.index0 cannot be set",
             );
         };
@@ -225,7 +235,7 @@ impl Converter<'_> {
                 || (old != Ty::Any && value.ty != Ty::Any && old.prints_differently())
             {
                 return fail(
-                    pipe.span,
+                    span,
                     format!(
                         "the variable held a {} and is assigned a {}: Tera would print one of them differently",
                         old.go_name(),
@@ -245,7 +255,7 @@ impl Converter<'_> {
             Ok(format!("set_global {name} = {expr}"))
         } else {
             fail(
-                pipe.span,
+                span,
                 "assigning, inside a nested range, a variable declared in an enclosing range: Tera's set inside a for loop is local to that loop",
             )
         }
