@@ -14,7 +14,7 @@
 //! # Layout
 //!
 //! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
-//! - [`cli`]: the command line (`run`, `check`, `render`).
+//! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`).
 //! - [`config`]: `confsync.toml` and flags merged (flag > env > file > default) into a
 //!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
 //!   with their guards; durations.
@@ -24,6 +24,14 @@
 //! - [`template`]: Tera setup, confd's store functions over a [`template::View`], filters,
 //!   Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with the
 //!   per-resource [`template::EntryCache`] a daemon's worker reuses them from.
+//!   `template::go`: confd's Go `text/template` dialect (lexer, parser, evaluator, Go's
+//!   `fmt`). `template::confd_funcs`: Tera filters with Go's semantics (`go_print`,
+//!   `format`, `atoi`, ...). `template::convert`: `confsync convert`, Go templates
+//!   turned into Tera that renders the same bytes (`source` cuts the Go source into
+//!   text, actions and comments; `walk`, `controls` and `templates` write the nodes;
+//!   `expr`, `calls`, `collections`, `store` and `printing` the pipelines, on `texpr`'s
+//!   Tera expressions typed by `types`; `scope` and `names` map Go's variables to Tera
+//!   names; `command` and `resource_file` are the subcommand and its `--write`).
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
 //! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing

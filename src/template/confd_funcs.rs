@@ -15,7 +15,7 @@
 //! - `entries | sort_kv_by_length`: confd's `sortKVByLength`, `{key, value}` entries by
 //!   the length of their key, entries of one length in the order they came.
 //!
-//! The Go side is the Go engine's own: values are converted to [`go::value::Value`] and
+//! The Go side is the Go engine's own: values are converted to [`GoValue`] and
 //! printed by its `fmt`, so both engines print alike.
 
 use std::rc::Rc;

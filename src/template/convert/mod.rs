@@ -3,15 +3,16 @@
 //!
 //! The conversion works on the parsed Go template ([`GoTemplate`]): the source is cut
 //! into text, actions and comments ([`source`]) so that Go's trim markers and comments
-//! carry over; the trees are walked ([`walk`]) with Go's scopes mapped onto Tera's
-//! ([`scope`]); pipelines become Tera expressions ([`expr`], [`calls`]) built as a small
-//! tree ([`texpr`]) that prints only the parentheses Tera needs, guided by what is known
-//! of each value's Go type ([`types`]). Where Tera would print or decide differently the
-//! converter uses confsync's Go-compatible filters (`go_print`, `format`, `atoi`, ...),
-//! and where the meaning can be kept only in the common case it says so in a [`Note`].
-//! Anything it cannot keep is [`NotConvertible`], with the line, the construct and why.
-//! [`command`] is the `confsync convert` subcommand, [`resource_file`] its `--write`
-//! edit of a resource file.
+//! carry over; the trees are walked (`walk`, `controls`, and `templates` for
+//! `define`/`template`/`block`) with Go's scopes mapped onto Tera's (`scope`, `names`);
+//! pipelines become Tera expressions (`expr`, `calls`, `collections`, `store`,
+//! `printing`) built as a small tree (`texpr`) that prints only the parentheses Tera
+//! needs, guided by what is known of each value's Go type (`types`). Where Tera would
+//! print or decide differently the converter uses confsync's Go-compatible filters
+//! (`go_print`, `format`, `atoi`, ...), and where the meaning can be kept only in the
+//! common case it says so in a [`Note`]. Anything it cannot keep is [`NotConvertible`],
+//! with the line, the construct and why. [`command`] is the `confsync convert`
+//! subcommand, [`resource_file`] its `--write` edit of a resource file.
 
 mod calls;
 mod collections;
