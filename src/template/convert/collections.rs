@@ -101,7 +101,7 @@ impl Converter<'_> {
                         self.note_once(
                             "index-range",
                             span,
-                            "index out of range: confd failed; in Tera the element is undefined, which fails where it is printed but is false in a condition",
+                            "index past the end of a list: confd failed there; in Tera the element is undefined (no value)",
                         );
                     }
                     let mut r = Typed::new(TExpr::Index(Box::new(v.expr), Box::new(i.expr)), elem);

@@ -204,6 +204,12 @@ impl Converter<'_> {
                 );
                 TExpr::List(vec![])
             }
+            Ty::Json | Ty::Any if c.pipe.decl.len() > 1 => {
+                return fail(
+                    span,
+                    "range with two variables over a value whose kind (list or map) is known only when it renders: Tera needs `for k, v` for a map and `for v` for a list",
+                );
+            }
             Ty::Json | Ty::Any => {
                 self.note(
                     span,

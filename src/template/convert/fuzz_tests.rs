@@ -274,8 +274,36 @@ fn random_template(rng: &mut fastrand::Rng, depth: usize) -> String {
         let r = if rng.bool() { " -}}" } else { " }}" };
         let text = ["x", " ", "\n", " y \n ", "\t"][rng.usize(..5)];
         out.push_str(text);
-        match rng.usize(..7) {
+        match rng.usize(..11) {
             0 | 1 => out.push_str(&format!("{l}{}{r}", expr(rng))),
+            7 if depth == 0 => {
+                let name = format!("d{}", rng.u32(..));
+                out.push_str(&format!(
+                    "{l}define \"{name}\"{r}({{{{ . }}}}){}{l}end{r}{l}template \"{name}\" {}{r}",
+                    random_template(rng, 2),
+                    expr(rng)
+                ));
+            }
+            8 => out.push_str(&format!(
+                "{l}$w := {}{r}{l}range getvs \"/s/*\"{r}{l}$w = {}{r}{l}end{r}{{{{ $w }}}}",
+                pick(rng, STR),
+                pick(rng, STR)
+            )),
+            9 if depth < 3 => out.push_str(&format!(
+                "{l}if {}{r}a{l}else if {}{r}b{l}else{r}{l}with {}{r}{{{{ . }}}}{l}else with {}{r}-{l}end{r}{l}end{r}",
+                expr(rng),
+                expr(rng),
+                expr(rng),
+                expr(rng)
+            )),
+            10 => out.push_str(&format!(
+                "{l}printf \"%s|%d|%v|%5s|%q\" {} {} {} {} {}{r}",
+                pick(rng, STR),
+                pick(rng, INT),
+                expr(rng),
+                pick(rng, STR),
+                pick(rng, STR)
+            )),
             2 if depth < 3 => out.push_str(&format!(
                 "{l}if {}{r}{}{l}else{r}{}{l}end{r}",
                 expr(rng),

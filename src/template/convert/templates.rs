@@ -119,6 +119,8 @@ impl Converter<'_> {
             ..dot
         };
         let saved_scope = std::mem::take(&mut self.scope);
+        // `dot` is the component's argument: no variable may take that name.
+        self.scope.fresh("dot", None);
         self.scope.bind(Trees::DOLLAR, dot.clone(), 0, None);
         let saved_dot = std::mem::replace(&mut self.dot, dot);
         let saved_depth = std::mem::replace(&mut self.depth, 0);

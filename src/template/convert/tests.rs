@@ -284,3 +284,17 @@ fn in_place_changes_of_a_variable_carry_over() {
     );
     assert!(t.contains("{% set_global l = l | sort_by_length %}"), "{t}");
 }
+
+#[test]
+fn loop_index_arithmetic_and_dot_named_variables() {
+    let data = [("/s/a", "1"), ("/s/b", "2")];
+    same(
+        "{{ range $i, $v := getvs \"/s/*\" }}{{ sub $i 1 }}{{ add $i 1 }}{{ mul $i 2 }}{{ end }}",
+        &data,
+    );
+    let (t, _) = same(
+        "{{ define \"t\" }}{{ $dot := \"x\" }}{{ $dot }}{{ . }}{{ end }}{{ template \"t\" \"y\" }}",
+        &data,
+    );
+    assert!(t.contains("set dot2 = \"x\""), "{t}");
+}
