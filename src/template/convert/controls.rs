@@ -71,28 +71,27 @@ impl Converter<'_> {
         }
         self.scope.push();
         let r = match &list[0] {
-            Node::If(inner) if inner.pipe.decl.is_empty() => {
-                let cond = self.pipeline(&inner.pipe)?;
-                self.emit(vec![Piece::stmt(format!("elif {}", cond.expr.render()))]);
-                self.body(&inner.list)?;
-                self.chained_rest(inner, closers)
-            }
             Node::If(inner) => {
-                let mut tags = vec![Piece::stmt("else")];
+                let mut tags = Vec::new();
                 let cond = self.condition(&inner.pipe, &mut tags)?;
-                tags.push(Piece::stmt(format!("if {}", cond.expr.render())));
-                self.emit(tags);
-                closers.push("endif");
+                if tags.is_empty() && self.pre.is_empty() {
+                    self.emit(vec![Piece::stmt(format!("elif {}", cond.expr.render()))]);
+                } else {
+                    // What the condition needs first runs in the else branch only.
+                    tags.push(Piece::stmt(format!("if {}", cond.expr.render())));
+                    self.emit_else(tags);
+                    closers.push("endif");
+                }
                 self.body(&inner.list)?;
-                self.chained_rest(inner, closers)
+                self.else_part(inner, closers)
             }
             Node::With(inner) => {
-                let mut tags = vec![Piece::stmt("else")];
+                let mut tags = Vec::new();
                 let dot = self.with_head(inner, &mut tags)?;
-                self.emit(tags);
+                self.emit_else(tags);
                 closers.push("endif");
                 self.with_body(inner, dot)?;
-                self.chained_rest(inner, closers)
+                self.else_part(inner, closers)
             }
             _ => Ok(()),
         };
@@ -100,12 +99,12 @@ impl Converter<'_> {
         r
     }
 
-    /// The rest of an `{{else if}}`/`{{else with}}` chain: it reads the `{{end}}`
-    /// through the inner control.
-    pub(super) fn chained_rest(&mut self, inner: &Control, closers: &mut Closers) -> R<()> {
-        // The inner control has no `{{end}}` of its own: its else part (or end) is the
-        // next action, as for the outer one.
-        self.else_part(inner, closers)
+    /// `{% else %}`, then the `set`s the next condition needs, then `tags`.
+    fn emit_else(&mut self, tags: Vec<Piece>) {
+        let mut all = vec![Piece::stmt("else")];
+        all.append(&mut self.pre);
+        all.extend(tags);
+        self.emit(all);
     }
 
     pub(super) fn with_control(&mut self, c: &Control) -> R<()> {

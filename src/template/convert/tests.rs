@@ -298,3 +298,16 @@ fn loop_index_arithmetic_and_dot_named_variables() {
     );
     assert!(t.contains("set dot2 = \"x\""), "{t}");
 }
+
+#[test]
+fn what_a_condition_sets_first_stays_in_its_branch() {
+    let data = [("/s/a", "1"), ("/s/b", "22")];
+    let (t, _) = same(
+        "{{ $l := getvs \"/s/*\" }}{{ if false }}x{{ else if reverse $l }}y{{ end }}{{ $l }}",
+        &data,
+    );
+    assert!(
+        t.contains("{% else %}{% set l = l | reverse %}{% if l %}y{% endif %}{% endif %}"),
+        "{t}"
+    );
+}

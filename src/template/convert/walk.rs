@@ -9,6 +9,9 @@ use super::texpr::TExpr;
 use super::types::{Ty, Typed};
 use super::{Converter, Piece, R, TagKind, fail};
 
+/// The source and the tree disagree: a bug, reported rather than converted wrongly.
+const LOST: &str = "internal error: the converter lost its place in the source";
+
 impl Converter<'_> {
     pub(super) fn list(&mut self, list: &List) -> R<()> {
         for node in list {
@@ -25,10 +28,7 @@ impl Converter<'_> {
             }
             match self.segs[self.cur] {
                 Seg::Action { start, end, .. } => {
-                    return fail(
-                        Span::new(start, end),
-                        self.skipped_action_reason(start, end),
-                    );
+                    return fail(Span::new(start, end), LOST);
                 }
                 _ => {
                     self.emit_passive(None)?;
@@ -49,10 +49,6 @@ impl Converter<'_> {
             Node::Break(span) => self.keyword(*span, "break"),
             Node::Continue(span) => self.keyword(*span, "continue"),
         }
-    }
-
-    pub(super) fn skipped_action_reason(&self, _start: usize, _end: usize) -> String {
-        "internal error: the converter lost its place in the source".into()
     }
 
     /// The Go trims that apply to the text segment at `i`.
@@ -134,10 +130,7 @@ impl Converter<'_> {
                 return fail(Span::default(), "internal error: the source ended early");
             };
             if let Seg::Action { start, end, .. } = seg {
-                return fail(
-                    Span::new(start, end),
-                    self.skipped_action_reason(start, end),
-                );
+                return fail(Span::new(start, end), LOST);
             }
             if self.emit_passive(Some(bytes))? {
                 return Ok(());
@@ -157,10 +150,7 @@ impl Converter<'_> {
             };
             if let Seg::Action { start, end, .. } = seg {
                 if at.is_some_and(|a| a != start) {
-                    return fail(
-                        Span::new(start, end),
-                        self.skipped_action_reason(start, end),
-                    );
+                    return fail(Span::new(start, end), LOST);
                 }
                 self.cur += 1;
                 return Ok(Span::new(start, end));
