@@ -59,6 +59,9 @@ impl Converter<'_> {
                 Ty::Str | Ty::Int | Ty::Bool => v.expr,
                 Ty::Missing | Ty::Nil => s("<nil>"),
                 Ty::Time => return fail(span, "printing a time: Tera's datetime() is a string"),
+                Ty::JsonMap | Ty::JsonList => {
+                    v.expr.filter("go_print", vec![("json", TExpr::Bool(true))])
+                }
                 _ => v.expr.filter("go_print", vec![]),
             });
         }

@@ -311,3 +311,11 @@ fn what_a_condition_sets_first_stays_in_its_branch() {
         "{t}"
     );
 }
+
+#[test]
+fn print_joins_as_sprint() {
+    same(
+        "{{ print \"a\" 1 2 \"b\" (json \"{\\\"n\\\": 1000000}\") (get \"/k\") nil 1.5 }}|{{ println 1 \"x\" }}",
+        &[("/k", "v")],
+    );
+}
