@@ -355,3 +355,19 @@ fn random_templates_render_alike() {
     }
     assert!(diffs.is_empty(), "{} differences", diffs.len());
 }
+
+#[test]
+fn deep_nesting_is_reported_not_a_crash() {
+    let ifs = format!("{}x{}", "{{ if true }}".repeat(90), "{{ end }}".repeat(90));
+    let e = convert(&GoTemplate::parse("t.tmpl", ifs).unwrap()).unwrap_err();
+    assert!(e.reason.contains("does not compile as Tera"), "{e}");
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(90), ")".repeat(90));
+    let c = convert(&GoTemplate::parse("t.tmpl", parens).unwrap()).unwrap();
+    assert_eq!(c.text, "{{ 1 }}");
+    let calls = format!(
+        "{{{{ {}\"a\"{} }}}}",
+        "(toUpper ".repeat(60),
+        ")".repeat(60)
+    );
+    let _ = convert(&GoTemplate::parse("t.tmpl", calls).unwrap());
+}
