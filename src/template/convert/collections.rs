@@ -142,7 +142,7 @@ impl Converter<'_> {
                 Ty::Str => {
                     return fail(
                         span,
-                        "index of a string gives a byte in confd: Tera has bytes nowhere",
+                        "index of a string gives a byte in confd; Tera indexes strings by character",
                     );
                 }
                 t => {
@@ -162,6 +162,9 @@ impl Converter<'_> {
             return fail(span, "slice without an item");
         };
         let idx: Vec<Typed> = it.collect();
+        if idx.len() > 2 && v.ty == Ty::Str {
+            return fail(span, "cannot 3-index slice a string: confd fails here");
+        }
         if idx.len() > 2 {
             return fail(span, "slice with 3 indexes: Tera's slices have no capacity");
         }

@@ -67,7 +67,7 @@ pub struct Converted {
 
 /// Why a template cannot be converted: the first construct that has no Tera form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}, column {column}: <{construct}>: {reason}")]
+#[error("line {line}, column {column}: {}{reason}", shown_construct(construct))]
 pub struct NotConvertible {
     /// 1-based line.
     pub line: usize,
@@ -77,6 +77,15 @@ pub struct NotConvertible {
     pub construct: String,
     /// Why.
     pub reason: String,
+}
+
+/// `<construct>: ` as Go's errors show one, or nothing when there is none to show.
+fn shown_construct(construct: &str) -> String {
+    if construct.is_empty() {
+        String::new()
+    } else {
+        format!("<{construct}>: ")
+    }
 }
 
 /// A construct that stops the conversion, inside the converter.

@@ -115,7 +115,7 @@ impl Converter<'_> {
                     return fail(
                         span,
                         format!(
-                            "printf with %T or %#v of a {}: Tera values do not keep that Go type",
+                            "printf with %T or %#v: Tera values do not keep the Go type {}",
                             v.ty.go_name()
                         ),
                     );

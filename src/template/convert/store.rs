@@ -196,10 +196,16 @@ impl Converter<'_> {
             let tera = crate::template::base64::decode(l)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok());
+            if go.is_none() && tera.is_some() {
+                return fail(
+                    span,
+                    "base64Decode of text Go cannot decode (bad padding): confd fails here",
+                );
+            }
             if go != tera {
                 return fail(
                     span,
-                    "base64Decode of this text: Go's decoder and confsync's base64_decode disagree (padding, white space or bytes that are not UTF-8)",
+                    "base64Decode of this text: Go's decoder and confsync's base64_decode disagree (white space, bytes that are not UTF-8)",
                 );
             }
         } else {

@@ -85,7 +85,7 @@ impl Converter<'_> {
                             let span = Span::new(start, end);
                             if std::str::from_utf8(w).is_err() {
                                 return fail(
-                                    span,
+                                    Span::new(start, start),
                                     "the template text is not UTF-8; Tera templates are text",
                                 );
                             }
