@@ -2,7 +2,7 @@
 //! same bytes from the same keys.
 //!
 //! The conversion works on the parsed Go template ([`GoTemplate`]): the source is cut
-//! into text, actions and comments ([`source`]) so that Go's trim markers and comments
+//! into text, actions and comments (`source`) so that Go's trim markers and comments
 //! carry over; the trees are walked (`walk`, `controls`, and `templates` for
 //! `define`/`template`/`block`) with Go's scopes mapped onto Tera's (`scope`, `names`);
 //! pipelines become Tera expressions (`expr`, `calls`, `collections`, `store`,
@@ -12,7 +12,7 @@
 //! (`go_print`, `format`, `atoi`, ...), and where the meaning can be kept only in the
 //! common case it says so in a [`Note`]. Anything it cannot keep is [`NotConvertible`],
 //! with the line, the construct and why. [`command`] is the `confsync convert`
-//! subcommand, [`resource_file`] its `--write` edit of a resource file.
+//! subcommand, `resource_file` its `--write` edit of a resource file.
 
 mod calls;
 mod collections;
