@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Resource, ResourceSet};
 use crate::template::EngineKind;
 
-use super::{convert, resource_file};
+use super::{convert_for, resource_file};
 
 /// What a run found, for the exit code.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub fn run(
             continue;
         };
         let shown = Path::new("templates").join(src);
-        let converted = match convert(t) {
+        let converted = match convert_for(t, src) {
             Ok(c) => c,
             Err(e) => {
                 summary.not_convertible += 1;

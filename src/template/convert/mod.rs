@@ -157,6 +157,8 @@ struct Converter<'a> {
     src: &'a str,
     /// The main template's name (the file's).
     name: &'a str,
+    /// What the components' names start with (the template's path, as an identifier).
+    namespace: String,
     trees: &'a Trees,
     segs: Vec<Seg>,
     /// The next segment to emit.
@@ -195,6 +197,14 @@ fn missing() -> Typed {
 
 /// Converts a parsed Go template into Tera.
 pub fn convert(t: &GoTemplate) -> Result<Converted, NotConvertible> {
+    convert_for(t, t.name())
+}
+
+/// Converts the Go template a resource reads as `path` (its `src`): the components its
+/// defined templates become are named after `path`, so that two converted templates of
+/// one confdir never define the same component.
+pub fn convert_for(t: &GoTemplate, path: &str) -> Result<Converted, NotConvertible> {
+    let namespace = scope::sanitize(&path.replace('/', "_"));
     let src = t.source();
     let at_start = |reason: String| NotConvertible {
         line: 1,
@@ -220,6 +230,7 @@ pub fn convert(t: &GoTemplate) -> Result<Converted, NotConvertible> {
         let mut c = Converter {
             src,
             name: t.name(),
+            namespace: namespace.clone(),
             trees,
             segs: segs.clone(),
             cur: 0,

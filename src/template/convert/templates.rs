@@ -64,7 +64,7 @@ impl Converter<'_> {
         if let Some(c) = self.components.get(name) {
             return c.clone();
         }
-        let file = sanitize(self.name);
+        let file = self.namespace.clone();
         let base = sanitize(name);
         let mut c = format!("{file}.{base}");
         let mut n = 2;

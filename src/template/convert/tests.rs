@@ -319,3 +319,15 @@ fn print_joins_as_sprint() {
         &[("/k", "v")],
     );
 }
+
+#[test]
+fn components_are_named_after_the_template_path() {
+    let t = go("{{ define \"d\" }}x{{ end }}{{ template \"d\" }}");
+    let c = convert_for(&t, "nginx/site.conf.tmpl").unwrap();
+    assert!(
+        c.text
+            .contains("{% component nginx_site_conf_tmpl.d(dot) %}"),
+        "{}",
+        c.text
+    );
+}
