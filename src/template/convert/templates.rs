@@ -1,8 +1,8 @@
 //! `{{define}}`, `{{template}}` and `{{block}}` as Tera components: a defined template
-//! becomes `{% component FILE.NAME(dot) %}` where its `define` stood (components are
-//! shared by every template of a Tera instance, hence the file's name in front), a call
-//! `{{ <FILE.NAME dot={value} /> }}`. Go's dot is the component's `dot` argument; what
-//! type it has comes from the calls, so a template is converted until those settle.
+//! becomes `{% component PATH.NAME(dot) %}` where its `define` stood (components are
+//! shared by every template of a Tera instance, hence the template's path in front), a
+//! call `{{ <PATH.NAME dot={value} /> }}`. Go's dot is the component's `dot` argument;
+//! what type it has comes from the calls, so a template is converted until those settle.
 
 use std::collections::BTreeMap;
 
