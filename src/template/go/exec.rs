@@ -18,6 +18,11 @@ pub const MAX_TEMPLATE_DEPTH: usize = 200;
 /// Largest output a render may produce.
 pub const MAX_OUTPUT: usize = 256 << 20;
 
+/// Most nodes a render may evaluate: far beyond any real config (a 100,000-key loop
+/// takes about a million), it stops a runaway template (a recursion that calls itself
+/// twice per level, nested loops over huge sequences) in seconds instead of never.
+pub const MAX_STEPS: u64 = 200_000_000;
+
 /// A render-time error: the construct it happened at and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecError {
@@ -50,6 +55,8 @@ pub struct Exec<'a> {
     scratch: String,
     vars: Vec<(VarRef, Value<'a>)>,
     depth: usize,
+    /// Nodes evaluated so far (see [`MAX_STEPS`]).
+    steps: u64,
     /// The construct being evaluated, for errors raised inside functions.
     at: Span,
 }
@@ -75,6 +82,7 @@ pub fn render<'a>(
         scratch: String::new(),
         vars: vec![(Trees::DOLLAR, Value::Missing)],
         depth: 0,
+        steps: 0,
         at: Span::default(),
     };
     e.walk(&Value::Missing, root)?;
@@ -100,6 +108,12 @@ impl<'a> Exec<'a> {
     }
 
     fn walk(&mut self, dot: &Value<'a>, list: &'a List) -> R<Flow> {
+        self.steps += list.len() as u64;
+        if self.steps > MAX_STEPS {
+            return self.fail(format!(
+                "the template evaluated more than {MAX_STEPS} nodes without finishing"
+            ));
+        }
         for node in list {
             let flow = match node {
                 Node::Text(t) => {
@@ -337,7 +351,7 @@ impl<'a> Exec<'a> {
             }
             Term::Func(f) => {
                 self.at(first.span);
-                self.eval_call(dot, *f, &args[1..], fin)
+                self.eval_call(dot, *f, &args[1..], fin, span)
             }
             Term::Pipe(p) => {
                 self.not_a_function(args, &fin)?;
@@ -483,13 +497,15 @@ impl<'a> Exec<'a> {
         Ok(argv)
     }
 
-    /// Calls `f` with the operands `args` (after the function name) and the piped `fin`.
+    /// Calls `f` with the operands `args` (after the function name) and the piped `fin`;
+    /// the function's own error is reported at `cmd`, the whole command (as Go does).
     fn eval_call(
         &mut self,
         dot: &Value<'a>,
         f: Func,
         args: &'a [Operand],
         fin: Option<Value<'a>>,
+        cmd: Span,
     ) -> R<Value<'a>> {
         let at = self.at;
         let sig = f.sig();
@@ -550,7 +566,7 @@ impl<'a> Exec<'a> {
         match self.call(f, &argv) {
             Ok(v) => Ok(v),
             Err(e) => {
-                self.at = at;
+                self.at = cmd;
                 self.fail(format!("error calling {name}: {e}"))
             }
         }
@@ -584,7 +600,7 @@ impl<'a> Exec<'a> {
                 }
             }
             Term::Pipe(p) => self.eval_pipeline(dot, p)?,
-            Term::Func(f) => self.eval_call(dot, *f, &[], None)?,
+            Term::Func(f) => self.eval_call(dot, *f, &[], None, op.span)?,
             Term::Chain(node, fields) => {
                 let receiver = self.eval_arg(dot, None, node)?;
                 self.eval_field_chain(dot, receiver, fields, &[], None)?

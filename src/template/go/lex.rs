@@ -127,6 +127,12 @@ fn right_trim_marker(s: &[u8]) -> bool {
 
 /// Splits `input` into tokens; the last one is `Eof` or `Error`.
 pub fn lex(input: &str) -> Vec<Token> {
+    lex_counting(input).0
+}
+
+/// [`lex`], and how many bytes and characters it examined (the parser's linear-time
+/// tests bound this by the input's length).
+pub fn lex_counting(input: &str) -> (Vec<Token>, u64) {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -136,9 +142,10 @@ pub fn lex(input: &str) -> Vec<Token> {
         start_line: 1,
         paren_depth: 0,
         out: Vec::new(),
+        work: 0,
     };
     l.run();
-    l.out
+    (l.out, l.work)
 }
 
 struct Lexer<'s> {
@@ -150,6 +157,8 @@ struct Lexer<'s> {
     start_line: usize,
     paren_depth: usize,
     out: Vec<Token>,
+    /// Bytes and characters examined so far.
+    work: u64,
 }
 
 enum State {
@@ -205,6 +214,7 @@ impl Lexer<'_> {
 
     /// The next character, advancing past it (None at the end).
     fn next(&mut self) -> Option<char> {
+        self.work += 1;
         let c = self.input[self.pos..].chars().next()?;
         self.pos += c.len_utf8();
         if c == '\n' {
@@ -225,6 +235,7 @@ impl Lexer<'_> {
     }
 
     fn accept(&mut self, valid: &str) -> bool {
+        self.work += 1;
         match self.peek() {
             Some(c) if valid.contains(c) => {
                 self.pos += c.len_utf8();
@@ -239,7 +250,9 @@ impl Lexer<'_> {
     }
 
     fn lex_text(&mut self) -> State {
-        match self.input[self.pos..].find(LEFT) {
+        let found = self.input[self.pos..].find(LEFT);
+        self.work += found.map_or(self.input.len() - self.pos, |x| x + 2) as u64;
+        match found {
             Some(x) => {
                 self.pos += x;
                 let mut trim = 0;
@@ -299,7 +312,9 @@ impl Lexer<'_> {
 
     fn lex_comment(&mut self) -> State {
         self.pos += 2;
-        let Some(i) = self.input[self.pos..].find("*/") else {
+        let found = self.input[self.pos..].find("*/");
+        self.work += found.map_or(self.input.len() - self.pos, |i| i + 2) as u64;
+        let Some(i) = found else {
             return self.error("unclosed comment".into());
         };
         self.pos += i + 2;
@@ -561,7 +576,9 @@ impl Lexer<'_> {
     }
 
     fn lex_raw_quote(&mut self) -> State {
-        match self.input[self.pos..].find('`') {
+        let found = self.input[self.pos..].find('`');
+        self.work += found.map_or(self.input.len() - self.pos, |i| i + 1) as u64;
+        match found {
             Some(i) => {
                 let end = self.pos + i + 1;
                 self.line += count_newlines(&self.bytes[self.pos..end]);
