@@ -37,6 +37,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod confd;
 pub mod config;
 pub mod daemon;
 pub mod http;
