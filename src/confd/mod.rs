@@ -3,15 +3,21 @@
 //!
 //! The binary takes confd's command line when it is invoked as `confd` (a symlink or a
 //! copy of that name), or when its first argument is a single-dash long flag such as
-//! `-onetime` or `-backend=etcd` ([`detect`]); [`args`] parses it.
+//! `-onetime` or `-backend=etcd` ([`detect`]). The flags ([`args`]), then confd.toml
+//! ([`toml`]), then the `CONFD_CLIENT_*` variables make confd's settings, in confd's order;
+//! [`settings`] maps them onto confsync's [`Settings`](crate::config::Settings).
 
 pub mod args;
+pub mod settings;
 pub mod spec;
+pub mod toml;
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use args::{Parsed, UsageError, parse, usage};
+
+use crate::config::ConfigError;
 
 /// The confd release whose command line and confd.toml confsync follows.
 pub const CONFD_VERSION: &str = "0.16.0";
@@ -37,6 +43,36 @@ pub fn detect(argv: &[OsString]) -> bool {
         .and_then(|a| a.to_str())
         .is_some_and(|a| a.len() > 2 && a.starts_with('-') && !a.starts_with("--"));
     named_confd || single_dash_long
+}
+
+/// A confd command line, ready to load (at start and again on SIGHUP).
+#[derive(Debug, Clone)]
+pub struct Confd {
+    flags: spec::Config,
+}
+
+impl Confd {
+    /// The parsed flags of one command line.
+    pub fn new(flags: spec::Config) -> Self {
+        Self { flags }
+    }
+
+    /// confd's settings: the flags, then confd.toml (`-config-file`) over them, then
+    /// `CONFD_CLIENT_CAKEYS`, `CONFD_CLIENT_CERT` and `CONFD_CLIENT_KEY` where still empty;
+    /// mapped onto confsync's settings. `env` looks up environment variables.
+    pub fn settings(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<settings::Mapped, Vec<ConfigError>> {
+        let mut cfg = self.flags.clone();
+        let file = PathBuf::from(cfg.str("config-file"));
+        let mut warnings = toml::read_file(&mut cfg, &file)?;
+        toml::apply_env(&mut cfg, env);
+        let mut mapped = settings::map(&cfg, env)?;
+        warnings.append(&mut mapped.warnings);
+        mapped.warnings = warnings;
+        Ok(mapped)
+    }
 }
 
 #[cfg(test)]

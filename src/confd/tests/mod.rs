@@ -2,3 +2,4 @@
 //! confsync's settings, and resource files read by confd's rules.
 
 mod args;
+mod config;
