@@ -5,9 +5,12 @@
 //! copy of that name), or when its first argument is a single-dash long flag such as
 //! `-onetime` or `-backend=etcd` ([`detect`]). The flags ([`args`]), then confd.toml
 //! ([`toml`]), then the `CONFD_CLIENT_*` variables make confd's settings, in confd's order;
-//! [`settings`] maps them onto confsync's [`Settings`](crate::config::Settings).
+//! [`settings`] maps them onto confsync's [`Settings`](crate::config::Settings), and
+//! [`Confd::load`] builds the same [`RunConfig`] and [`ResourceSet`] `confsync run` does,
+//! with the resources read by confd's rules ([`resource`], [`Dialect::Confd`]).
 
 pub mod args;
+pub mod resource;
 pub mod settings;
 pub mod spec;
 pub mod toml;
@@ -17,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use args::{Parsed, UsageError, parse, usage};
 
-use crate::config::ConfigError;
+use crate::config::{self, ConfigError, Dialect, ResourceSet, RunConfig};
 
 /// The confd release whose command line and confd.toml confsync follows.
 pub const CONFD_VERSION: &str = "0.16.0";
@@ -43,6 +46,17 @@ pub fn detect(argv: &[OsString]) -> bool {
         .and_then(|a| a.to_str())
         .is_some_and(|a| a.len() > 2 && a.starts_with('-') && !a.starts_with("--"));
     named_confd || single_dash_long
+}
+
+/// Everything one run needs, loaded the way confd loads it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The run's settings.
+    pub run: RunConfig,
+    /// The resources and their templates.
+    pub resources: ResourceSet,
+    /// Settings and resource keys that were accepted but are ignored (as in confd).
+    pub warnings: Vec<ConfigError>,
 }
 
 /// A confd command line, ready to load (at start and again on SIGHUP).
@@ -72,6 +86,36 @@ impl Confd {
         warnings.append(&mut mapped.warnings);
         mapped.warnings = warnings;
         Ok(mapped)
+    }
+
+    /// Reads confd.toml, the environment, conf.d and the templates; every error at once.
+    pub fn load(&self) -> Result<Loaded, Vec<ConfigError>> {
+        let env = |k: &str| std::env::var(k).ok();
+        let mapped = self.settings(&env)?;
+        let prefix = mapped.settings.prefix.clone().unwrap_or_default();
+        let run = config::run_config_from(&mapped.confdir, mapped.settings);
+        let set = config::load_resources_as(&mapped.confdir, &prefix, Dialect::Confd);
+        match (run, set) {
+            (Ok(run), Ok((resources, mut res_warnings))) => {
+                let errors = run.check_backends(&resources.resources);
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                let mut warnings = mapped.warnings;
+                warnings.append(&mut res_warnings);
+                Ok(Loaded {
+                    run,
+                    resources,
+                    warnings,
+                })
+            }
+            (r, s) => Err(r
+                .err()
+                .into_iter()
+                .flatten()
+                .chain(s.err().into_iter().flatten())
+                .collect()),
+        }
     }
 }
 

@@ -3,3 +3,4 @@
 
 mod args;
 mod config;
+mod resources;
