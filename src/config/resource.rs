@@ -300,6 +300,8 @@ pub fn load_as(
             None
         })
     });
+    // confd's templates are Go templates, whatever they contain.
+    let engine = engine.or((dialect == Dialect::Confd).then_some(EngineKind::Go));
 
     if !errors.is_empty() {
         return Err(errors);

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use crate::config::{Dialect, load_resources, load_resources_as};
+use crate::template::EngineKind;
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
@@ -103,4 +104,37 @@ fn resource_files_are_found_recursively() {
         "hidden directories are skipped"
     );
     assert_eq!(load_resources(dir.path(), "").unwrap().resources.len(), 1);
+}
+
+#[test]
+fn templates_are_go_templates_in_confd_mode() {
+    // Tera would read this as a comment; Go prints it.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "templates/app.tmpl",
+        "{{ \"x\" }}{# not a comment #}\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/app.toml",
+        "[template]\nsrc = \"app.tmpl\"\ndest = \"/tmp/a\"\n",
+    );
+    let (set, _) = load_resources_as(dir.path(), "", Dialect::Confd).unwrap();
+    assert_eq!(set.resources[0].engine, Some(EngineKind::Go));
+    assert_eq!(set.engine.kind_of("app.tmpl"), Some(EngineKind::Go));
+    let set = load_resources(dir.path(), "").unwrap();
+    assert_eq!(
+        set.engine.kind_of("app.tmpl"),
+        Some(EngineKind::Tera),
+        "detected in confsync mode"
+    );
+    // A resource that names its engine keeps it.
+    write(
+        dir.path(),
+        "conf.d/app.toml",
+        "[template]\nsrc = \"app.tmpl\"\ndest = \"/tmp/a\"\nengine = \"tera\"\n",
+    );
+    let (set, _) = load_resources_as(dir.path(), "", Dialect::Confd).unwrap();
+    assert_eq!(set.engine.kind_of("app.tmpl"), Some(EngineKind::Tera));
 }
