@@ -14,10 +14,16 @@
 //! # Layout
 //!
 //! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
+//!   Invoked as `confd` (or with a single-dash long flag first) it parses with [`confd`]
+//!   instead of [`cli`], then runs the same way.
 //! - [`cli`]: the command line (`run`, `check`, `render`).
+//! - [`confd`]: confd's command line (Go `flag` rules, the fork's `BACKEND` word) and
+//!   `confd.toml`, merged by confd's precedence (confd.toml > flag > default, then
+//!   `CONFD_CLIENT_*`) and mapped onto [`config::Settings`]; resource files read by
+//!   confd's rules ([`config::Dialect::Confd`]: a global prefix replaces the resource's).
 //! - [`config`]: `confsync.toml` and flags merged (flag > env > file > default) into a
 //!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
-//!   with their guards; durations.
+//!   with their guards, by confsync's or confd's rules ([`config::Dialect`]); durations.
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
 //!   module per backend: `file`, `env`, `etcd/`, `redis/`.
 //! - [`store`]: the last good keys of a backend and their diffs.
@@ -37,6 +43,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod confd;
 pub mod config;
 pub mod daemon;
 pub mod http;

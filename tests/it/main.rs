@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod confd_cli;
 mod daemon;
 mod etcd;
 mod redis;
