@@ -27,9 +27,14 @@
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
 //!   module per backend: `file`, `env`, `etcd/`, `redis/`.
 //! - [`store`]: the last good keys of a backend and their diffs.
-//! - [`template`]: Tera setup, confd's store functions over a [`template::View`], filters,
-//!   Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with the
-//!   per-resource [`template::EntryCache`] a daemon's worker reuses them from.
+//! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
+//!   one per template; Tera setup, confd's store functions over a [`template::View`],
+//!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
+//!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from.
+//!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `lex`, `parse`
+//!     (into `ast`), `exec` (the evaluator, with `call`, `builtins`, and confd's function
+//!     map in `confd` over memkv's names in `store`), `value`, Go's `fmt`, `quote`,
+//!     `isprint`, `escape`, `time` and `path`; `vectors` are Go's own outputs, for tests.
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
 //! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing

@@ -43,6 +43,11 @@ const DIFFERENT: &[(&str, &str)] = &[
         "Go 1.22 (and the maintained fork) range over an int; confsync does too",
     ),
     (
+        "slice_mid_rune",
+        "Go strings are bytes, so slicing inside a UTF-8 sequence writes half a character; \
+         confsync's strings are UTF-8 and write U+FFFD for the cut bytes",
+    ),
+    (
         "err_yaml_bool_key",
         "confd crashes on a yaml map key that is not a string; confsync reads it as text",
     ),

@@ -8,5 +8,6 @@ mod cli;
 mod confd_cli;
 mod daemon;
 mod etcd;
+mod go_templates;
 mod redis;
 mod register;

@@ -13,7 +13,7 @@ use super::value::{List as GoList, ListKind, Str, Value};
 
 /// Deepest nesting of `{{template}}` calls (Go allows 100,000 on its growable stacks; a
 /// fixed stack needs a bound, and real templates nest a few levels).
-pub const MAX_TEMPLATE_DEPTH: usize = 200;
+pub const MAX_TEMPLATE_DEPTH: usize = 100;
 
 /// Largest output a render may produce.
 pub const MAX_OUTPUT: usize = 256 << 20;

@@ -103,6 +103,7 @@ pub fn parse_counting(name: &str, text: &str, raw_bytes: bool) -> (Result<Trees,
         depth: 0,
         raw_bytes,
         work: 0,
+        action_line: None,
     };
     let result = p.parse_top().and_then(|root| p.add(name, root));
     let work = lexed + p.work;
@@ -167,6 +168,8 @@ struct Parser {
     raw_bytes: bool,
     /// Tokens read, counting re-reads after a backup.
     work: u64,
+    /// The line of the action being parsed, for errors found further on.
+    action_line: Option<usize>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -244,7 +247,17 @@ impl Parser {
 
     fn unexpected<T>(&self, t: &Token, context: &str) -> PResult<T> {
         if t.kind == Kind::Error {
-            return self.err(t.pos, t.text.clone());
+            // An error inside an action that began on an earlier line says where it began.
+            let message = match self.action_line {
+                Some(line) if line != t.line && t.text.ends_with(" action") => {
+                    format!("{} started at line {line}", t.text)
+                }
+                Some(line) if line != t.line => {
+                    format!("{} in action started at line {line}", t.text)
+                }
+                _ => t.text.clone(),
+            };
+            return self.err(t.pos, message);
         }
         self.err(t.pos, format!("unexpected {} in {context}", describe(t)))
     }
@@ -345,7 +358,12 @@ impl Parser {
             Kind::Text => Ok(Item::Node(Node::Text(
                 t.text.into_bytes().into_boxed_slice(),
             ))),
-            Kind::LeftDelim => self.action(t.pos),
+            Kind::LeftDelim => {
+                self.action_line = Some(t.line);
+                let item = self.action(t.pos);
+                self.action_line = None;
+                item
+            }
             _ => self.unexpected(&t, "input"),
         }
     }

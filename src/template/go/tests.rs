@@ -186,3 +186,38 @@ fn non_utf8_templates_keep_their_bytes() {
         b"# caf\xe9\nserver x\xff"
     );
 }
+
+#[test]
+fn the_deepest_templates_allowed_fit_a_small_stack() {
+    // Renders run on threads with 2 MiB stacks; the limits fit in half of one even in
+    // a debug build.
+    let deep = parse::MAX_NESTING - 1;
+    let nested = format!("{}x{}", "{{if 1}}".repeat(deep), "{{end}}".repeat(deep));
+    let chain = format!(
+        "{{{{if 0}}}}{}x{{{{end}}}}",
+        "{{else if 0}}".repeat(deep - 1)
+    );
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(deep), ")".repeat(deep));
+    let recursion = "{{define \"r\"}}{{template \"r\" .}}{{end}}{{template \"r\" .}}".to_string();
+    let out = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let mut outs = Vec::new();
+            for src in [nested, chain, parens, recursion] {
+                outs.push(render(&src, &[]).map_err(|e| e.message));
+            }
+            outs
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(out[0].as_deref(), Ok("x"));
+    assert_eq!(out[1].as_deref(), Ok(""));
+    assert_eq!(out[2].as_deref(), Ok("1"));
+    assert!(
+        out[3]
+            .as_ref()
+            .unwrap_err()
+            .contains("exceeded maximum template depth")
+    );
+}
