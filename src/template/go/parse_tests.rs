@@ -118,9 +118,12 @@ fn work(src: &str) -> u64 {
 
 const LINEAR: u64 = 32;
 
+/// A family of inputs, one per size.
+type Family = (&'static str, Box<dyn Fn(usize) -> String>);
+
 #[test]
 fn pathological_inputs_take_linear_work() {
-    let families: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let families: Vec<Family> = vec![
         ("open delimiters", Box::new(|n| "{{".repeat(n))),
         (
             "nested parens",
