@@ -24,6 +24,7 @@ pub mod lex;
 pub mod parse;
 pub mod path;
 pub mod quote;
+pub mod srv;
 pub mod store;
 pub mod time;
 pub mod value;
