@@ -61,12 +61,14 @@ pub struct Exec<'a> {
     at: Span,
 }
 
-/// Renders the template `name` of `trees` (parsed from `src`) over `store`.
+/// Renders the template `name` of `trees` (parsed from `src`) over `store`, into a
+/// buffer that starts with `capacity` bytes.
 pub fn render<'a>(
     trees: &'a Trees,
     src: &'a str,
     name: &str,
     store: &'a Store<'a>,
+    capacity: usize,
 ) -> Result<Vec<u8>, ExecError> {
     let Some(root) = trees.trees.get(name) else {
         return Err(ExecError {
@@ -78,7 +80,7 @@ pub fn render<'a>(
         trees,
         store,
         src,
-        out: Vec::new(),
+        out: Vec::with_capacity(capacity.min(MAX_OUTPUT)),
         scratch: String::new(),
         vars: vec![(Trees::DOLLAR, Value::Missing)],
         depth: 0,

@@ -12,8 +12,13 @@ const TYPE_SRV: u16 = 33;
 
 unsafe extern "C" {
     /// The C library resolver's `res_query(3)`.
-    fn res_query(dname: *const libc::c_char, class: i32, kind: i32, answer: *mut u8, len: i32)
-    -> i32;
+    fn res_query(
+        dname: *const libc::c_char,
+        class: i32,
+        kind: i32,
+        answer: *mut u8,
+        len: i32,
+    ) -> i32;
 }
 
 /// Go's `isDomainName`: labels of letters, digits, `_` and inner `-`, at most 63 bytes
@@ -69,7 +74,13 @@ pub fn lookup(service: &str, proto: &str, name: &str) -> Vec<Srv> {
     let mut buf = vec![0u8; 65_535];
     // SAFETY: `c` is NUL-terminated and `buf` is writable for the length given.
     let n = unsafe {
-        res_query(c.as_ptr(), CLASS_IN, i32::from(TYPE_SRV), buf.as_mut_ptr(), buf.len() as i32)
+        res_query(
+            c.as_ptr(),
+            CLASS_IN,
+            i32::from(TYPE_SRV),
+            buf.as_mut_ptr(),
+            buf.len() as i32,
+        )
     };
     let Ok(n) = usize::try_from(n) else {
         return Vec::new();
@@ -81,7 +92,8 @@ pub fn lookup(service: &str, proto: &str, name: &str) -> Vec<Srv> {
 
 /// The SRV answers of a DNS response message, `None` when it is malformed.
 pub fn parse(msg: &[u8]) -> Option<Vec<Srv>> {
-    let u16_at = |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*msg.get(i)?, *msg.get(i + 1)?])) };
+    let u16_at =
+        |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*msg.get(i)?, *msg.get(i + 1)?])) };
     let questions = u16_at(4)?;
     let answers = u16_at(6)?;
     let mut at = 12;
@@ -155,13 +167,30 @@ mod tests {
 
     #[test]
     fn domain_names_as_go_checks_them() {
-        for ok in ["example.com", "_xmpp._tcp.example.com", "a-b.c", "x", "example.com."] {
+        for ok in [
+            "example.com",
+            "_xmpp._tcp.example.com",
+            "a-b.c",
+            "x",
+            "example.com.",
+        ] {
             assert!(is_domain_name(ok), "{ok}");
         }
-        for bad in ["", "bad..name", "-a.com", "a-.com", "123.456", "a b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "bad..name",
+            "-a.com",
+            "a-.com",
+            "123.456",
+            "a b",
+            &"a".repeat(64),
+        ] {
             assert!(!is_domain_name(bad), "{bad}");
         }
-        assert!(lookup("xmpp", "tcp", "bad..name").is_empty(), "refused without a query");
+        assert!(
+            lookup("xmpp", "tcp", "bad..name").is_empty(),
+            "refused without a query"
+        );
     }
 
     #[test]
@@ -170,7 +199,10 @@ mod tests {
         // point back at it, with targets `a.ex.` and a pointer to `ex.`.
         let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
         m.extend_from_slice(b"\x02_x\x04_tcp\x02ex\x00\x00\x21\x00\x01");
-        for (prio, weight, port, target) in [(10u16, 5u16, 80u16, &b"\x01a\xc0\x14"[..]), (20, 0, 443, &b"\xc0\x14"[..])] {
+        for (prio, weight, port, target) in [
+            (10u16, 5u16, 80u16, &b"\x01a\xc0\x14"[..]),
+            (20, 0, 443, &b"\xc0\x14"[..]),
+        ] {
             m.extend_from_slice(&[0xC0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
             m.extend_from_slice(&((6 + target.len()) as u16).to_be_bytes());
             for v in [prio, weight, port] {
@@ -180,7 +212,15 @@ mod tests {
         }
         let got = parse(&m).unwrap();
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].target.as_str(), got[0].port, got[0].priority, got[0].weight), ("a.ex.", 80, 10, 5));
+        assert_eq!(
+            (
+                got[0].target.as_str(),
+                got[0].port,
+                got[0].priority,
+                got[0].weight
+            ),
+            ("a.ex.", 80, 10, 5)
+        );
         assert_eq!((got[1].target.as_str(), got[1].port), ("ex.", 443));
         assert!(parse(&m[..20]).is_none(), "truncated");
         // A compression pointer to itself is malformed, not a hang.
