@@ -27,6 +27,7 @@ pub mod quote;
 pub mod srv;
 pub mod store;
 pub mod time;
+pub mod token;
 pub mod value;
 #[cfg(test)]
 mod vectors;
