@@ -31,9 +31,10 @@
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
 //!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from.
-//!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `lex`, `parse`
-//!     (into `ast`), `exec` (the evaluator, with `call`, `builtins`, and confd's function
-//!     map in `confd` over memkv's names in `store`), `value`, Go's `fmt`, `quote`,
+//!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
+//!     `parse` (into `ast`), `exec` (the evaluator; argument checks in `exec/args`,
+//!     dispatch in `call`, bodies in `builtins` and in `confd`, confd's function map over
+//!     memkv's names in `store`, SRV lookups in `srv`), `value`, Go's `fmt`, `quote`,
 //!     `isprint`, `escape`, `time` and `path`; `vectors` are Go's own outputs, for tests.
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
