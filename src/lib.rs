@@ -25,7 +25,10 @@
 //!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
 //!   with their guards, by confsync's or confd's rules ([`config::Dialect`]); durations.
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
-//!   module per backend: `file`, `env`, `etcd/`, `redis/`.
+//!   module per backend: `file/`, `env`, `etcd/`, `redis/`. `file/` reads YAML as confd
+//!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
+//!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
+//!   JSON and TOML through serde (`serde_flatten`).
 //! - [`store`]: the last good keys of a backend and their diffs.
 //! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
