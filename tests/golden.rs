@@ -47,14 +47,6 @@ const DIFFERENT: &[(&str, &str)] = &[
         "Go strings are bytes, so slicing inside a UTF-8 sequence writes half a character; \
          confsync's strings are UTF-8 and write U+FFFD for the cut bytes",
     ),
-    (
-        "err_yaml_bool_key",
-        "confd crashes on a yaml map key that is not a string; confsync reads it as text",
-    ),
-    (
-        "err_yaml_int_key",
-        "confd crashes on a yaml map key that is not a string; confsync reads it as text",
-    ),
 ];
 
 fn cases() -> Vec<Case> {
