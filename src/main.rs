@@ -137,21 +137,12 @@ fn load(conf: &ConfArgs, settings: Settings) -> Result<(RunConfig, ResourceSet),
     let run = config::run_config(&conf.confdir, conf.config_file.as_deref(), settings);
     let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
     let set = config::load_resources(&conf.confdir, &prefix);
-    match (run, set) {
-        (Ok(r), Ok(s)) => {
-            let errors = r.check_backends(&s.resources);
-            if errors.is_empty() {
-                Ok((r, s))
-            } else {
-                Err(errors)
-            }
-        }
-        (r, s) => Err(r
-            .err()
-            .into_iter()
-            .flatten()
-            .chain(s.err().into_iter().flatten())
-            .collect()),
+    let (r, s) = config::both(run, set)?;
+    let errors = r.check_backends(&s.resources);
+    if errors.is_empty() {
+        Ok((r, s))
+    } else {
+        Err(errors)
     }
 }
 

@@ -95,27 +95,18 @@ impl Confd {
         let prefix = mapped.settings.prefix.clone().unwrap_or_default();
         let run = config::run_config_from(&mapped.confdir, mapped.settings);
         let set = config::load_resources_as(&mapped.confdir, &prefix, Dialect::Confd);
-        match (run, set) {
-            (Ok(run), Ok((resources, mut res_warnings))) => {
-                let errors = run.check_backends(&resources.resources);
-                if !errors.is_empty() {
-                    return Err(errors);
-                }
-                let mut warnings = mapped.warnings;
-                warnings.append(&mut res_warnings);
-                Ok(Loaded {
-                    run,
-                    resources,
-                    warnings,
-                })
-            }
-            (r, s) => Err(r
-                .err()
-                .into_iter()
-                .flatten()
-                .chain(s.err().into_iter().flatten())
-                .collect()),
+        let (run, (resources, mut res_warnings)) = config::both(run, set)?;
+        let errors = run.check_backends(&resources.resources);
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        let mut warnings = mapped.warnings;
+        warnings.append(&mut res_warnings);
+        Ok(Loaded {
+            run,
+            resources,
+            warnings,
+        })
     }
 }
 

@@ -19,18 +19,9 @@ pub struct Mapped {
     pub warnings: Vec<ConfigError>,
 }
 
-/// Backends confd has and confsync does not (yet); the last three are the fork's.
-const UNSUPPORTED_BACKENDS: &[&str] = &[
-    "consul",
-    "zookeeper",
-    "vault",
-    "dynamodb",
-    "ssm",
-    "rancher",
-    "acm",
-    "secretsmanager",
-    "imds",
-];
+/// Backends confd has and confsync does not (yet): every backend word after the five
+/// confsync reads; the last three are the fork's.
+const UNSUPPORTED_BACKENDS: &[&str] = super::spec::BACKEND_WORDS.split_at(5).1;
 
 /// Flags whose only use is something confsync does not do: accepted only when empty.
 const ONLY_FOR: &[(&str, &str)] = &[

@@ -375,6 +375,22 @@ fn backend_config(
     })
 }
 
+/// Both results, or every error of either.
+pub fn both<A, B>(
+    a: Result<A, Vec<ConfigError>>,
+    b: Result<B, Vec<ConfigError>>,
+) -> Result<(A, B), Vec<ConfigError>> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(a
+            .err()
+            .into_iter()
+            .flatten()
+            .chain(b.err().into_iter().flatten())
+            .collect()),
+    }
+}
+
 /// Resources and their parsed templates.
 pub struct ResourceSet {
     /// Every resource, in file name order.

@@ -280,10 +280,10 @@ impl Lexer<'_> {
                 self.emit(Kind::Declare);
             }
             '|' => self.emit(Kind::Pipe),
-            '"' => return self.lex_quote(),
+            '"' => return self.lex_quoted('"', Kind::String, "quoted string"),
             '`' => return self.lex_raw_quote(),
             '$' => return self.lex_variable(),
-            '\'' => return self.lex_char(),
+            '\'' => return self.lex_quoted('\'', Kind::CharConst, "character constant"),
             '.' if self.peek().is_some_and(|d| !d.is_ascii_digit()) => {
                 return self.lex_field_or_variable(Kind::Field);
             }
@@ -394,21 +394,20 @@ impl Lexer<'_> {
         }
     }
 
-    fn lex_char(&mut self) -> State {
+    /// A `'c'` or `"string"` up to its closing `quote`, backslash escapes skipped.
+    fn lex_quoted(&mut self, quote: char, kind: Kind, what: &str) -> State {
         loop {
             match self.next() {
                 Some('\\') => match self.next() {
-                    Some('\n') | None => {
-                        return self.error("unterminated character constant".into());
-                    }
+                    Some('\n') | None => return self.error(format!("unterminated {what}")),
                     Some(_) => {}
                 },
-                Some('\n') | None => return self.error("unterminated character constant".into()),
-                Some('\'') => break,
+                Some('\n') | None => return self.error(format!("unterminated {what}")),
+                Some(c) if c == quote => break,
                 Some(_) => {}
             }
         }
-        self.emit(Kind::CharConst);
+        self.emit(kind);
         State::InsideAction
     }
 
@@ -459,22 +458,6 @@ impl Lexer<'_> {
             return false;
         }
         true
-    }
-
-    fn lex_quote(&mut self) -> State {
-        loop {
-            match self.next() {
-                Some('\\') => match self.next() {
-                    Some('\n') | None => return self.error("unterminated quoted string".into()),
-                    Some(_) => {}
-                },
-                Some('\n') | None => return self.error("unterminated quoted string".into()),
-                Some('"') => break,
-                Some(_) => {}
-            }
-        }
-        self.emit(Kind::String);
-        State::InsideAction
     }
 
     fn lex_raw_quote(&mut self) -> State {
