@@ -29,6 +29,7 @@
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
 //!   JSON and TOML through serde (`serde_flatten`).
+//! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
 //! - [`store`]: the last good keys of a backend and their diffs.
 //! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
@@ -38,7 +39,7 @@
 //!     `parse` (into `ast`), `exec` (the evaluator; argument checks in `exec/args`,
 //!     dispatch in `call`, bodies in `builtins` and in `confd`, confd's function map over
 //!     memkv's names in `store`, SRV lookups in `srv`), `value`, Go's `fmt`, `quote`,
-//!     `isprint`, `escape`, `time` and `path`; `vectors` are Go's own outputs, for tests.
+//!     `isprint`, `escape` and `time`; `vectors` are Go's own outputs, for tests.
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
 //! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing
@@ -55,6 +56,7 @@ pub mod cli;
 pub mod confd;
 pub mod config;
 pub mod daemon;
+pub mod gopath;
 pub mod http;
 pub mod metrics;
 pub mod register;

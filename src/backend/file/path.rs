@@ -39,7 +39,7 @@ impl KeyPath {
             self.0.push_str(key);
             return Restore::Truncate(len);
         }
-        let joined = join(&self.0, key);
+        let joined = crate::gopath::join(&self.0, key);
         *work += joined.len() + len;
         Restore::Replace(std::mem::replace(&mut self.0, joined))
     }
@@ -71,27 +71,4 @@ impl KeyPath {
             Restore::Replace(p) => self.0 = p,
         }
     }
-}
-
-/// Go's `path.Join(parent, key)` for a clean, rooted `parent`.
-fn join(parent: &str, key: &str) -> String {
-    let mut parts: Vec<&str> = parent.split('/').filter(|p| !p.is_empty()).collect();
-    for p in key.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    let mut out = String::with_capacity(parent.len() + key.len() + 1);
-    for p in &parts {
-        out.push('/');
-        out.push_str(p);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
 }

@@ -251,13 +251,13 @@ pub fn trim_suffix<'a>(args: &[Value<'a>]) -> Value<'a> {
 
 /// `path.Base`.
 pub fn base<'a>(args: &[Value<'a>]) -> Value<'a> {
-    sub(args, 0, super::path::base)
+    sub(args, 0, crate::gopath::base)
 }
 
 /// `path.Dir`.
 pub fn dir<'a>(args: &[Value<'a>]) -> Value<'a> {
     let s = str_arg(args, 0);
-    match super::path::dir(s) {
+    match crate::gopath::dir(s) {
         // A cleaned head of `s` is a prefix of it: borrow it when `s` is borrowed.
         std::borrow::Cow::Borrowed(d) if d.as_ptr() == s.as_ptr() => {
             let n = d.len();

@@ -22,7 +22,6 @@ pub mod funcs;
 pub mod isprint;
 pub mod lex;
 pub mod parse;
-pub mod path;
 pub mod quote;
 pub mod srv;
 pub mod store;
