@@ -14,24 +14,40 @@
 //! # Layout
 //!
 //! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
+//!   Invoked as `confd` (or with a single-dash long flag first) it parses with [`confd`]
+//!   instead of [`cli`], then runs the same way.
 //! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`).
+//! - [`confd`]: confd's command line (Go `flag` rules, the fork's `BACKEND` word) and
+//!   `confd.toml`, merged by confd's precedence (confd.toml > flag > default, then
+//!   `CONFD_CLIENT_*`) and mapped onto [`config::Settings`]; resource files read by
+//!   confd's rules ([`config::Dialect::Confd`]: a global prefix replaces the resource's).
 //! - [`config`]: `confsync.toml` and flags merged (flag > env > file > default) into a
 //!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
-//!   with their guards; durations.
+//!   with their guards, by confsync's or confd's rules ([`config::Dialect`]); durations.
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
-//!   module per backend: `file`, `env`, `etcd/`, `redis/`.
+//!   module per backend: `file/`, `env`, `etcd/`, `redis/`. `file/` reads YAML as confd
+//!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
+//!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
+//!   JSON and TOML through serde (`serde_flatten`).
+//! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
 //! - [`store`]: the last good keys of a backend and their diffs.
-//! - [`template`]: Tera setup, confd's store functions over a [`template::View`], filters,
-//!   Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with the
-//!   per-resource [`template::EntryCache`] a daemon's worker reuses them from.
-//!   `template::go`: confd's Go `text/template` dialect (lexer, parser, evaluator, Go's
-//!   `fmt`). `template::confd_funcs`: Tera filters with Go's semantics (`go_print`,
-//!   `format`, `atoi`, ...). `template::convert`: `confsync convert`, Go templates
-//!   turned into Tera that renders the same bytes (`source` cuts the Go source into
-//!   text, actions and comments; `walk`, `controls` and `templates` write the nodes;
-//!   `expr`, `calls`, `collections`, `store` and `printing` the pipelines, on `texpr`'s
-//!   Tera expressions typed by `types`; `scope` and `names` map Go's variables to Tera
-//!   names; `command` and `resource_file` are the subcommand and its `--write`).
+//! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
+//!   one per template; Tera setup, confd's store functions over a [`template::View`],
+//!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
+//!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from.
+//!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
+//!     `parse` (into `ast`), `exec` (the evaluator; argument checks in `exec/args`,
+//!     dispatch in `call`, bodies in `builtins` and in `confd`, confd's function map over
+//!     memkv's names in `store`, SRV lookups in `srv`), `value`, Go's `fmt`, `quote`,
+//!     `isprint`, `escape` and `time`; `vectors` are Go's own outputs, for tests.
+//!   - `template/confd_funcs`: Tera filters with Go's semantics (`go_print`, `format`,
+//!     `atoi`, `to_upper`, `sort_kv_by_length`, ...).
+//!   - `template/convert/`: `confsync convert`, Go templates turned into Tera that
+//!     renders the same bytes: `source` cuts the Go source into text, actions and
+//!     comments; `walk`, `controls` and `templates` write the nodes; `expr`, `calls`,
+//!     `collections`, `store` and `printing` the pipelines, on `texpr`'s Tera expressions
+//!     typed by `types`; `scope` and `names` map Go's variables to Tera names; `command`
+//!     and `resource_file` are the subcommand and its `--write`.
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
 //! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing
@@ -45,8 +61,10 @@
 
 pub mod backend;
 pub mod cli;
+pub mod confd;
 pub mod config;
 pub mod daemon;
+pub mod gopath;
 pub mod http;
 pub mod metrics;
 pub mod register;

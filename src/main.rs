@@ -1,32 +1,38 @@
 //! `confsync` entry point: parse, set up logging, run; errors become exit codes
 //! (0 success, 1 a render, check, reload or backend read failed, 2 bad configuration).
+//! Invoked as `confd` (or with a single-dash long flag first), it takes confd's command
+//! line instead and runs the same way (see `confsync::confd`).
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use confsync::cli::{Cli, Command, ConfArgs};
+use confsync::confd;
 use confsync::config::{self, ConfigError, LogFormat, ResourceSet, RunConfig, Settings};
 use confsync::daemon::{self, DaemonError};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if confd::detect(&argv) {
+        return confd_main(&argv[1..]);
+    }
+    let cli = Cli::parse_from(argv);
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("confsync: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         match cli.command {
-            Command::Run { conf, settings } => run(conf, settings).await,
+            Command::Run { conf, settings } => {
+                run(Arc::new(move || {
+                    load(&conf, settings.clone()).map(|(r, s)| (r, s, Vec::new()))
+                }))
+                .await
+            }
             Command::Check { conf, settings } => check(conf, settings),
             Command::Render {
                 conf,
@@ -42,6 +48,67 @@ fn main() -> ExitCode {
             Command::Register { args } => confsync::register::run(args).await,
         }
     })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("confsync: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+/// confd's command line: usage errors exit 2 with confd's usage text, as Go's `flag`
+/// package does; a run goes through the same [`run`] as `confsync run`.
+fn confd_main(args: &[OsString]) -> ExitCode {
+    let Some(args) = args
+        .iter()
+        .map(|a| a.to_str().map(String::from))
+        .collect::<Option<Vec<String>>>()
+    else {
+        eprintln!("confd: an argument is not valid UTF-8");
+        return ExitCode::from(2);
+    };
+    match confd::parse(&args) {
+        Err(e) => {
+            eprintln!("{e}");
+            eprint!("{}", confd::usage());
+            ExitCode::from(2)
+        }
+        Ok(confd::Parsed::Help) => {
+            eprint!("{}", confd::usage());
+            ExitCode::SUCCESS
+        }
+        Ok(confd::Parsed::Version) => {
+            println!("{}", confd::version());
+            ExitCode::SUCCESS
+        }
+        Ok(confd::Parsed::Run(flags)) => {
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            let c = confd::Confd::new(flags);
+            rt.block_on(run(Arc::new(move || {
+                c.load().map(|l| (l.run, l.resources, l.warnings))
+            })))
+        }
+    }
+}
+
+/// Loads a run's settings and resources, with warnings to log once logging is up; called
+/// at start and again on SIGHUP.
+type Loader = Arc<
+    dyn Fn() -> Result<(RunConfig, ResourceSet, Vec<ConfigError>), Vec<ConfigError>> + Send + Sync,
+>;
+
+fn log_warnings(warnings: &[ConfigError]) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
 }
 
 /// One malloc arena: memory freed by one thread (a listing parsed on a blocking thread)
@@ -75,21 +142,12 @@ fn load(conf: &ConfArgs, settings: Settings) -> Result<(RunConfig, ResourceSet),
     let run = config::run_config(&conf.confdir, conf.config_file.as_deref(), settings);
     let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
     let set = config::load_resources(&conf.confdir, &prefix);
-    match (run, set) {
-        (Ok(r), Ok(s)) => {
-            let errors = r.check_backends(&s.resources);
-            if errors.is_empty() {
-                Ok((r, s))
-            } else {
-                Err(errors)
-            }
-        }
-        (r, s) => Err(r
-            .err()
-            .into_iter()
-            .flatten()
-            .chain(s.err().into_iter().flatten())
-            .collect()),
+    let (r, s) = config::both(run, set)?;
+    let errors = r.check_backends(&s.resources);
+    if errors.is_empty() {
+        Ok((r, s))
+    } else {
+        Err(errors)
     }
 }
 
@@ -106,12 +164,13 @@ fn init_logging(cfg: &RunConfig) {
     }
 }
 
-async fn run(conf: ConfArgs, settings: Settings) -> ExitCode {
-    let (cfg, set) = match load(&conf, settings.clone()) {
+async fn run(loader: Loader) -> ExitCode {
+    let (cfg, set, warnings) = match loader() {
         Ok(v) => v,
         Err(errors) => return report(&errors),
     };
     init_logging(&cfg);
+    log_warnings(&warnings);
     let onetime = cfg.onetime;
     let shutdown = CancellationToken::new();
     confsync::signals::spawn(shutdown.clone());
@@ -121,7 +180,12 @@ async fn run(conf: ConfArgs, settings: Settings) -> ExitCode {
         notifier: Arc::new(confsync::systemd::Notifier::from_env()),
     };
     // SIGHUP reads everything again: the same flags and env, the files as they are now.
-    let reload: daemon::Reload = Box::new(move || load(&conf, settings.clone()));
+    let reload: daemon::Reload = Box::new(move || {
+        loader().map(|(r, s, w)| {
+            log_warnings(&w);
+            (r, s)
+        })
+    });
     match daemon::run(cfg, set, services, reload, shutdown).await {
         Ok(s) if onetime && s.failed > 0 => {
             eprintln!("confsync: {} resource(s) failed", s.failed);

@@ -176,6 +176,12 @@ pub fn config_file_path(confdir: &Path, explicit: Option<&Path>) -> Option<PathB
     }
 }
 
+/// Validates settings merged by the caller, reading no file (confd's command line and
+/// confd.toml, merged by confd's rules in [`crate::confd`]).
+pub fn run_config_from(confdir: &Path, settings: Settings) -> Result<RunConfig, Vec<ConfigError>> {
+    validate(confdir, settings)
+}
+
 /// Reads the settings file (flags and env already sit in `cli`) and merges:
 /// flag > env > file > default.
 pub fn run_config(
@@ -369,6 +375,22 @@ fn backend_config(
     })
 }
 
+/// Both results, or every error of either.
+pub fn both<A, B>(
+    a: Result<A, Vec<ConfigError>>,
+    b: Result<B, Vec<ConfigError>>,
+) -> Result<(A, B), Vec<ConfigError>> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(a
+            .err()
+            .into_iter()
+            .flatten()
+            .chain(b.err().into_iter().flatten())
+            .collect()),
+    }
+}
+
 /// Resources and their parsed templates.
 pub struct ResourceSet {
     /// Every resource, in file name order.
@@ -377,19 +399,47 @@ pub struct ResourceSet {
     pub engine: Engine,
 }
 
+/// Whose rules resource files follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// confsync's: `conf.d/*.toml`, unknown keys are errors, the global prefix is joined
+    /// in front of each resource's prefix, a relative `dest` is relative to the confdir.
+    #[default]
+    Confsync,
+    /// confd's (in confd mode): every `*toml` below `conf.d`, keys matched ignoring case,
+    /// unknown keys ignored (with a warning), a global prefix replaces each resource's
+    /// prefix, a relative `dest` is relative to the working directory.
+    Confd,
+}
+
 /// Loads every `CONFDIR/conf.d/*.toml` and its template; reports every error at once.
 pub fn load_resources(
     confdir: &Path,
     global_prefix: &str,
 ) -> Result<ResourceSet, Vec<ConfigError>> {
+    load_resources_as(confdir, global_prefix, Dialect::Confsync).map(|(set, _)| set)
+}
+
+/// [`load_resources`] by `dialect`'s rules; also returns warnings (keys confd ignores).
+pub fn load_resources_as(
+    confdir: &Path,
+    global_prefix: &str,
+    dialect: Dialect,
+) -> Result<(ResourceSet, Vec<ConfigError>), Vec<ConfigError>> {
     let confd = confdir.join("conf.d");
     let templates = confdir.join("templates");
     let mut errors = Vec::new();
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&confd) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect(),
+    let mut warnings = Vec::new();
+    let listed = match dialect {
+        Dialect::Confsync => std::fs::read_dir(&confd).map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        }),
+        Dialect::Confd => crate::confd::resource::files(&confd),
+    };
+    let mut files: Vec<PathBuf> = match listed {
+        Ok(files) => files,
         Err(e) => {
             return Err(vec![ConfigError {
                 file: confd,
@@ -409,8 +459,9 @@ pub fn load_resources(
     let mut resources = Vec::new();
     let mut engine = Engine::new();
     for f in files {
-        match resource::load(&f, confdir, &templates, global_prefix) {
-            Ok(r) => {
+        match resource::load_as(&f, confdir, &templates, global_prefix, dialect) {
+            Ok((r, mut w)) => {
+                warnings.append(&mut w);
                 if !engine.contains(&r.src) {
                     if let Err(e) = engine.add_file(&r.src, &r.src_path, r.engine) {
                         errors.push(ConfigError {
@@ -429,7 +480,7 @@ pub fn load_resources(
         }
     }
     if errors.is_empty() {
-        Ok(ResourceSet { resources, engine })
+        Ok((ResourceSet { resources, engine }, warnings))
     } else {
         Err(errors)
     }

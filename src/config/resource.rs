@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, Wait, duration, line_of};
+use super::{ConfigError, Dialect, Wait, duration, line_of};
 use crate::template::view::key_prefix;
 use crate::template::{EngineKind, join_key};
 
@@ -141,6 +141,25 @@ pub fn load(
     templates_dir: &Path,
     global_prefix: &str,
 ) -> Result<Resource, Vec<ConfigError>> {
+    load_as(
+        file,
+        confdir,
+        templates_dir,
+        global_prefix,
+        Dialect::Confsync,
+    )
+    .map(|(r, _)| r)
+}
+
+/// [`load`] by `dialect`'s rules (see [`Dialect`]); also returns warnings: the keys
+/// confd ignores, which confd mode ignores too.
+pub fn load_as(
+    file: &Path,
+    confdir: &Path,
+    templates_dir: &Path,
+    global_prefix: &str,
+    dialect: Dialect,
+) -> Result<(Resource, Vec<ConfigError>), Vec<ConfigError>> {
     let err = |line: Option<usize>, message: String| ConfigError {
         file: file.to_path_buf(),
         line,
@@ -156,7 +175,21 @@ pub fn load(
             ),
         )]
     })?;
-    let raw: RawFile = toml::from_str(&text).map_err(|e| {
+    let mut warnings = Vec::new();
+    let parsed = match dialect {
+        Dialect::Confsync => toml::from_str(&text),
+        Dialect::Confd => {
+            let fields = crate::confd::resource::struct_fields::<RawResource>();
+            crate::confd::resource::from_str(&text, fields).map(|(raw, ignored)| {
+                warnings = ignored
+                    .into_iter()
+                    .map(|i| err(Some(i.line), i.message))
+                    .collect();
+                raw
+            })
+        }
+    };
+    let raw: RawFile = parsed.map_err(|e| {
         let line = e.span().map(|s| line_of(&text, s.start));
         vec![err(line, e.message().trim().to_string())]
     })?;
@@ -165,7 +198,11 @@ pub fn load(
     let at = |s: &std::ops::Range<usize>| Some(line_of(&text, s.start));
 
     let src = raw.src.get_ref().clone();
-    let src_path = templates_dir.join(&src);
+    // confd joins even an absolute `src` below the templates directory.
+    let src_path = match dialect {
+        Dialect::Confsync => templates_dir.join(&src),
+        Dialect::Confd => templates_dir.join(src.trim_start_matches('/')),
+    };
     if src.is_empty() {
         errors.push(err(at(&raw.src.span()), "`src` is empty".into()));
     } else if !src_path.is_file() {
@@ -178,10 +215,11 @@ pub fn load(
     if raw.dest.get_ref().is_empty() {
         errors.push(err(at(&raw.dest.span()), "`dest` is empty".into()));
     }
-    let dest = if dest.is_absolute() {
-        dest
-    } else {
-        confdir.join(dest)
+    let dest = match dialect {
+        _ if dest.is_absolute() => dest,
+        Dialect::Confsync => confdir.join(dest),
+        // confd writes a relative `dest` relative to its working directory.
+        Dialect::Confd => std::env::current_dir().unwrap_or_default().join(dest),
     };
 
     let mode = raw.mode.as_ref().and_then(|m| {
@@ -262,12 +300,20 @@ pub fn load(
             None
         })
     });
+    // confd's templates are Go templates, whatever they contain.
+    let engine = engine.or((dialect == Dialect::Confd).then_some(EngineKind::Go));
 
     if !errors.is_empty() {
         return Err(errors);
     }
-    let prefix = join_key(global_prefix, raw.prefix.as_deref().unwrap_or(""));
-    Ok(Resource {
+    let own = raw.prefix.as_deref().unwrap_or("");
+    let prefix = match dialect {
+        Dialect::Confsync => join_key(global_prefix, own),
+        // confd: a global prefix replaces the resource's own.
+        Dialect::Confd if !global_prefix.is_empty() => join_key("/", global_prefix),
+        Dialect::Confd => join_key("/", own),
+    };
+    let resource = Resource {
         name: file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -293,5 +339,6 @@ pub fn load(
         min_keys: raw.min_keys.unwrap_or(0),
         value_pattern,
         engine,
-    })
+    };
+    Ok((resource, warnings))
 }

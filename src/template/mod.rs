@@ -77,6 +77,16 @@ fn has_tera_tags(text: &str) -> bool {
     text.contains("{%") || text.contains("{#")
 }
 
+/// True when `text` calls a function with a named argument (`f(key=`), Tera's syntax.
+fn has_named_arguments(text: &str) -> bool {
+    static CALL: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+    CALL.get_or_init(|| {
+        regex_lite::Regex::new(r"[A-Za-z_][A-Za-z0-9_]*\(\s*[A-Za-z_][A-Za-z0-9_]*\s*=[^=]")
+            .expect("a valid pattern")
+    })
+    .is_match(text)
+}
+
 impl Engine {
     /// An engine with confsync's functions and filters and no templates yet.
     pub fn new() -> Self {
@@ -148,37 +158,39 @@ impl Engine {
         Ok(kind)
     }
 
-    /// The language rule for a template without `engine`: a file that parses as a Go
-    /// template and has no Tera tags (`{%`, `{#`) is Go; otherwise one that parses as
-    /// Tera is Tera; otherwise the Go parser's error is reported.
+    /// The language rule for a template without `engine`: a file with Tera's own tags
+    /// (`{%`, `{#`, which Go prints as text) is Tera; otherwise a file that parses as a
+    /// Go template is Go; otherwise one that calls a function with named arguments
+    /// (`getv(key=...)`, which Go cannot express) and parses as Tera is Tera; otherwise
+    /// the Go parser's error is reported (so a Go template calling an unknown function
+    /// fails at load time, with its line and column).
     fn add_detected(&mut self, name: &str, bytes: &[u8]) -> Result<EngineKind, String> {
         let text = std::str::from_utf8(bytes).ok();
-        let tera_tags = text.is_some_and(has_tera_tags);
-        let go = self.add_go_raw(name, bytes);
-        if go.is_ok() && !tera_tags {
-            return Ok(EngineKind::Go);
+        if let Some(text) = text.filter(|t| has_tera_tags(t)) {
+            return match self.add_raw(name, text) {
+                Ok(()) => Ok(EngineKind::Tera),
+                Err(e) => Err(format!(
+                    "{} (read as a Tera template because it has {{% or {{# tags; set engine = \"go\" in the resource to read it as a Go template)",
+                    match e {
+                        TemplateError::Load { message, .. } => message,
+                        other => other.to_string(),
+                    }
+                )),
+            };
         }
-        if let Some(text) = text {
+        let go = match self.add_go_raw(name, bytes) {
+            Ok(()) => return Ok(EngineKind::Go),
+            Err(TemplateError::Load { message, .. }) => message,
+            Err(other) => other.to_string(),
+        };
+        if let Some(text) = text.filter(|t| has_named_arguments(t)) {
             if self.add_raw(name, text).is_ok() {
-                self.go.remove(name);
                 return Ok(EngineKind::Tera);
             }
         }
-        match go {
-            Ok(()) => Ok(EngineKind::Go),
-            Err(TemplateError::Load { message, .. }) if !tera_tags => Err(format!(
-                "{message} (read as a Go template; set engine = \"tera\" in the resource to read it as Tera)"
-            )),
-            Err(_) => {
-                // Tera tags and neither parses: Tera's error says most.
-                let e = self
-                    .add_raw(name, text.unwrap_or_default())
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
-                Err(e)
-            }
-        }
+        Err(format!(
+            "{go} (read as a Go template; set engine = \"tera\" in the resource to read it as Tera)"
+        ))
     }
 
     /// True when a template called `name` is loaded.

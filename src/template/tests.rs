@@ -247,3 +247,63 @@ fn renders_with_the_entry_cache_follow_every_change() {
     assert_eq!(run(&[("/app/s/b", "3")]), "/s/b=3;|");
     assert_eq!(cache.len(), 1, "only the last render's entries are kept");
 }
+
+#[test]
+fn the_engine_follows_the_resource_or_the_detection_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let mut e = Engine::new();
+    let go = file("go.tmpl", b"{{range gets \"/s/*\"}}{{.Value}}{{end}}");
+    let tera = file(
+        "tera.tmpl",
+        b"{% for s in gets(key=\"/s/*\") %}{{ s.value }}{% endfor %}",
+    );
+    let tera_expr = file("expr.tmpl", b"{{ getv(key=\"/s/a\") }}");
+    let plain = file("plain.tmpl", b"no tags at all\n");
+    let latin1 = file("latin1.tmpl", b"# caf\xe9 {{getv \"/s/a\"}}\n");
+    let named = file("x.tera", b"{{ getv(key=\"/s/a\") }}");
+    assert_eq!(e.add_file("go", &go, None).unwrap(), EngineKind::Go);
+    assert_eq!(e.add_file("tera", &tera, None).unwrap(), EngineKind::Tera);
+    assert_eq!(
+        e.add_file("expr", &tera_expr, None).unwrap(),
+        EngineKind::Tera
+    );
+    assert_eq!(e.add_file("plain", &plain, None).unwrap(), EngineKind::Go);
+    assert_eq!(e.add_file("latin1", &latin1, None).unwrap(), EngineKind::Go);
+    assert_eq!(e.add_file("named", &named, None).unwrap(), EngineKind::Tera);
+    let tags = file("tags.tmpl", b"{% if x %}y{% endif %}");
+    assert_eq!(e.add_file("tags", &tags, None).unwrap(), EngineKind::Tera);
+    assert_eq!(
+        e.add_file("forced", &tags, Some(EngineKind::Go)).unwrap(),
+        EngineKind::Go
+    );
+    let kvs = data(&[("/s/a", "1"), ("/s/b", "2")]);
+    let render = |name: &str| {
+        e.render(name, View::new(kvs.clone(), "", &["/".to_string()]))
+            .unwrap()
+    };
+    assert_eq!(render("go"), b"12");
+    assert_eq!(render("tera"), b"12");
+    assert_eq!(render("latin1"), b"# caf\xe9 1\n");
+    assert_eq!(
+        render("forced"),
+        b"{% if x %}y{% endif %}",
+        "Go prints Tera's tags as text"
+    );
+
+    // A broken Tera template (it has Tera tags) reports Tera's error, not a Go render.
+    let broken = file("broken.tmpl", b"{% for s in %}x{% endfor %}");
+    let err = e.add_file("broken", &broken, None).unwrap_err().to_string();
+    assert!(err.contains("read as a Tera template"), "{err}");
+    // A broken Go template reports Go's error with line and column.
+    let bad_go = file("bad.tmpl", b"line\n{{ nosuch .Key }}");
+    let err = e.add_file("bad", &bad_go, None).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2, column 4: function \"nosuch\" not defined"),
+        "{err}"
+    );
+}

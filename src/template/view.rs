@@ -45,7 +45,7 @@ pub fn join_key(prefix: &str, key: &str) -> String {
 /// `path.Join(prefix, key)`, which cleans the result (`/app/servers/` reads `/app/servers`,
 /// so it also matches `/app/servers2`; prefixes match as plain string prefixes).
 pub fn key_prefix(prefix: &str, key: &str) -> String {
-    super::go::path::clean(&format!("/{prefix}/{key}")).into_owned()
+    crate::gopath::clean(&format!("/{prefix}/{key}")).into_owned()
 }
 
 impl View {

@@ -453,11 +453,12 @@ fn resources_follow_their_own_named_backends() {
     let mut p = daemon(dir.path(), &[]);
     assert!(wait_file(&main, LIMIT, |s| s == "a=1\n").is_some());
     assert!(wait_file(&other, LIMIT, |s| s == "x=9\n").is_some());
-    write(dir.path(), "other.yaml", "app:\n  servers:\n    y: \"8\"\n");
-    assert!(wait_file(&other, LIMIT, |s| s == "y=8\n").is_some());
+    // (Not `y`: YAML 1.1, which data files are read as, makes that key a boolean.)
+    write(dir.path(), "other.yaml", "app:\n  servers:\n    z: \"8\"\n");
+    assert!(wait_file(&other, LIMIT, |s| s == "z=8\n").is_some());
     write(dir.path(), "data.yaml", "app:\n  servers:\n    b: \"2\"\n");
     assert!(wait_file(&main, LIMIT, |s| s == "b=2\n").is_some());
-    assert_eq!(std::fs::read_to_string(&other).unwrap(), "y=8\n");
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "z=8\n");
     let log = log_of(dir.path());
     assert!(
         log.contains("backend=other") && log.contains("backend=default"),

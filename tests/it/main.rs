@@ -5,8 +5,10 @@
 mod support;
 
 mod cli;
+mod confd_cli;
 mod convert;
 mod daemon;
 mod etcd;
+mod go_templates;
 mod redis;
 mod register;

@@ -92,7 +92,7 @@ impl Converter<'_> {
 
     pub(super) fn dir(&mut self, v: Typed, span: Span) -> R<Typed> {
         if let Some(l) = &v.literal {
-            let go = crate::template::go::path::dir(l);
+            let go = crate::gopath::dir(l);
             if crate::template::funcs::dir_of(l) != go {
                 return fail(
                     span,

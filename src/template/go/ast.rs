@@ -77,7 +77,7 @@ pub struct Pipe {
 }
 
 /// A variable name, interned per template set so lookups compare numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VarRef(pub u32);
 
 /// One command of a pipeline: an operand, then its arguments.

@@ -251,13 +251,13 @@ pub fn trim_suffix<'a>(args: &[Value<'a>]) -> Value<'a> {
 
 /// `path.Base`.
 pub fn base<'a>(args: &[Value<'a>]) -> Value<'a> {
-    sub(args, 0, super::path::base)
+    sub(args, 0, crate::gopath::base)
 }
 
 /// `path.Dir`.
 pub fn dir<'a>(args: &[Value<'a>]) -> Value<'a> {
     let s = str_arg(args, 0);
-    match super::path::dir(s) {
+    match crate::gopath::dir(s) {
         // A cleaned head of `s` is a prefix of it: borrow it when `s` is borrowed.
         std::borrow::Cow::Borrowed(d) if d.as_ptr() == s.as_ptr() => {
             let n = d.len();
@@ -271,10 +271,15 @@ pub fn dir<'a>(args: &[Value<'a>]) -> Value<'a> {
 /// does not resolve.
 pub fn lookup_ip<'a>(name: &str, keep: fn(&str) -> bool) -> Value<'a> {
     use std::net::ToSocketAddrs;
-    let mut ips: Vec<String> = (name, 0)
-        .to_socket_addrs()
-        .map(|it| it.map(|a| a.ip().to_string()).collect())
-        .unwrap_or_default();
+    // As Go: an address is itself; a name that is not a domain name is never queried.
+    let mut ips: Vec<String> = match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip.to_string()],
+        Err(_) if !super::srv::is_domain_name(name) => Vec::new(),
+        Err(_) => (name, 0)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip().to_string()).collect())
+            .unwrap_or_default(),
+    };
     ips.sort();
     ips.dedup();
     names(ips.into_iter().filter(|ip| keep(ip)).collect())
@@ -392,8 +397,11 @@ pub fn arith(op: &str, a: i64, b: i64) -> Result<i64, String> {
 }
 
 /// confd's `lookupSRV`: the SRV records of `_service._proto.name`, sorted as confd
-/// sorts them; empty when the name does not resolve. confsync does not query DNS for
-/// SRV records, so this is always empty (documented).
-pub fn lookup_srv<'a>(_service: &str, _proto: &str, _name: &str) -> Value<'a> {
-    Value::List(List::new(ListKind::Srvs, vec![]))
+/// sorts them; empty when the name does not resolve.
+pub fn lookup_srv<'a>(service: &str, proto: &str, name: &str) -> Value<'a> {
+    let records = super::srv::lookup(service, proto, name)
+        .into_iter()
+        .map(|s| Value::Srv(Rc::new(s)))
+        .collect();
+    Value::List(List::new(ListKind::Srvs, records))
 }

@@ -3,89 +3,8 @@
 //! right after the delimiter, actions spanning lines, raw strings, character constants
 //! and Go number syntax. The whole input is turned into tokens in one linear pass.
 
-/// What a token is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A lexing error; the token's text is the message.
-    Error,
-    /// `true` or `false`.
-    Bool,
-    /// A printable ASCII character inside an action (`,` and friends).
-    Char,
-    /// `'a'`
-    CharConst,
-    /// `1+2i`
-    Complex,
-    /// `=`
-    Assign,
-    /// `:=`
-    Declare,
-    /// End of input.
-    Eof,
-    /// `.Name` (one segment).
-    Field,
-    /// A function name.
-    Ident,
-    /// `{{`
-    LeftDelim,
-    /// `(`
-    LeftParen,
-    /// A number.
-    Number,
-    /// `|`
-    Pipe,
-    /// `` `raw` ``
-    RawString,
-    /// `}}`
-    RightDelim,
-    /// `)`
-    RightParen,
-    /// Spaces between arguments.
-    Space,
-    /// `"quoted"`
-    String,
-    /// Plain text outside actions.
-    Text,
-    /// `$` or `$name`.
-    Variable,
-    /// `block`
-    Block,
-    /// `break`
-    Break,
-    /// `continue`
-    Continue,
-    /// `.`
-    Dot,
-    /// `define`
-    Define,
-    /// `else`
-    Else,
-    /// `end`
-    End,
-    /// `if`
-    If,
-    /// `nil`
-    Nil,
-    /// `range`
-    Range,
-    /// `template`
-    Template,
-    /// `with`
-    With,
-}
-
-/// One token: its kind, where it starts, its text and its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    /// What it is.
-    pub kind: Kind,
-    /// Byte offset of its start in the input.
-    pub pos: usize,
-    /// Its text (for `Error`, the message).
-    pub text: String,
-    /// 1-based line of its start.
-    pub line: usize,
-}
+use super::token::keyword;
+pub use super::token::{Kind, Token, go_char};
 
 const LEFT: &str = "{{";
 const RIGHT: &str = "}}";
@@ -96,23 +15,6 @@ fn is_space(b: u8) -> bool {
 
 fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
-}
-
-fn keyword(word: &str) -> Option<Kind> {
-    Some(match word {
-        "block" => Kind::Block,
-        "break" => Kind::Break,
-        "continue" => Kind::Continue,
-        "define" => Kind::Define,
-        "else" => Kind::Else,
-        "end" => Kind::End,
-        "if" => Kind::If,
-        "range" => Kind::Range,
-        "nil" => Kind::Nil,
-        "template" => Kind::Template,
-        "with" => Kind::With,
-        _ => return None,
-    })
 }
 
 /// `{{- ` : a dash then a space.
@@ -127,6 +29,12 @@ fn right_trim_marker(s: &[u8]) -> bool {
 
 /// Splits `input` into tokens; the last one is `Eof` or `Error`.
 pub fn lex(input: &str) -> Vec<Token> {
+    lex_counting(input).0
+}
+
+/// [`lex`], and how many bytes and characters it examined (the parser's linear-time
+/// tests bound this by the input's length).
+pub fn lex_counting(input: &str) -> (Vec<Token>, u64) {
     let mut l = Lexer {
         input,
         bytes: input.as_bytes(),
@@ -136,9 +44,10 @@ pub fn lex(input: &str) -> Vec<Token> {
         start_line: 1,
         paren_depth: 0,
         out: Vec::new(),
+        work: 0,
     };
     l.run();
-    l.out
+    (l.out, l.work)
 }
 
 struct Lexer<'s> {
@@ -150,6 +59,8 @@ struct Lexer<'s> {
     start_line: usize,
     paren_depth: usize,
     out: Vec<Token>,
+    /// Bytes and characters examined so far.
+    work: u64,
 }
 
 enum State {
@@ -205,6 +116,7 @@ impl Lexer<'_> {
 
     /// The next character, advancing past it (None at the end).
     fn next(&mut self) -> Option<char> {
+        self.work += 1;
         let c = self.input[self.pos..].chars().next()?;
         self.pos += c.len_utf8();
         if c == '\n' {
@@ -225,6 +137,7 @@ impl Lexer<'_> {
     }
 
     fn accept(&mut self, valid: &str) -> bool {
+        self.work += 1;
         match self.peek() {
             Some(c) if valid.contains(c) => {
                 self.pos += c.len_utf8();
@@ -239,7 +152,9 @@ impl Lexer<'_> {
     }
 
     fn lex_text(&mut self) -> State {
-        match self.input[self.pos..].find(LEFT) {
+        let found = self.input[self.pos..].find(LEFT);
+        self.work += found.map_or(self.input.len() - self.pos, |x| x + 2) as u64;
+        match found {
             Some(x) => {
                 self.pos += x;
                 let mut trim = 0;
@@ -299,7 +214,9 @@ impl Lexer<'_> {
 
     fn lex_comment(&mut self) -> State {
         self.pos += 2;
-        let Some(i) = self.input[self.pos..].find("*/") else {
+        let found = self.input[self.pos..].find("*/");
+        self.work += found.map_or(self.input.len() - self.pos, |i| i + 2) as u64;
+        let Some(i) = found else {
             return self.error("unclosed comment".into());
         };
         self.pos += i + 2;
@@ -363,10 +280,10 @@ impl Lexer<'_> {
                 self.emit(Kind::Declare);
             }
             '|' => self.emit(Kind::Pipe),
-            '"' => return self.lex_quote(),
+            '"' => return self.lex_quoted('"', Kind::String, "quoted string"),
             '`' => return self.lex_raw_quote(),
             '$' => return self.lex_variable(),
-            '\'' => return self.lex_char(),
+            '\'' => return self.lex_quoted('\'', Kind::CharConst, "character constant"),
             '.' if self.peek().is_some_and(|d| !d.is_ascii_digit()) => {
                 return self.lex_field_or_variable(Kind::Field);
             }
@@ -477,21 +394,20 @@ impl Lexer<'_> {
         }
     }
 
-    fn lex_char(&mut self) -> State {
+    /// A `'c'` or `"string"` up to its closing `quote`, backslash escapes skipped.
+    fn lex_quoted(&mut self, quote: char, kind: Kind, what: &str) -> State {
         loop {
             match self.next() {
                 Some('\\') => match self.next() {
-                    Some('\n') | None => {
-                        return self.error("unterminated character constant".into());
-                    }
+                    Some('\n') | None => return self.error(format!("unterminated {what}")),
                     Some(_) => {}
                 },
-                Some('\n') | None => return self.error("unterminated character constant".into()),
-                Some('\'') => break,
+                Some('\n') | None => return self.error(format!("unterminated {what}")),
+                Some(c) if c == quote => break,
                 Some(_) => {}
             }
         }
-        self.emit(Kind::CharConst);
+        self.emit(kind);
         State::InsideAction
     }
 
@@ -544,24 +460,10 @@ impl Lexer<'_> {
         true
     }
 
-    fn lex_quote(&mut self) -> State {
-        loop {
-            match self.next() {
-                Some('\\') => match self.next() {
-                    Some('\n') | None => return self.error("unterminated quoted string".into()),
-                    Some(_) => {}
-                },
-                Some('\n') | None => return self.error("unterminated quoted string".into()),
-                Some('"') => break,
-                Some(_) => {}
-            }
-        }
-        self.emit(Kind::String);
-        State::InsideAction
-    }
-
     fn lex_raw_quote(&mut self) -> State {
-        match self.input[self.pos..].find('`') {
+        let found = self.input[self.pos..].find('`');
+        self.work += found.map_or(self.input.len() - self.pos, |i| i + 1) as u64;
+        match found {
             Some(i) => {
                 let end = self.pos + i + 1;
                 self.line += count_newlines(&self.bytes[self.pos..end]);
@@ -578,116 +480,6 @@ fn count_newlines(b: &[u8]) -> usize {
     b.iter().filter(|&&c| c == b'\n').count()
 }
 
-/// A character as Go's `%#U` prints it: `U+0029 ')'`.
-pub fn go_char(c: char) -> String {
-    if c.is_control() {
-        format!("U+{:04X}", c as u32)
-    } else {
-        format!("U+{:04X} '{c}'", c as u32)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(s: &str) -> Vec<(Kind, String)> {
-        lex(s).into_iter().map(|t| (t.kind, t.text)).collect()
-    }
-
-    #[test]
-    fn text_and_actions() {
-        use Kind::*;
-        assert_eq!(
-            kinds("a {{ .Key }} b"),
-            vec![
-                (Text, "a ".into()),
-                (LeftDelim, "{{".into()),
-                (Space, " ".into()),
-                (Field, ".Key".into()),
-                (Space, " ".into()),
-                (RightDelim, "}}".into()),
-                (Text, " b".into()),
-                (Eof, "".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn trim_markers_eat_spaces_on_their_side() {
-        let t = lex("a \n {{- 1 -}} \n b");
-        let texts: Vec<_> = t
-            .iter()
-            .filter(|t| t.kind == Kind::Text)
-            .map(|t| t.text.as_str())
-            .collect();
-        assert_eq!(texts, vec!["a", "b"]);
-        // A dash without a space is a number's sign.
-        let t = lex("{{-1}}");
-        assert_eq!(t[1].kind, Kind::Number);
-        assert_eq!(t[1].text, "-1");
-    }
-
-    #[test]
-    fn comments_vanish_and_trim() {
-        let t = lex("a  {{- /* hi */ -}}  b");
-        let texts: Vec<_> = t
-            .iter()
-            .filter(|t| t.kind == Kind::Text)
-            .map(|t| t.text.as_str())
-            .collect();
-        assert_eq!(texts, vec!["a", "b"]);
-        assert_eq!(lex("{{/* x").last().unwrap().text, "unclosed comment");
-        assert_eq!(
-            lex("{{/* x */ }}").last().unwrap().text,
-            "comment ends before closing delimiter"
-        );
-    }
-
-    #[test]
-    fn lines_are_counted() {
-        let t = lex("a\nb\n{{ x\n y }}\nz");
-        let y = t.iter().find(|t| t.text == "y").unwrap();
-        assert_eq!(y.line, 4);
-        let z = t.iter().find(|t| t.text == "\nz").unwrap();
-        assert_eq!(z.line, 4);
-    }
-
-    #[test]
-    fn errors() {
-        assert_eq!(lex("{{ x").last().unwrap().text, "unclosed action");
-        assert_eq!(
-            lex("{{ \"a }}").last().unwrap().text,
-            "unterminated quoted string"
-        );
-        assert_eq!(lex("{{ (x }}").last().unwrap().text, "unclosed left paren");
-        assert_eq!(
-            lex("{{ 3x }}").last().unwrap().text,
-            "bad number syntax: \"3x\""
-        );
-        assert!(
-            lex("{{ a# }}")
-                .last()
-                .unwrap()
-                .text
-                .starts_with("bad character U+0023")
-        );
-    }
-
-    #[test]
-    fn keywords_variables_numbers() {
-        use Kind::*;
-        let k: Vec<Kind> = lex("{{range $i, $v := .}}{{end}}{{ 0x1F 1.5e3 'a' nil true }}")
-            .into_iter()
-            .map(|t| t.kind)
-            .filter(|k| *k != Space)
-            .collect();
-        assert_eq!(
-            k,
-            vec![
-                LeftDelim, Range, Variable, Char, Variable, Declare, Dot, RightDelim, LeftDelim,
-                End, RightDelim, LeftDelim, Number, Number, CharConst, Nil, Bool, RightDelim, Eof
-            ]
-        );
-    }
-}
+#[path = "lex_tests.rs"]
+mod tests;

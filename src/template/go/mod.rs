@@ -22,10 +22,11 @@ pub mod funcs;
 pub mod isprint;
 pub mod lex;
 pub mod parse;
-pub mod path;
 pub mod quote;
+pub mod srv;
 pub mod store;
 pub mod time;
+pub mod token;
 pub mod value;
 #[cfg(test)]
 mod vectors;
@@ -64,6 +65,8 @@ pub struct GoTemplate {
     src: String,
     /// The main tree and every defined one.
     trees: parse::Trees,
+    /// The size of the last output, so the next render's buffer starts big enough.
+    last_len: std::sync::atomic::AtomicUsize,
 }
 
 /// Line and column (1-based) of byte `pos` in `src`.
@@ -111,6 +114,7 @@ impl GoTemplate {
                 name: name.to_string(),
                 src,
                 trees,
+                last_len: std::sync::atomic::AtomicUsize::new(0),
             }),
             Err(e) => {
                 let (line, column) = position(&src, e.pos);
@@ -141,8 +145,14 @@ impl GoTemplate {
 
     /// Renders with confd's store functions reading `view`.
     pub fn render(&self, view: &View) -> Result<Vec<u8>, GoError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let store = store::Store::new(view);
-        exec::render(&self.trees, &self.src, &self.name, &store).map_err(|e| {
+        let hint = self.last_len.load(Relaxed);
+        let out = exec::render(&self.trees, &self.src, &self.name, &store, hint + hint / 16);
+        if let Ok(o) = &out {
+            self.last_len.store(o.len(), Relaxed);
+        }
+        out.map_err(|e| {
             let (line, column) = position(&self.src, e.span.start);
             GoError {
                 line,

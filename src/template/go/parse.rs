@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::ast::{Command, Control, List, Node, Number, Operand, Pipe, Span, Term, VarRef};
 use super::funcs::Func;
-use super::lex::{Kind, Token, lex};
+use super::lex::{Kind, Token, lex_counting};
 
 /// Deepest nesting of controls and parentheses a template may have (Go has no limit; a
 /// config template needs a handful, and the limit keeps the parser's stack bounded).
@@ -28,17 +28,19 @@ pub struct Trees {
     pub trees: HashMap<String, List>,
     /// Variable names by [`VarRef`]; `$` is the first.
     pub vars: Vec<String>,
+    /// [`VarRef`]s by name.
+    refs: HashMap<String, VarRef>,
 }
 
 impl Trees {
     fn intern(&mut self, name: &str) -> VarRef {
-        match self.vars.iter().position(|v| v == name) {
-            Some(i) => VarRef(i as u32),
-            None => {
-                self.vars.push(name.to_string());
-                VarRef((self.vars.len() - 1) as u32)
-            }
+        if let Some(r) = self.refs.get(name) {
+            return *r;
         }
+        let r = VarRef(self.vars.len() as u32);
+        self.vars.push(name.to_string());
+        self.refs.insert(name.to_string(), r);
+        r
     }
 
     /// The root variable `$`.
@@ -84,9 +86,15 @@ fn unescape_raw_bytes(text: &str) -> Box<[u8]> {
 /// Parses `text` as the template `name` (and the templates it defines); `raw_bytes`
 /// says `text` came from [`escape_raw_bytes`].
 pub fn parse(name: &str, text: &str, raw_bytes: bool) -> Result<Trees, ParseError> {
+    parse_counting(name, text, raw_bytes).0
+}
+
+/// [`parse`], and how much work lexing and parsing took (characters examined plus
+/// tokens read), which the tests bound by the input's length.
+pub fn parse_counting(name: &str, text: &str, raw_bytes: bool) -> (Result<Trees, ParseError>, u64) {
     let mut trees = Trees::default();
     trees.intern("$");
-    let tokens = lex(text);
+    let (tokens, lexed) = lex_counting(text);
     let mut p = Parser {
         tokens,
         i: 0,
@@ -94,24 +102,52 @@ pub fn parse(name: &str, text: &str, raw_bytes: bool) -> Result<Trees, ParseErro
         scope: Scope::new(),
         depth: 0,
         raw_bytes,
+        work: 0,
+        action_line: None,
     };
-    let root = p.parse_top()?;
-    p.add(name, root)?;
-    Ok(p.trees)
+    let result = p.parse_top().and_then(|root| p.add(name, root));
+    let work = lexed + p.work;
+    (result.map(|()| p.trees), work)
 }
 
 /// What one tree's parse tracks: the variables in scope and how deep in `range` it is.
 struct Scope {
+    /// Declarations in order, so a control's end can drop its own.
     vars: Vec<VarRef>,
+    /// How many of `vars` each variable is (a declaration check costs no scan).
+    live: HashMap<VarRef, u32>,
     range_depth: usize,
 }
 
 impl Scope {
     fn new() -> Self {
-        Self {
-            vars: vec![Trees::DOLLAR],
+        let mut s = Self {
+            vars: Vec::new(),
+            live: HashMap::new(),
             range_depth: 0,
+        };
+        s.push(Trees::DOLLAR);
+        s
+    }
+
+    fn push(&mut self, r: VarRef) {
+        self.vars.push(r);
+        *self.live.entry(r).or_insert(0) += 1;
+    }
+
+    fn truncate(&mut self, mark: usize) {
+        for r in self.vars.drain(mark.min(self.vars.len())..) {
+            if let Some(n) = self.live.get_mut(&r) {
+                *n -= 1;
+                if *n == 0 {
+                    self.live.remove(&r);
+                }
+            }
         }
+    }
+
+    fn contains(&self, r: VarRef) -> bool {
+        self.live.contains_key(&r)
     }
 }
 
@@ -130,6 +166,10 @@ struct Parser {
     scope: Scope,
     depth: usize,
     raw_bytes: bool,
+    /// Tokens read, counting re-reads after a backup.
+    work: u64,
+    /// The line of the action being parsed, for errors found further on.
+    action_line: Option<usize>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -174,6 +214,7 @@ impl Parser {
     }
 
     fn next(&mut self) -> Token {
+        self.work += 1;
         let t = self.tokens[self.i.min(self.tokens.len() - 1)].clone();
         if self.i < self.tokens.len() {
             self.i += 1;
@@ -206,7 +247,17 @@ impl Parser {
 
     fn unexpected<T>(&self, t: &Token, context: &str) -> PResult<T> {
         if t.kind == Kind::Error {
-            return self.err(t.pos, t.text.clone());
+            // An error inside an action that began on an earlier line says where it began.
+            let message = match self.action_line {
+                Some(line) if line != t.line && t.text.ends_with(" action") => {
+                    format!("{} started at line {line}", t.text)
+                }
+                Some(line) if line != t.line => {
+                    format!("{} in action started at line {line}", t.text)
+                }
+                _ => t.text.clone(),
+            };
+            return self.err(t.pos, message);
         }
         self.err(t.pos, format!("unexpected {} in {context}", describe(t)))
     }
@@ -307,7 +358,12 @@ impl Parser {
             Kind::Text => Ok(Item::Node(Node::Text(
                 t.text.into_bytes().into_boxed_slice(),
             ))),
-            Kind::LeftDelim => self.action(t.pos),
+            Kind::LeftDelim => {
+                self.action_line = Some(t.line);
+                let item = self.action(t.pos);
+                self.action_line = None;
+                item
+            }
             _ => self.unexpected(&t, "input"),
         }
     }
@@ -412,7 +468,7 @@ impl Parser {
                 }
             }
         }
-        self.scope.vars.truncate(mark);
+        self.scope.truncate(mark);
         self.depth -= 1;
         Ok(Control {
             pipe,
@@ -490,13 +546,13 @@ impl Parser {
                     self.next_non_space();
                     let r = self.trees.intern(&v.text);
                     pipe.decl.push(r);
-                    self.scope.vars.push(r);
+                    self.scope.push(r);
                 }
                 Kind::Char if next.text == "," => {
                     self.next_non_space();
                     let r = self.trees.intern(&v.text);
                     pipe.decl.push(r);
-                    self.scope.vars.push(r);
+                    self.scope.push(r);
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => continue,
@@ -629,7 +685,7 @@ impl Parser {
             Kind::Nil => Term::Nil,
             Kind::Variable => {
                 let r = self.trees.intern(&t.text);
-                if !self.scope.vars.contains(&r) {
+                if !self.scope.contains(r) {
                     return self.err(t.pos, format!("undefined variable {:?}", t.text));
                 }
                 Term::Variable(r, Vec::new())

@@ -12,7 +12,7 @@ use std::ops::Bound;
 use crate::template::glob;
 use crate::template::view::View;
 
-use super::path;
+use crate::gopath as path;
 
 /// The store a Go template reads: memkv's names over one view.
 pub struct Store<'v> {
@@ -104,7 +104,7 @@ impl<'v> Store<'v> {
     /// memkv's `List`: the base name of a key equal to `dir`, and the first element
     /// below `dir` of every key whose parent is at or below `dir`.
     pub fn ls(&self, dir: &str) -> Vec<String> {
-        let prefix = path::terms(dir);
+        let prefix = terms(dir);
         let clean = path::clean(dir);
         // Every key that can qualify starts with the cleaned dir (or is `dir` itself).
         let start: &str = if clean.starts_with('/') { &clean } else { dir };
@@ -114,7 +114,7 @@ impl<'v> Store<'v> {
                 names.insert(path::base(key).to_string());
                 continue;
             }
-            if path::same_prefix_terms(&prefix, &path::terms(&path::dir(key))) {
+            if same_prefix_terms(&prefix, &terms(&path::dir(key))) {
                 let stripped = key.strip_prefix(dir).unwrap_or(key);
                 let stripped = stripped.strip_prefix('/').unwrap_or(stripped);
                 names.insert(stripped.split('/').next().unwrap_or("").to_string());
@@ -126,16 +126,26 @@ impl<'v> Store<'v> {
     /// memkv's `ListDir`: the first element below `dir` of every key that starts with
     /// `dir` and has at least one more level under it.
     pub fn lsdir(&self, dir: &str) -> Vec<String> {
-        let prefix = path::terms(dir);
+        let prefix = terms(dir);
         let mut names = BTreeSet::new();
         for (key, _) in self.range(dir) {
-            let items = path::terms(&path::dir(key));
-            if path::same_prefix_terms(&prefix, &items) && items.len() > prefix.len() {
+            let items = terms(&path::dir(key));
+            if same_prefix_terms(&prefix, &items) && items.len() > prefix.len() {
                 names.insert(items[prefix.len()].clone());
             }
         }
         names.into_iter().collect()
     }
+}
+
+/// memkv's `pathToTerms`: `strings.Split(path.Clean(p), "/")`.
+fn terms(p: &str) -> Vec<String> {
+    path::clean(p).split('/').map(str::to_string).collect()
+}
+
+/// memkv's `samePrefixTerms`: `prefix` is a leading run of `test`.
+fn same_prefix_terms(prefix: &[String], test: &[String]) -> bool {
+    test.len() >= prefix.len() && prefix.iter().zip(test).all(|(a, b)| a == b)
 }
 
 #[cfg(test)]
@@ -161,6 +171,12 @@ mod tests {
         ("/app/upstreamz", "no"),
         ("/top", "t"),
     ];
+
+    #[test]
+    fn memkv_terms() {
+        assert_eq!(terms("/"), vec!["", ""]);
+        assert_eq!(terms("/app/"), vec!["", "app"]);
+    }
 
     #[test]
     fn ls_and_lsdir_as_memkv() {

@@ -1,5 +1,6 @@
-//! Go's `path` package as confd uses it: `Clean`, `Base`, `Dir`, `Join("/", x)`, and
-//! memkv's helpers built on them.
+//! Go's `path` package as confd uses it: `Clean`, `Base`, `Dir` and `Join`, for the names
+//! confd gives keys (the file backend's key paths, a resource's key prefixes, memkv's
+//! names in Go templates) and for the `base`/`dir` template functions.
 
 use std::borrow::Cow;
 
@@ -106,14 +107,14 @@ pub fn dir(p: &str) -> Cow<'_, str> {
     clean(head)
 }
 
-/// memkv's `pathToTerms`: `strings.Split(path.Clean(p), "/")`.
-pub fn terms(p: &str) -> Vec<String> {
-    clean(p).split('/').map(str::to_string).collect()
-}
-
-/// memkv's `samePrefixTerms`: `prefix` is a leading run of `test`.
-pub fn same_prefix_terms(prefix: &[String], test: &[String]) -> bool {
-    test.len() >= prefix.len() && prefix.iter().zip(test).all(|(a, b)| a == b)
+/// Go's `path.Join(parent, key)`.
+pub fn join(parent: &str, key: &str) -> String {
+    match (parent.is_empty(), key.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => clean(key).into_owned(),
+        (false, true) => clean(parent).into_owned(),
+        (false, false) => clean(&format!("{parent}/{key}")).into_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -154,7 +155,9 @@ mod tests {
         assert_eq!(join_root("/a/b"), "/a/b");
         assert_eq!(join_root("lication"), "/lication");
         assert_eq!(join_root("/a/b/"), "/a/b");
-        assert_eq!(terms("/"), vec!["", ""]);
-        assert_eq!(terms("/app/"), vec!["", "app"]);
+        assert_eq!(join("/a", "../b"), "/b");
+        assert_eq!(join("/", ".."), "/");
+        assert_eq!(join("/a", ""), "/a");
+        assert_eq!(join("/a/", "b/"), "/a/b");
     }
 }

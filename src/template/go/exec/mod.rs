@@ -2,23 +2,27 @@
 //! scopes, dot rebinding, truth, pipelines passing their value as the last argument,
 //! Go's argument type checks) and writes the output.
 
-use smallvec::SmallVec;
-
 use super::ast::{Control, List, Node, Number, Operand, Pipe, Span, Term, VarRef};
 use super::fmt::print_value;
-use super::funcs::{Func, Ty};
 use super::parse::Trees;
 use super::store::Store;
-use super::value::{List as GoList, ListKind, Str, Value};
+use super::value::{ListKind, Str, Value};
 
 /// Deepest nesting of `{{template}}` calls (Go allows 100,000 on its growable stacks; a
 /// fixed stack needs a bound, and real templates nest a few levels).
-pub const MAX_TEMPLATE_DEPTH: usize = 200;
+pub const MAX_TEMPLATE_DEPTH: usize = 100;
 
 /// Largest output a render may produce.
 pub const MAX_OUTPUT: usize = 256 << 20;
 
+/// Most nodes a render may evaluate: far beyond any real config (a 100,000-key loop
+/// takes about a million), it stops a runaway template (a recursion that calls itself
+/// twice per level, nested loops over huge sequences) in seconds instead of never.
+pub const MAX_STEPS: u64 = 200_000_000;
+
 /// A render-time error: the construct it happened at and what went wrong.
+mod args;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecError {
     /// The construct being evaluated.
@@ -28,9 +32,6 @@ pub struct ExecError {
 }
 
 type R<T> = Result<T, ExecError>;
-
-/// A call's arguments: functions take a few, so they live on the stack.
-type Args<'a> = SmallVec<[Value<'a>; 4]>;
 
 /// How a list of nodes ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +51,20 @@ pub struct Exec<'a> {
     scratch: String,
     vars: Vec<(VarRef, Value<'a>)>,
     depth: usize,
+    /// Nodes evaluated so far (see [`MAX_STEPS`]).
+    steps: u64,
     /// The construct being evaluated, for errors raised inside functions.
     at: Span,
 }
 
-/// Renders the template `name` of `trees` (parsed from `src`) over `store`.
+/// Renders the template `name` of `trees` (parsed from `src`) over `store`, into a
+/// buffer that starts with `capacity` bytes.
 pub fn render<'a>(
     trees: &'a Trees,
     src: &'a str,
     name: &str,
     store: &'a Store<'a>,
+    capacity: usize,
 ) -> Result<Vec<u8>, ExecError> {
     let Some(root) = trees.trees.get(name) else {
         return Err(ExecError {
@@ -71,10 +76,11 @@ pub fn render<'a>(
         trees,
         store,
         src,
-        out: Vec::new(),
+        out: Vec::with_capacity(capacity.min(MAX_OUTPUT)),
         scratch: String::new(),
         vars: vec![(Trees::DOLLAR, Value::Missing)],
         depth: 0,
+        steps: 0,
         at: Span::default(),
     };
     e.walk(&Value::Missing, root)?;
@@ -100,6 +106,12 @@ impl<'a> Exec<'a> {
     }
 
     fn walk(&mut self, dot: &Value<'a>, list: &'a List) -> R<Flow> {
+        self.steps += list.len() as u64;
+        if self.steps > MAX_STEPS {
+            return self.fail(format!(
+                "the template evaluated more than {MAX_STEPS} nodes without finishing"
+            ));
+        }
         for node in list {
             let flow = match node {
                 Node::Text(t) => {
@@ -337,7 +349,7 @@ impl<'a> Exec<'a> {
             }
             Term::Func(f) => {
                 self.at(first.span);
-                self.eval_call(dot, *f, &args[1..], fin)
+                self.eval_call(dot, *f, &args[1..], fin, span)
             }
             Term::Pipe(p) => {
                 self.not_a_function(args, &fin)?;
@@ -465,196 +477,5 @@ impl<'a> Exec<'a> {
                 other.go_type()
             )),
         }
-    }
-
-    /// The arguments of a method call: the command's operands after the method, then
-    /// the piped value.
-    fn method_args(
-        &mut self,
-        dot: &Value<'a>,
-        args: &'a [Operand],
-        fin: Option<Value<'a>>,
-    ) -> R<Args<'a>> {
-        let mut argv = Args::new();
-        for a in args.iter().skip(1) {
-            argv.push(self.eval_arg(dot, Some(Ty::Any), a)?);
-        }
-        argv.extend(fin);
-        Ok(argv)
-    }
-
-    /// Calls `f` with the operands `args` (after the function name) and the piped `fin`.
-    fn eval_call(
-        &mut self,
-        dot: &Value<'a>,
-        f: Func,
-        args: &'a [Operand],
-        fin: Option<Value<'a>>,
-    ) -> R<Value<'a>> {
-        let at = self.at;
-        let sig = f.sig();
-        let name = f.name();
-        let num_in = args.len() + usize::from(fin.is_some());
-        let num_fixed = if sig.variadic.is_some() {
-            sig.fixed.len()
-        } else {
-            args.len()
-        };
-        if sig.variadic.is_some() {
-            if num_in < sig.fixed.len() {
-                return self.fail(format!(
-                    "wrong number of args for {name}: want at least {} got {}",
-                    sig.fixed.len(),
-                    args.len()
-                ));
-            }
-        } else if num_in != sig.fixed.len() {
-            return self.fail(format!(
-                "wrong number of args for {name}: want {} got {num_in}",
-                sig.fixed.len()
-            ));
-        }
-        if matches!(f, Func::And | Func::Or) {
-            // Short-circuit: the first operand that decides is the result.
-            let mut v = Value::Missing;
-            for a in args {
-                v = self.eval_arg(dot, Some(Ty::Value), a)?;
-                if v.truth() == (f == Func::Or) {
-                    return Ok(v);
-                }
-            }
-            if let Some(fv) = fin {
-                v = fv;
-            }
-            return Ok(v);
-        }
-        let mut argv: Args<'a> = SmallVec::with_capacity(num_in);
-        for (i, a) in args.iter().enumerate() {
-            let ty = if i < num_fixed {
-                sig.fixed[i]
-            } else {
-                sig.variadic.unwrap_or(Ty::Any)
-            };
-            argv.push(self.eval_arg(dot, Some(ty), a)?);
-        }
-        if let Some(fv) = fin {
-            let ty = match sig.variadic {
-                Some(v) if num_in > num_fixed => v,
-                Some(_) => sig.fixed[num_in - 1],
-                None => sig.fixed[sig.fixed.len() - 1],
-            };
-            self.at = at;
-            argv.push(self.validate(fv, Some(ty))?);
-        }
-        self.at = at;
-        match self.call(f, &argv) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                self.at = at;
-                self.fail(format!("error calling {name}: {e}"))
-            }
-        }
-    }
-
-    /// An operand as an argument of Go type `ty` (`None`: the receiver of a chain).
-    fn eval_arg(&mut self, dot: &Value<'a>, ty: Option<Ty>, op: &'a Operand) -> R<Value<'a>> {
-        self.at(op.span);
-        let v = match &op.term {
-            Term::Dot => dot.clone(),
-            Term::Nil => {
-                return match ty {
-                    Some(Ty::Value) => Ok(Value::Missing),
-                    Some(Ty::Any) => Ok(Value::Nil),
-                    Some(Ty::Strings) => Ok(Value::List(GoList::new(ListKind::Strings, vec![]))),
-                    Some(Ty::Kvs) => Ok(Value::List(GoList::new(ListKind::KvSlice, vec![]))),
-                    Some(t) => self.fail(format!("cannot assign nil to {}", t.go_name())),
-                    None => self.fail("cannot assign nil to <nil>"),
-                };
-            }
-            Term::Field(fields) => {
-                let one = std::slice::from_ref(op);
-                self.eval_field_chain(dot, dot.clone(), fields, one, None)?
-            }
-            Term::Variable(v, fields) => {
-                let value = self.var_value(*v)?;
-                if fields.is_empty() {
-                    value
-                } else {
-                    self.eval_field_chain(dot, value, fields, &[], None)?
-                }
-            }
-            Term::Pipe(p) => self.eval_pipeline(dot, p)?,
-            Term::Func(f) => self.eval_call(dot, *f, &[], None)?,
-            Term::Chain(node, fields) => {
-                let receiver = self.eval_arg(dot, None, node)?;
-                self.eval_field_chain(dot, receiver, fields, &[], None)?
-            }
-            Term::Bool(b) => {
-                return match ty {
-                    Some(Ty::Any | Ty::Value) => Ok(Value::Bool(*b)),
-                    _ => self.literal_mismatch(ty, op),
-                };
-            }
-            Term::Number(n) => {
-                return match ty {
-                    Some(Ty::Int) if n.is_int => Ok(Value::Int(n.int)),
-                    Some(Ty::Any | Ty::Value) => self.ideal_constant(n),
-                    _ => self.literal_mismatch(ty, op),
-                };
-            }
-            Term::Str(s) => {
-                return match ty {
-                    Some(Ty::Str | Ty::Any | Ty::Value) => Ok(Value::Str(Str::Ref(s))),
-                    _ => self.literal_mismatch(ty, op),
-                };
-            }
-        };
-        self.at(op.span);
-        self.validate(v, ty)
-    }
-
-    fn literal_mismatch<T>(&self, ty: Option<Ty>, op: &Operand) -> R<T> {
-        let found = self.text(op.span);
-        match ty {
-            Some(Ty::Int) => self.fail(format!("expected integer; found {found}")),
-            Some(Ty::Str) => self.fail(format!("expected string; found {found}")),
-            Some(t) => self.fail(format!(
-                "can't handle {found} for arg of type {}",
-                t.go_name()
-            )),
-            None => self.fail(format!("can't handle {found} for arg of type <nil>")),
-        }
-    }
-
-    /// Go's `validateType`: `v` as a value of type `ty`, or the error Go gives.
-    fn validate(&self, v: Value<'a>, ty: Option<Ty>) -> R<Value<'a>> {
-        let Some(ty) = ty else { return Ok(v) };
-        if matches!(v, Value::Missing) {
-            return match ty {
-                Ty::Value => Ok(Value::Missing),
-                Ty::Any => Ok(Value::Nil),
-                Ty::Strings => Ok(Value::List(GoList::new(ListKind::Strings, vec![]))),
-                Ty::Kvs => Ok(Value::List(GoList::new(ListKind::KvSlice, vec![]))),
-                Ty::Str | Ty::Int => self.fail(format!("invalid value; expected {}", ty.go_name())),
-            };
-        }
-        let ok = match (ty, &v) {
-            (Ty::Value | Ty::Any, _) => true,
-            (Ty::Str, Value::Str(_)) | (Ty::Int, Value::Int(_)) => true,
-            (Ty::Strings, Value::List(l)) => l.kind == ListKind::Strings,
-            (Ty::Kvs, Value::List(l)) => matches!(l.kind, ListKind::KvPairs | ListKind::KvSlice),
-            _ => false,
-        };
-        if ok {
-            return Ok(v);
-        }
-        let got = match v {
-            Value::Nil => "interface {}".to_string(),
-            other => other.go_type(),
-        };
-        self.fail(format!(
-            "wrong type for value; expected {}; got {got}",
-            ty.go_name()
-        ))
     }
 }

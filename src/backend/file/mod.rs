@@ -1,14 +1,25 @@
 //! YAML, JSON and TOML files as a store. Maps become `/a/b`, lists `/a/0`, scalars become
 //! strings; later files override earlier ones; a directory stands for every data file
 //! below it, in name order. With `--watch`, changes arrive through `notify`.
+//!
+//! YAML is read as confd reads it (yaml.v2, YAML 1.1): `resolve` (scalars), `walk`
+//! (nodes to keys, merges), `path` (`path.Join`), `keys` (duplicate keys), `yaml` (the full parser, anchors
+//! and aliases), `fast` (the common shape in one pass). JSON and TOML go through serde
+//! (`serde_flatten`).
 
-use std::fmt;
+mod fast;
+mod keys;
+mod path;
+mod resolve;
+mod serde_flatten;
+mod walk;
+mod yaml;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -110,159 +121,19 @@ pub fn into_map(mut entries: Entries) -> KvMap {
 }
 
 /// Flattens one document onto `out`, choosing the format from the file's extension
-/// (YAML, which also reads JSON, for anything but `.toml` and `.json`).
+/// (YAML, as confd reads it, for anything but `.toml` and `.json`).
 pub fn flatten_str(path: &Path, text: &str, out: &mut Entries) -> Result<(), String> {
-    let seed = Flatten {
-        out,
-        path: String::new(),
-    };
     match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => {
             let de = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
-            seed.deserialize(de).map_err(|e| e.to_string())
+            serde_flatten::flatten(de, out).map_err(|e| e.to_string())
         }
         Some("json") => {
             let mut de = serde_json::Deserializer::from_str(text);
-            seed.deserialize(&mut de).map_err(|e| e.to_string())?;
+            serde_flatten::flatten(&mut de, out).map_err(|e| e.to_string())?;
             de.end().map_err(|e| e.to_string())
         }
-        _ => {
-            if text.trim().is_empty() {
-                return Ok(());
-            }
-            let de = serde_yaml_ng::Deserializer::from_str(text);
-            seed.deserialize(de).map_err(|e| e.to_string())
-        }
-    }
-}
-
-/// Deserializes any document straight into `/path` -> string entries, with no
-/// intermediate tree (100,000 keys stay cheap).
-struct Flatten<'a> {
-    out: &'a mut Entries,
-    path: String,
-}
-
-impl Flatten<'_> {
-    fn leaf(self, v: String) {
-        let key = if self.path.is_empty() {
-            "/".to_string()
-        } else {
-            self.path
-        };
-        self.out.push((key, v));
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Flatten<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Flatten<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a map, a list or a scalar")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.leaf(v.to_string());
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.leaf(v.to_string());
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.leaf(v.to_string());
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.leaf(v.to_string());
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.leaf(v.to_string());
-        Ok(())
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
-        self.leaf(v);
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.leaf(String::new());
-        Ok(())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.visit_unit()
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0usize;
-        loop {
-            let path = format!("{}/{i}", self.path);
-            if seq
-                .next_element_seed(Flatten {
-                    out: &mut *self.out,
-                    path,
-                })?
-                .is_none()
-            {
-                return Ok(());
-            }
-            i += 1;
-        }
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(k) = map.next_key::<MapKey>()? {
-            let mut path = String::with_capacity(self.path.len() + 1 + k.0.len());
-            path.push_str(&self.path);
-            path.push('/');
-            path.push_str(k.0.trim_matches('/'));
-            map.next_value_seed(Flatten {
-                out: &mut *self.out,
-                path,
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// A map key of any scalar type, as a string.
-struct MapKey(String);
-
-impl<'de> de::Deserialize<'de> for MapKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = MapKey;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number or boolean key")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<MapKey, E> {
-                Ok(MapKey(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
+        _ => yaml::read(text, out).map_err(|e| e.to_string()),
     }
 }
 
@@ -357,66 +228,10 @@ impl Backend for FileBackend {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flat(name: &str, text: &str) -> KvMap {
-        let mut m = Entries::new();
-        flatten_str(Path::new(name), text, &mut m).unwrap();
-        into_map(m)
-    }
-
-    #[test]
-    fn yaml_maps_lists_and_scalars() {
-        let m = flat(
-            "d.yaml",
-            "app:\n  servers:\n    web1: 10.0.0.1:80\n  ports: [80, 443]\n  on: true\n  ratio: 1.5\n  none: ~\n",
-        );
-        assert_eq!(m["/app/servers/web1"], "10.0.0.1:80");
-        assert_eq!(m["/app/ports/0"], "80");
-        assert_eq!(m["/app/ports/1"], "443");
-        assert_eq!(m["/app/on"], "true");
-        assert_eq!(m["/app/ratio"], "1.5");
-        assert_eq!(m["/app/none"], "");
-    }
-
-    #[test]
-    fn json_and_toml() {
-        let m = flat("d.json", r#"{"a": {"b": "c", "n": 3}}"#);
-        assert_eq!(m["/a/b"], "c");
-        assert_eq!(m["/a/n"], "3");
-        let m = flat("d.toml", "[a]\nb = \"c\"\nlist = [1, 2]\n");
-        assert_eq!(m["/a/b"], "c");
-        assert_eq!(m["/a/list/1"], "2");
-    }
-
-    #[test]
-    fn errors_name_the_line() {
-        let mut m = Entries::new();
-        let e = flatten_str(Path::new("x.yaml"), "a:\n  b: [1, 2\n", &mut m).unwrap_err();
-        assert!(e.contains("line"), "{e}");
-        let e = flatten_str(Path::new("x.toml"), "a = \n", &mut m).unwrap_err();
-        assert!(e.contains("line"), "{e}");
-    }
-
-    #[test]
-    fn later_files_override() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("1.yaml"), "a: one\nb: keep\n").unwrap();
-        std::fs::write(dir.path().join("2.json"), r#"{"a": "two"}"#).unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
-        let m = load(&[dir.path().to_path_buf()]).unwrap();
-        assert_eq!(m["/a"], "two");
-        assert_eq!(m["/b"], "keep");
-        assert_eq!(m.len(), 2);
-    }
-
-    #[test]
-    fn last_of_equal_keys_wins_within_a_file() {
-        let m = flat("d.json", r#"{"a": "one", "b": "x", "a": "two"}"#);
-        assert_eq!(m["/a"], "two");
-        let m = flat("d.yaml", "a/: one\n/a: two\nb: [x]\n");
-        assert_eq!(m["/a"], "two");
-        assert_eq!(m["/b/0"], "x");
-    }
-}
+mod fast_tests;
+#[cfg(test)]
+mod scalar_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod yaml_tests;

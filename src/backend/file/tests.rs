@@ -1,0 +1,76 @@
+//! The file backend: formats, files and directories; YAML as confd reads it.
+
+use super::*;
+
+fn flat(name: &str, text: &str) -> KvMap {
+    let mut m = Entries::new();
+    flatten_str(Path::new(name), text, &mut m).unwrap();
+    into_map(m)
+}
+
+#[test]
+fn yaml_maps_lists_and_scalars() {
+    let m = flat(
+        "d.yaml",
+        "app:\n  servers:\n    web1: 10.0.0.1:80\n  ports: [80, 443]\n  \"on\": yes\n  ratio: 1.50\n  none: ~\n",
+    );
+    assert_eq!(m["/app/servers/web1"], "10.0.0.1:80");
+    assert_eq!(m["/app/ports/0"], "80");
+    assert_eq!(m["/app/ports/1"], "443");
+    assert_eq!(m["/app/on"], "true");
+    assert_eq!(m["/app/ratio"], "1.5");
+    // confd drops nulls.
+    assert!(!m.contains_key("/app/none"));
+    // Anything but .json and .toml is YAML.
+    assert_eq!(flat("d.yml", "a: 010\n")["/a"], "8");
+    assert_eq!(flat("d", "a: 010\n")["/a"], "8");
+}
+
+#[test]
+fn json_and_toml() {
+    let m = flat("d.json", r#"{"a": {"b": "c", "n": 3}}"#);
+    assert_eq!(m["/a/b"], "c");
+    assert_eq!(m["/a/n"], "3");
+    let m = flat("d.toml", "[a]\nb = \"c\"\nlist = [1, 2]\n");
+    assert_eq!(m["/a/b"], "c");
+    assert_eq!(m["/a/list/1"], "2");
+}
+
+#[test]
+fn errors_name_the_line() {
+    let mut m = Entries::new();
+    let e = flatten_str(Path::new("x.yaml"), "a:\n  b: [1, 2\n", &mut m).unwrap_err();
+    assert!(e.starts_with("line 3:"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.yaml"), "a: 1\nyes: 2\n").unwrap();
+    let e = load(&[dir.path().join("d.yaml")]).unwrap_err();
+    assert!(
+        e.contains("d.yaml: line 2: the map key `yes` is a boolean"),
+        "{e}"
+    );
+    let e = flatten_str(Path::new("x.toml"), "a = \n", &mut m).unwrap_err();
+    assert!(e.contains("line"), "{e}");
+}
+
+#[test]
+fn later_files_override() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1.yaml"), "a: one\nb: keep\n").unwrap();
+    std::fs::write(dir.path().join("2.json"), r#"{"a": "two"}"#).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+    let m = load(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(m["/a"], "two");
+    assert_eq!(m["/b"], "keep");
+    assert_eq!(m.len(), 2);
+}
+
+#[test]
+fn last_of_equal_keys_wins_within_a_file() {
+    let m = flat("d.json", r#"{"a": "one", "b": "x", "a": "two"}"#);
+    assert_eq!(m["/a"], "two");
+    // `a/` and `/a` are different YAML keys with one path: the later wins (confd's Go
+    // map order makes it either).
+    let m = flat("d.yaml", "a/: one\n/a: two\nb: [x]\n");
+    assert_eq!(m["/a"], "two");
+    assert_eq!(m["/b/0"], "x");
+}
