@@ -40,12 +40,10 @@ struct CaseToml {
 /// Cases whose conversion renders differently for reasons of confsync's Tera functions,
 /// not of the converter: they see keys as the resource's view names them, where confd's
 /// memkv renamed keys (a prefix cut off as a plain string).
-const TERA_DIFFERENT: &[(&str, &str)] = &[
-    (
-        "prefix_string_trim",
-        "confd cuts the prefix /app off /application/b as a string (/lication/b); confsync's Tera functions keep the whole key",
-    ),
-];
+const TERA_DIFFERENT: &[(&str, &str)] = &[(
+    "prefix_string_trim",
+    "confd cuts the prefix /app off /application/b as a string (/lication/b); confsync's Tera functions keep the whole key",
+)];
 
 /// Cases where confsync differs from confd on purpose, with the reason.
 const DIFFERENT: &[(&str, &str)] = &[
