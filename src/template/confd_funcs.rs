@@ -14,6 +14,10 @@
 //!   full mappings.
 //! - `entries | sort_kv_by_length`: confd's `sortKVByLength`, `{key, value}` entries by
 //!   the length of their key, entries of one length in the order they came.
+//! - `s | html`, `s | js`, `s | urlquery`: Go's `html`, `js` and `urlquery` escapers
+//!   (Tera's own `escape` escapes differently).
+//! - `lookup_iface_ipv4(name=)`, `lookup_iface_ipv6(name=)`: the maintained fork's
+//!   `lookupIfaceIPV4`/`lookupIfaceIPV6`, an interface's first address or `""`.
 //!
 //! The Go side is the Go engine's own: values are converted to [`GoValue`] and
 //! printed by its `fmt`, so both engines print alike.
@@ -184,8 +188,37 @@ fn sort_kv_by_length(v: Vec<Value>, _: Kwargs, _: &State) -> Vec<Value> {
     v
 }
 
-/// Registers the filters on `tera`.
+/// One of Go's escapers over a Tera value, printed as Go prints it first.
+fn escaper(v: &Value, escape: fn(&[GoValue]) -> String) -> String {
+    escape(&[to_go(v, Reading::Confd)])
+}
+
+fn lookup_iface(kwargs: &Kwargs, v6: bool) -> TeraResult<String> {
+    let name = kwargs.must_get::<String>("name")?;
+    Ok(super::go::confd::lookup_iface(&name, v6)
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Registers the filters and functions on `tera`.
 pub fn register(tera: &mut Tera) {
+    use super::go::escape;
+    tera.register_filter("html", |v: Value, _: Kwargs, _: &State| {
+        escaper(&v, escape::html)
+    });
+    tera.register_filter("js", |v: Value, _: Kwargs, _: &State| {
+        escaper(&v, escape::js)
+    });
+    tera.register_filter("urlquery", |v: Value, _: Kwargs, _: &State| {
+        escaper(&v, escape::urlquery)
+    });
+    tera.register_function("lookup_iface_ipv4", |k: Kwargs, _: &State| {
+        lookup_iface(&k, false)
+    });
+    tera.register_function("lookup_iface_ipv6", |k: Kwargs, _: &State| {
+        lookup_iface(&k, true)
+    });
     tera.register_filter("go_print", go_print);
     tera.register_filter("format", format);
     tera.register_filter("atoi", atoi);

@@ -151,8 +151,14 @@ fn file_exists(kwargs: Kwargs, _: &State) -> TeraResult<bool> {
     Ok(std::path::Path::new(&path).exists())
 }
 
-fn datetime(_: Kwargs, _: &State) -> TeraResult<Value> {
-    Ok(Value::from(rfc3339_utc(std::time::SystemTime::now())))
+/// `datetime()`: now, in RFC 3339 and UTC; `datetime(layout="...")`: now in the local
+/// zone, formatted by a Go time layout (`"2006-01-02 15:04:05"`), as confd's
+/// `datetime.Format` does.
+fn datetime(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
+    Ok(Value::from(match kwargs.get::<String>("layout")? {
+        Some(layout) => super::go::time::GoTime::now().format(&layout),
+        None => rfc3339_utc(std::time::SystemTime::now()),
+    }))
 }
 
 /// `2026-11-22T02:15:10Z` for `t` (the civil-from-days algorithm, UTC).

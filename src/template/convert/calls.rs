@@ -124,10 +124,20 @@ impl Converter<'_> {
             Print => self.print(a, false, span)?,
             Println => self.print(a, true, span)?,
             Printf => self.printf(a, span)?,
+            Html | Js | Urlquery if a.len() == 1 => {
+                // One operand: a string is escaped as it is, anything else as Go prints it.
+                let v = arg(0);
+                let text = if v.ty == Ty::Str {
+                    v.expr
+                } else {
+                    self.printable(v, span)?
+                };
+                Typed::new(text.filter(name, vec![]), Ty::Str)
+            }
             Html | Js | Urlquery => {
                 return fail(
                     span,
-                    format!("{name}: Go's {name} escaper has no Tera filter"),
+                    format!("{name} of several operands: Tera's {name} filter takes one"),
                 );
             }
             Eq | Ne | Lt | Le | Gt | Ge => self.compare(f, a, span)?,
@@ -169,7 +179,15 @@ impl Converter<'_> {
                 Typed::new(TExpr::call(func, vec![("name", arg(0).expr)]), Ty::Strs)
             }
             SortKvByLength => self.sort_kv_by_length(arg(0), span)?,
-            LookupSrv | LookupIfaceIpv4 | LookupIfaceIpv6 => {
+            LookupIfaceIpv4 | LookupIfaceIpv6 => {
+                let func = if f == LookupIfaceIpv4 {
+                    "lookup_iface_ipv4"
+                } else {
+                    "lookup_iface_ipv6"
+                };
+                Typed::new(TExpr::call(func, vec![("name", arg(0).expr)]), Ty::Str)
+            }
+            LookupSrv => {
                 return fail(
                     span,
                     format!("{name}: confsync's Tera has no such function"),

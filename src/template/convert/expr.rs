@@ -4,7 +4,7 @@
 //! call that always fails in confd is reported rather than converted.
 
 use crate::template::go::ast::{Command, Number, Operand, Pipe, Span, Term};
-use crate::template::go::funcs::Ty as Param;
+use crate::template::go::funcs::{Func, Ty as Param};
 
 use super::texpr::TExpr;
 use super::types::{Ty, Typed};
@@ -30,6 +30,11 @@ impl Converter<'_> {
     /// One command; `fin` is the previous command's value, its last argument.
     pub(super) fn command(&mut self, cmd: &Command, fin: Option<Typed>) -> R<Typed> {
         let first = &cmd.args[0];
+        if let (Some(layout), None) = (datetime_format(cmd), &fin) {
+            // `datetime.Format "layout"`: confsync's datetime takes the Go layout.
+            let call = TExpr::call("datetime", vec![("layout", TExpr::Str(layout.into()))]);
+            return Ok(Typed::new(call, Ty::Str));
+        }
         if cmd.args.len() > 1 || fin.is_some() {
             // A field with arguments is a method call: only time.Time has methods.
             let method = match &first.term {
@@ -279,6 +284,28 @@ impl Converter<'_> {
             ),
             other => cant(other),
         }
+    }
+}
+
+/// The layout of `datetime.Format "layout"` or `(datetime).Format "layout"`.
+fn datetime_format(cmd: &Command) -> Option<&str> {
+    let [first, layout] = &cmd.args[..] else {
+        return None;
+    };
+    let Term::Chain(node, fields) = &first.term else {
+        return None;
+    };
+    let is_datetime = |t: &Term| matches!(t, Term::Func(Func::Datetime));
+    let called = match &node.term {
+        Term::Pipe(p) => {
+            p.decl.is_empty()
+                && matches!(&p.cmds[..], [c] if c.args.len() == 1 && is_datetime(&c.args[0].term))
+        }
+        t => is_datetime(t),
+    };
+    match (&layout.term, fields.as_slice()) {
+        (Term::Str(s), [f]) if called && f == "Format" => Some(s),
+        _ => None,
     }
 }
 
