@@ -9,6 +9,8 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin
 
 need=()
 have protoc || need+=(protobuf-compiler)
+# protoc needs the well-known .proto files too (a Recommends of protobuf-compiler).
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 have haproxy || need+=(haproxy)
 have nginx || need+=(nginx)
 have etcd || need+=(etcd-server)

@@ -42,7 +42,10 @@ fn stdout(o: &Output) -> String {
 fn convert_reports_and_touches_nothing_without_write() {
     let dir = confdir(&[
         ("haproxy.cfg.tmpl", GO_HAPROXY),
-        ("esc.tmpl", "{{ html \"<\" }}\n"),
+        (
+            "srv.tmpl",
+            "{{ lookupSRV \"xmpp\" \"tcp\" \"example.com\" }}\n",
+        ),
     ]);
     write(dir.path(), "conf.d/haproxy.toml", RESOURCE);
     let o = convert(dir.path(), &[]);
@@ -59,14 +62,14 @@ fn convert_reports_and_touches_nothing_without_write() {
 
     write(
         dir.path(),
-        "conf.d/esc.toml",
-        "[template]\nsrc = \"esc.tmpl\"\ndest = \"out/esc\"\nkeys = [\"/app\"]\n",
+        "conf.d/srv.toml",
+        "[template]\nsrc = \"srv.tmpl\"\ndest = \"out/srv\"\nkeys = [\"/app\"]\n",
     );
     let o = convert(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
         stdout(&o).contains(
-            "not convertible: templates/esc.tmpl: line 1, column 4: <html \"<\">: html: Go's html escaper has no Tera filter\n"
+            "not convertible: templates/srv.tmpl: line 1, column 4: <lookupSRV \"xmpp\" \"tcp\" \"example.com\">: lookupSRV: confsync's Tera has no such function\n"
         ),
         "{}",
         stdout(&o)

@@ -237,10 +237,10 @@ fn what_confd_always_rejects_is_reported_with_its_place() {
     assert!(e.reason.contains("wrong number of args"), "{e}");
     let e = not_convertible("{{ add (getv \"/n\") 1 }}");
     assert!(e.reason.contains("expected int"), "{e}");
-    let e = not_convertible("{{ html \"<\" }}");
+    let e = not_convertible("{{ html \"<\" 1 }}");
     assert!(
         e.to_string()
-            .starts_with("line 1, column 4: <html \"<\">: "),
+            .starts_with("line 1, column 4: <html \"<\" 1>: "),
         "{e}"
     );
     let e = not_convertible("{{ if true }}{{ block \"x\" . }}y{{ end }}{{ end }}");
