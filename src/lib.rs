@@ -36,7 +36,7 @@
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
 //!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from.
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
-//!     `parse` (into `ast`), `exec` (the evaluator; argument checks in `exec/args`,
+//!     `parse` (into `ast`; controls, pipelines and literals in their own files), `exec` (the evaluator; argument checks in `exec/args`,
 //!     dispatch in `call`, bodies in `builtins` and in `confd`, confd's function map over
 //!     memkv's names in `store`, SRV lookups in `srv`), `value`, Go's `fmt`, `quote`,
 //!     `isprint`, `escape` and `time`; `vectors` are Go's own outputs, for tests.

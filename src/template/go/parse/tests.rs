@@ -1,5 +1,6 @@
 use proptest::prelude::*;
 
+use super::literal::number;
 use super::*;
 
 fn trees(src: &str) -> Trees {
