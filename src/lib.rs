@@ -36,12 +36,14 @@
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
 //!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from.
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
-//!     `parse` (into `ast`; controls, pipelines and literals in their own files), `exec` (the evaluator; argument checks in `exec/args`,
-//!     dispatch in `call`, bodies in `builtins` and in `confd`, confd's function map over
-//!     memkv's names in `store`, SRV lookups in `srv`), `value`, Go's `fmt`, `quote`,
-//!     `isprint`, `escape` and `time`; `vectors` are Go's own outputs, for tests.
-//!   - `template/confd_funcs`: Tera filters with Go's semantics (`go_print`, `format`,
-//!     `atoi`, `to_upper`, `sort_kv_by_length`, ...).
+//!     `parse` (into `ast`; `parse/controls`, `parse/pipeline`, `parse/literal`), `exec`
+//!     (the evaluator; argument checks in `exec/args`, dispatch in `call`, bodies in
+//!     `builtins` and `confd`, confd's function map over memkv's names in `store`, SRV
+//!     lookups in `srv`), `value`, Go's `fmt`, `quote`, `isprint`, `escape` and `time`;
+//!     `vectors` are Go's own outputs, for tests.
+//!   - `template/confd_funcs`: Tera filters and functions with Go's semantics
+//!     (`go_print`, `format`, `atoi`, `to_upper`, `sort_kv_by_length`, `html`, `js`,
+//!     `urlquery`, `lookup_iface_ipv4`, ...).
 //!   - `template/convert/`: `confsync convert`, Go templates turned into Tera that
 //!     renders the same bytes: `source` cuts the Go source into text, actions and
 //!     comments; `walk`, `controls` and `templates` write the nodes; `expr`, `calls`,
