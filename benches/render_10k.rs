@@ -6,6 +6,7 @@
 //!
 //! Wall time on a shared machine is noisy; for a repeatable figure count instructions:
 //! `CONFSYNC_BENCH_ROUNDS=20 valgrind --tool=callgrind target/release/deps/render_10k-*`
+//! (`CONFSYNC_BENCH_ONLY=go` or `=tera` runs only those variants)
 //! (build it first with `cargo bench --bench render_10k --no-run`).
 
 use std::sync::Arc;
@@ -55,7 +56,12 @@ fn main() {
         ),
         ("go", "haproxy-go", None),
     ];
+    // `CONFSYNC_BENCH_ONLY=go` (or `tera`) runs only those, e.g. under callgrind.
+    let only = std::env::var("CONFSYNC_BENCH_ONLY").unwrap_or_default();
     for (label, template, cache) in runs {
+        if !label.starts_with(only.as_str()) {
+            continue;
+        }
         let mut times = Vec::new();
         for round in 0..rounds {
             // One key changes between renders, as in a watch event.

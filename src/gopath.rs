@@ -92,7 +92,8 @@ pub fn base(p: &str) -> &str {
     if t.is_empty() {
         return "/";
     }
-    match t.rfind('/') {
+    // A plain loop: the names are short, and a call to memrchr costs more than it saves.
+    match t.as_bytes().iter().rposition(|&b| b == b'/') {
         Some(i) => &t[i + 1..],
         None => t,
     }

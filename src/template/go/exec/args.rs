@@ -125,21 +125,21 @@ impl<'a> Exec<'a> {
             }
             Term::Field(fields) => {
                 let one = std::slice::from_ref(op);
-                self.eval_field_chain(dot, dot.clone(), fields, one, None)?
+                self.eval_field_chain(dot, dot, fields, one, None)?
             }
             Term::Variable(v, fields) => {
                 let value = self.var_value(*v)?;
                 if fields.is_empty() {
                     value
                 } else {
-                    self.eval_field_chain(dot, value, fields, &[], None)?
+                    self.eval_field_chain(dot, &value, fields, &[], None)?
                 }
             }
             Term::Pipe(p) => self.eval_pipeline(dot, p)?,
             Term::Func(f) => self.eval_call(dot, *f, &[], None, op.span)?,
             Term::Chain(node, fields) => {
                 let receiver = self.eval_arg(dot, None, node)?;
-                self.eval_field_chain(dot, receiver, fields, &[], None)?
+                self.eval_field_chain(dot, &receiver, fields, &[], None)?
             }
             Term::Bool(b) => {
                 return match ty {

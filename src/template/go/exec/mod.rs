@@ -340,12 +340,12 @@ impl<'a> Exec<'a> {
         match &first.term {
             Term::Field(fields) => {
                 self.at(first.span);
-                self.eval_field_chain(dot, dot.clone(), fields, args, fin)
+                self.eval_field_chain(dot, dot, fields, args, fin)
             }
             Term::Chain(node, fields) => {
                 self.at(first.span);
                 let receiver = self.eval_arg(dot, None, node)?;
-                self.eval_field_chain(dot, receiver, fields, args, fin)
+                self.eval_field_chain(dot, &receiver, fields, args, fin)
             }
             Term::Func(f) => {
                 self.at(first.span);
@@ -362,7 +362,7 @@ impl<'a> Exec<'a> {
                     self.not_a_function(args, &fin)?;
                     Ok(value)
                 } else {
-                    self.eval_field_chain(dot, value, fields, args, fin)
+                    self.eval_field_chain(dot, &value, fields, args, fin)
                 }
             }
             term => {
@@ -406,16 +406,19 @@ impl<'a> Exec<'a> {
     fn eval_field_chain(
         &mut self,
         dot: &Value<'a>,
-        mut receiver: Value<'a>,
+        receiver: &Value<'a>,
         fields: &'a [String],
         args: &'a [Operand],
         fin: Option<Value<'a>>,
     ) -> R<Value<'a>> {
         let (last, init) = fields.split_last().expect("a chain has a field");
+        // The first receiver is borrowed (usually dot); later ones are what a field gave.
+        let mut owned: Option<Value<'a>> = None;
         for f in init {
-            receiver = self.eval_field(dot, f, &[], None, receiver)?;
+            let next = self.eval_field(dot, f, &[], None, owned.as_ref().unwrap_or(receiver))?;
+            owned = Some(next);
         }
-        self.eval_field(dot, last, args, fin, receiver)
+        self.eval_field(dot, last, args, fin, owned.as_ref().unwrap_or(receiver))
     }
 
     /// `.name` of `receiver`: a struct field, a map entry or a method.
@@ -425,7 +428,7 @@ impl<'a> Exec<'a> {
         name: &str,
         args: &'a [Operand],
         fin: Option<Value<'a>>,
-        receiver: Value<'a>,
+        receiver: &Value<'a>,
     ) -> R<Value<'a>> {
         let has_args = args.len() > 1 || fin.is_some();
         let field = |e: &Self, v: Value<'a>| {
@@ -437,7 +440,7 @@ impl<'a> Exec<'a> {
                 Ok(v)
             }
         };
-        match &receiver {
+        match receiver {
             Value::Missing => Ok(Value::Missing),
             Value::Nil => self.fail(format!("nil pointer evaluating interface {{}}.{name}")),
             Value::Kv(kv) => match name {
