@@ -59,7 +59,7 @@ impl Pattern {
                 // Keys are short: a plain loop beats a call to memchr.
                 return name
                     .strip_prefix(l.as_str())
-                    .is_some_and(|rest| !rest.as_bytes().iter().any(|&b| b == b'/'));
+                    .is_some_and(|rest| !rest.as_bytes().contains(&b'/'));
             }
             Shape::General => {}
         }

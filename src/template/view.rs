@@ -268,17 +268,23 @@ impl View {
     }
 }
 
+/// A view of `data` (full keys and values) for a resource with `prefix` and `keys`.
+#[cfg(test)]
+pub fn test_view(prefix: &str, keys: &[&str], data: &[(&str, &str)]) -> View {
+    let kvs: KvMap = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    View::new(Arc::new(kvs), prefix, &keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn view(prefix: &str, keys: &[&str], data: &[(&str, &str)]) -> View {
-        let kvs: KvMap = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        View::new(Arc::new(kvs), prefix, &keys)
+        test_view(prefix, keys, data)
     }
 
     #[test]

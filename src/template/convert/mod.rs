@@ -32,9 +32,9 @@ mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::template::go::GoTemplate;
 use crate::template::go::ast::Span;
 use crate::template::go::parse::Trees;
+use crate::template::go::{GoTemplate, excerpt};
 
 use scope::Scope;
 use source::{Seg, content, escape};
@@ -325,17 +325,6 @@ impl Converter<'_> {
     /// The source of `span`, shortened, for notes.
     fn shown(&self, span: Span) -> String {
         excerpt(self.src.get(span.start..span.end).unwrap_or(""))
-    }
-}
-
-/// At most 60 characters of `s` on one line.
-fn excerpt(s: &str) -> String {
-    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 60 {
-        let head: String = one.chars().take(57).collect();
-        format!("{head}...")
-    } else {
-        one
     }
 }
 

@@ -332,12 +332,7 @@ impl Lexer<'_> {
     }
 
     fn lex_identifier(&mut self) -> State {
-        while let Some(c) = self.next() {
-            if !is_alnum(c) {
-                self.backup(c);
-                break;
-            }
-        }
+        self.eat_alnum();
         if !self.at_terminator() {
             return self.bad_character();
         }
@@ -349,6 +344,16 @@ impl Lexer<'_> {
         };
         self.emit(kind);
         State::InsideAction
+    }
+
+    /// Advances past letters, digits and `_`.
+    fn eat_alnum(&mut self) {
+        while let Some(c) = self.next() {
+            if !is_alnum(c) {
+                self.backup(c);
+                break;
+            }
+        }
     }
 
     fn bad_character(&mut self) -> State {
@@ -373,12 +378,7 @@ impl Lexer<'_> {
             });
             return State::InsideAction;
         }
-        while let Some(c) = self.next() {
-            if !is_alnum(c) {
-                self.backup(c);
-                break;
-            }
-        }
+        self.eat_alnum();
         if !self.at_terminator() {
             return self.bad_character();
         }

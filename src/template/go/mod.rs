@@ -82,8 +82,8 @@ fn position(src: &str, pos: usize) -> (usize, usize) {
     (line, before[start..].chars().count() + 1)
 }
 
-/// At most 60 characters of `s` on one line.
-fn excerpt(s: &str) -> String {
+/// At most 60 characters of `s` on one line (a construct quoted in a message).
+pub(crate) fn excerpt(s: &str) -> String {
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if one.chars().count() > 60 {
         let head: String = one.chars().take(57).collect();

@@ -150,19 +150,8 @@ fn same_prefix_terms(prefix: &[String], test: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::backend::KvMap;
-
-    fn view(prefix: &str, keys: &[&str], data: &[(&str, &str)]) -> View {
-        let kvs: KvMap = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        View::new(Arc::new(kvs), prefix, &keys)
-    }
+    use crate::template::view::test_view as view;
 
     const DATA: &[(&str, &str)] = &[
         ("/app/upstream/a/host", "h"),
