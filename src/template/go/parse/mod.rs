@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 mod controls;
+mod float;
 mod literal;
 mod pipeline;
 
