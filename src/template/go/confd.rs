@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use super::case;
 use super::store::{Store, not_exist};
 use super::time::GoTime;
 use super::value::{List, ListKind, Map, Str, Value};
@@ -205,22 +206,13 @@ pub fn datetime<'a>() -> Value<'a> {
     Value::Time(Rc::new(GoTime::now()))
 }
 
-/// Go's `strings.ToUpper`/`ToLower`: simple (one-to-one) case mapping, rune by rune.
+/// Go's `strings.ToUpper`/`ToLower`: Go 1.19's simple case mapping, rune by rune.
 pub fn change_case<'a>(args: &[Value<'a>], upper: bool) -> Value<'a> {
     let s = str_arg(args, 0);
-    let map = |c: char| {
-        let m: Vec<char> = if upper {
-            c.to_uppercase().collect()
-        } else {
-            c.to_lowercase().collect()
-        };
-        // Go maps rune by rune (simple case mapping). Where Unicode's full mapping has
-        // several runes, the simple lower-case one is the first (İ -> i) and there is no
-        // simple upper-case one (ß stays ß).
-        match (m.len(), upper) {
-            (1, _) | (_, false) => m.first().copied().unwrap_or(c),
-            _ => c,
-        }
+    let map = if upper {
+        case::to_upper
+    } else {
+        case::to_lower
     };
     let out: String = s.chars().map(map).collect();
     if out == s {

@@ -8,12 +8,14 @@
 //! so a loop over 100,000 keys copies none of them; [`fmt`] prints them as Go's `fmt`
 //! does (checked against Go 1.19's own output in `vectors`), with Go's quoting
 //! ([`quote`], [`isprint`]), escapers ([`escape`]) and `time.Time` ([`time`]). Function
-//! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`].
+//! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`] (Go 1.19's case
+//! mapping in `case`).
 
 pub mod ast;
 pub mod base64;
 mod builtins;
 mod call;
+mod case;
 pub mod confd;
 pub mod escape;
 pub mod exec;
