@@ -368,3 +368,21 @@ fn escapers_interface_lookups_and_time_layouts() {
             .contains("several operands")
     );
 }
+
+#[test]
+fn constant_div_and_mod_truncate_as_go() {
+    let (t, notes) = same(
+        "{{ div -7 2 }} {{ mod -7 3 }} {{ mod 7 -2 }} {{ div 7 -2 }} {{ add 2 (mul 3 4) }}",
+        &[],
+    );
+    assert_eq!(t, "{{ -3 }} {{ -1 }} {{ 1 }} {{ -3 }} {{ 14 }}");
+    assert!(notes.is_empty(), "{notes:?}");
+    let (_, notes) = same(
+        "{{ $n := atoi (getv \"/n\") }}{{ mod 7 $n }}",
+        &[("/n", "3")],
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("an operand is negative")),
+        "a divisor that may be negative: {notes:?}"
+    );
+}
