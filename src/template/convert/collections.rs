@@ -187,6 +187,18 @@ impl Converter<'_> {
                     ),
                 );
             }
+            match i.expr {
+                TExpr::Int(n) if n < 0 => {
+                    return fail(span, format!("index out of range: {n}: confd fails here"));
+                }
+                TExpr::Int(_) => {}
+                _ if !i.nonneg => self.note_once(
+                    "slice-neg",
+                    span,
+                    "slice: a negative index counts from the end in Tera; confd failed",
+                ),
+                _ => {}
+            }
         }
         if let [
             Typed {

@@ -386,3 +386,19 @@ fn constant_div_and_mod_truncate_as_go() {
         "a divisor that may be negative: {notes:?}"
     );
 }
+
+#[test]
+fn slice_with_a_negative_index_is_what_confd_rejects() {
+    let e = not_convertible("{{ slice \"héllo\" -1 }}");
+    assert!(e.reason.contains("index out of range: -1"), "{e}");
+    let e = not_convertible("{{ slice (split \"a,b\" \",\") 0 -1 }}");
+    assert!(e.reason.contains("index out of range: -1"), "{e}");
+    let (_, notes) = same(
+        "{{ $n := atoi (getv \"/n\") }}{{ slice \"abc\" $n }}",
+        &[("/n", "1")],
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("negative index")),
+        "{notes:?}"
+    );
+}
