@@ -402,3 +402,20 @@ fn slice_with_a_negative_index_is_what_confd_rejects() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_template_called_with_dots_of_different_types() {
+    let e = not_convertible(
+        "{{ define \"t\" }}[{{ .Value }}]{{ end }}{{ template \"t\" get \"/a\" }}{{ template \"t\" (json \"{\\\"Value\\\": 2}\") }}",
+    );
+    assert!(e.reason.contains("different types"), "{e}");
+    let e = not_convertible(
+        "{{ define \"t\" }}{{ with .Value }}x{{ end }}{{ end }}{{ template \"t\" $ }}{{ template \"t\" get \"/a\" }}",
+    );
+    assert!(e.reason.contains("different types"), "{e}");
+    // No value and a map: a field is no value for the first, the entry for the second.
+    same(
+        "{{ define \"t\" }}[{{ .x }}|{{ with .x }}y{{ end }}]{{ end }}{{ template \"t\" $ }}{{ template \"t\" (json \"{\\\"x\\\": 2}\") }}",
+        &[("/a", "1")],
+    );
+}
