@@ -260,3 +260,42 @@ fn template_calls_nested_in_deep_controls_never_overflow_the_stack() {
         out[2]
     );
 }
+
+#[test]
+fn strings_a_template_makes_are_bounded() {
+    // A 1 MB string (Go's widths stop at a million), then what would pass 256 MiB.
+    let mb = "{{ $m := printf \"%0999999d\" 0 }}";
+    let a300 = "a".repeat(300);
+    let e = fails(
+        &format!("{mb}{{{{ replace \"{a300}\" \"a\" $m -1 }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 256 MiB"), "{e}");
+    let e = fails(
+        &format!("{mb}{{{{ join (split \"{a300}\" \"\") $m }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 256 MiB"), "{e}");
+    let a150 = "a".repeat(150);
+    let e = fails(
+        &format!(
+            "{mb}{{{{ $b := replace \"{a150}\" \"a\" $m -1 }}}}{{{{ printf \"%s%s\" $b $b }}}}"
+        ),
+        &[],
+    );
+    assert!(
+        e.message.contains("error calling printf: it would make"),
+        "{e}"
+    );
+    let e = fails(
+        &format!("{mb}{{{{ split (replace \"aaaaaaaaaaaa\" \"a\" $m -1) \"\" }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 10000000"), "{e}");
+    // A doubling loop stops at the limit.
+    let e = fails(
+        &format!("{mb}{{{{ range seq 1 20 }}}}{{{{ $m = printf \"%s%s\" $m $m }}}}{{{{ end }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 256 MiB"), "{e}");
+}
