@@ -139,10 +139,23 @@ fn report(errors: &[ConfigError]) -> ExitCode {
 
 /// The run settings and the resources, with every error of both reported together.
 fn load(conf: &ConfArgs, settings: Settings) -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> {
+    load_checking(conf, settings, true)
+}
+
+/// [`load`]; with `backends` false the backends the resources use need not be usable
+/// (`convert` and `render --data` read none).
+fn load_checking(
+    conf: &ConfArgs,
+    settings: Settings,
+    backends: bool,
+) -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> {
     let run = config::run_config(&conf.confdir, conf.config_file.as_deref(), settings);
     let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
     let set = config::load_resources(&conf.confdir, &prefix);
     let (r, s) = config::both(run, set)?;
+    if !backends {
+        return Ok((r, s));
+    }
     let errors = r.check_backends(&s.resources);
     if errors.is_empty() {
         Ok((r, s))
@@ -220,7 +233,7 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
 /// `confsync convert`: 0 when every Go template converted, 1 when one did not (or a
 /// file could not be written), 2 for bad configuration.
 fn convert(conf: ConfArgs, write: bool, settings: Settings) -> ExitCode {
-    let (_, set) = match load(&conf, settings) {
+    let (_, set) = match load_checking(&conf, settings, false) {
         Ok(v) => v,
         Err(errors) => return report(&errors),
     };
@@ -246,7 +259,7 @@ async fn render(
     data: Option<std::path::PathBuf>,
     settings: Settings,
 ) -> ExitCode {
-    let (cfg, set) = match load(&conf, settings) {
+    let (cfg, set) = match load_checking(&conf, settings, data.is_none()) {
         Ok(v) => v,
         Err(errors) => return report(&errors),
     };
