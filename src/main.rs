@@ -43,8 +43,9 @@ fn main() -> ExitCode {
             Command::Convert {
                 conf,
                 write,
+                confd,
                 settings,
-            } => convert(conf, write, settings),
+            } => convert(conf, write, confd, settings),
             Command::Register { args } => confsync::register::run(args).await,
         }
     })
@@ -232,9 +233,15 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
 
 /// `confsync convert`: 0 when every Go template converted, 1 when one did not (or a
 /// file could not be written), 2 for bad configuration.
-fn convert(conf: ConfArgs, write: bool, settings: Settings) -> ExitCode {
-    let (_, set) = match load_checking(&conf, settings, false) {
-        Ok(v) => v,
+fn convert(conf: ConfArgs, write: bool, confd: bool, settings: Settings) -> ExitCode {
+    let loaded = if confd {
+        // Only the templates matter here: no prefix, and no warnings about keys confd ignores.
+        config::load_resources_as(&conf.confdir, "", config::Dialect::Confd).map(|(s, _)| s)
+    } else {
+        load_checking(&conf, settings, false).map(|(_, s)| s)
+    };
+    let set = match loaded {
+        Ok(set) => set,
         Err(errors) => return report(&errors),
     };
     let run = confsync::template::convert::command::run(
