@@ -282,7 +282,10 @@ fn in_place_changes_of_a_variable_carry_over() {
         t.starts_with("{% set l = getvs(key=\"/s/*\") %}{% set l = l | reverse %}{{ l | go_print }} {{ l | go_print }}"),
         "{t}"
     );
-    assert!(t.contains("{% set_global l = l | sort_by_length %}"), "{t}");
+    assert!(
+        t.contains("{% set_global l = l | sort_by_length(confd=true) %}"),
+        "{t}"
+    );
 }
 
 #[test]

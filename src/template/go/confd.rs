@@ -387,12 +387,14 @@ fn len_of(v: &Value, key: bool) -> usize {
     }
 }
 
-/// confd's `sortByLength`/`sortKVByLength`: sorts in place by length (of the key) and
-/// returns the same slice. Equal lengths keep their order, as Go's sort does for the
-/// short slices templates sort.
+/// confd's `sortByLength`/`sortKVByLength`: sorts in place by length (of the key) with
+/// Go's `sort.Sort`, and returns the same slice. Equal lengths keep their order up to 12
+/// elements; past that they end where Go's unstable sort leaves them.
 pub fn sort_by_length<'a>(v: &Value<'a>, kv: bool) -> Value<'a> {
     let Value::List(l) = v else { return v.clone() };
-    l.items.borrow_mut().sort_by_key(|e| len_of(e, kv));
+    super::sort::sort(&mut l.items.borrow_mut(), |a, b| {
+        len_of(a, kv) < len_of(b, kv)
+    });
     Value::List(List {
         kind: if kv { ListKind::KvSlice } else { l.kind },
         items: l.items.clone(),

@@ -25,6 +25,7 @@ pub mod isprint;
 pub mod lex;
 pub mod parse;
 pub mod quote;
+pub mod sort;
 pub mod srv;
 pub mod store;
 pub mod time;
