@@ -22,6 +22,7 @@ pub mod exec;
 pub mod fmt;
 pub mod funcs;
 pub mod isprint;
+mod letters;
 pub mod lex;
 pub mod parse;
 pub mod quote;
