@@ -63,6 +63,10 @@ pub enum Command {
         /// Write NAME.tera next to each template and point its resources at it
         #[arg(long)]
         write: bool,
+        /// Read conf.d as confd does (the confdir of a confd, run through confd's command
+        /// line): every *toml below it, keys in any case, unknown keys ignored
+        #[arg(long)]
+        confd: bool,
         #[command(flatten)]
         settings: Settings,
     },

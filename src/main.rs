@@ -43,8 +43,9 @@ fn main() -> ExitCode {
             Command::Convert {
                 conf,
                 write,
+                confd,
                 settings,
-            } => convert(conf, write, settings),
+            } => convert(conf, write, confd, settings),
             Command::Register { args } => confsync::register::run(args).await,
         }
     })
@@ -139,10 +140,23 @@ fn report(errors: &[ConfigError]) -> ExitCode {
 
 /// The run settings and the resources, with every error of both reported together.
 fn load(conf: &ConfArgs, settings: Settings) -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> {
+    load_checking(conf, settings, true)
+}
+
+/// [`load`]; with `backends` false the backends the resources use need not be usable
+/// (`convert` and `render --data` read none).
+fn load_checking(
+    conf: &ConfArgs,
+    settings: Settings,
+    backends: bool,
+) -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> {
     let run = config::run_config(&conf.confdir, conf.config_file.as_deref(), settings);
     let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
     let set = config::load_resources(&conf.confdir, &prefix);
     let (r, s) = config::both(run, set)?;
+    if !backends {
+        return Ok((r, s));
+    }
     let errors = r.check_backends(&s.resources);
     if errors.is_empty() {
         Ok((r, s))
@@ -219,9 +233,15 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
 
 /// `confsync convert`: 0 when every Go template converted, 1 when one did not (or a
 /// file could not be written), 2 for bad configuration.
-fn convert(conf: ConfArgs, write: bool, settings: Settings) -> ExitCode {
-    let (_, set) = match load(&conf, settings) {
-        Ok(v) => v,
+fn convert(conf: ConfArgs, write: bool, confd: bool, settings: Settings) -> ExitCode {
+    let loaded = if confd {
+        // Only the templates matter here: no prefix, and no warnings about keys confd ignores.
+        config::load_resources_as(&conf.confdir, "", config::Dialect::Confd).map(|(s, _)| s)
+    } else {
+        load_checking(&conf, settings, false).map(|(_, s)| s)
+    };
+    let set = match loaded {
+        Ok(set) => set,
         Err(errors) => return report(&errors),
     };
     let run = confsync::template::convert::command::run(
@@ -246,7 +266,7 @@ async fn render(
     data: Option<std::path::PathBuf>,
     settings: Settings,
 ) -> ExitCode {
-    let (cfg, set) = match load(&conf, settings) {
+    let (cfg, set) = match load_checking(&conf, settings, data.is_none()) {
         Ok(v) => v,
         Err(errors) => return report(&errors),
     };

@@ -164,17 +164,26 @@ pub fn map(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapped,
 
     let (watch, onetime) = (cfg.flag("watch"), cfg.flag("onetime"));
     let interval = cfg.int("interval");
-    let interval = if interval >= 1 {
-        Some(interval as u64)
-    } else if watch || onetime {
-        None // not used: confd does not poll in these modes
-    } else {
-        errors.push(about(
-            cfg,
-            "interval",
-            "must be at least 1 (seconds between polls)",
-        ));
-        None
+    let max = crate::config::duration::MAX.as_secs();
+    let interval = match u64::try_from(interval) {
+        Ok(i @ 1..) if i <= max => Some(i),
+        _ if watch || onetime => None, // not used: confd does not poll in these modes
+        Ok(0) | Err(_) => {
+            errors.push(about(
+                cfg,
+                "interval",
+                "must be at least 1 (seconds between polls)",
+            ));
+            None
+        }
+        Ok(_) => {
+            errors.push(about(
+                cfg,
+                "interval",
+                &format!("must be at most {max} (365 days)"),
+            ));
+            None
+        }
     };
 
     let mut nodes: Vec<String> = cfg.list("node").to_vec();
@@ -197,6 +206,14 @@ pub fn map(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapped,
     let mut files: Vec<PathBuf> = Vec::new();
     if kind == "file" {
         files = cfg.list("file").iter().map(PathBuf::from).collect();
+        if files.is_empty() && backend == "file" {
+            // confd read no keys at all then; a template would see an empty store.
+            errors.push(about(
+                cfg,
+                "file",
+                "the file backend needs at least one -file (a YAML or JSON file of keys)",
+            ));
+        }
         if cfg.str("filter") != "*" {
             if let Some(dir) = files.iter().find(|f| f.is_dir()) {
                 errors.push(about(cfg, "filter", &format!("not supported with a directory in -file ({}): confsync reads every .yaml, .yml, .json and .toml file in it; list the files with -file instead", dir.display())));

@@ -194,7 +194,7 @@ pub async fn sync(
     let Rendered {
         text: rendered,
         excluded,
-    } = render(res, engine, kvs, cache)?;
+    } = blocking(|| render(res, engine, kvs, cache))?;
     let done = |outcome| {
         Ok(Synced {
             outcome,
@@ -212,7 +212,7 @@ pub async fn sync(
         source,
     };
     let dest = &res.dest;
-    let current = stage::compare(dest, &rendered, res.mode, res.uid, res.gid)
+    let current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
         .map_err(|e| io("cannot read destination", dest, e))?;
     if current.up_to_date {
         return done(Outcome::Unchanged);
@@ -229,7 +229,7 @@ pub async fn sync(
             dest,
         )));
     }
-    let staged = stage::stage(dest, &rendered, current.target)
+    let staged = blocking(|| stage::stage(dest, &rendered, current.target))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
     if !opts.sync_only {
         if let Some(cmd) = &res.check_cmd {
@@ -251,9 +251,7 @@ pub async fn sync(
             t.check = begun.elapsed();
         }
     }
-    staged
-        .swap(dest)
-        .map_err(|e| io("cannot replace", dest, e))?;
+    blocking(|| staged.swap(dest)).map_err(|e| io("cannot replace", dest, e))?;
     if !opts.sync_only {
         if let Some(cmd) = &res.reload_cmd {
             let begun = Instant::now();
@@ -271,6 +269,17 @@ pub async fn sync(
     done(Outcome::Updated(t))
 }
 
+/// Runs `f`, which blocks (a render, reads and writes with fsync), without stalling the
+/// other tasks of a multi-threaded runtime: its worker hands them to another thread
+/// first. Elsewhere (a current-thread runtime, no runtime) `f` just runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// A unified diff from `old` to `new` for `dest`.
 pub fn diff(old: &str, new: &str, dest: &std::path::Path) -> String {
     let d = dest.display().to_string();
@@ -279,4 +288,46 @@ pub fn diff(old: &str, new: &str, dest: &std::path::Path) -> String {
         .context_radius(3)
         .header(&d, &format!("{d} (rendered)"))
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn blocking_work_lets_the_other_tasks_of_the_worker_run() {
+        // One worker thread: a render on it must not stop a task that is due meanwhile.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let during = rt.block_on(async {
+            let t = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let t = ticks.clone();
+            tokio::spawn(async move {
+                let before = t.load(Ordering::SeqCst);
+                super::blocking(|| std::thread::sleep(Duration::from_millis(300)));
+                t.load(Ordering::SeqCst) - before
+            })
+            .await
+            .unwrap()
+        });
+        assert!(
+            during >= 5,
+            "the ticker ran {during} times during 300 ms of blocking work"
+        );
+        // Without a multi-threaded runtime the work just runs.
+        assert_eq!(super::blocking(|| 7), 7);
+    }
 }

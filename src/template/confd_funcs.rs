@@ -13,7 +13,8 @@
 //!   rune: `ß` stays `ß`, `İ` becomes `i`), where Tera's `upper`/`lower` use Unicode's
 //!   full mappings.
 //! - `entries | sort_kv_by_length`: confd's `sortKVByLength`, `{key, value}` entries by
-//!   the length of their key, entries of one length in the order they came.
+//!   the length of their key, with Go's unstable `sort.Sort` (entries of one length keep
+//!   their order up to 12 entries).
 //! - `s | html`, `s | js`, `s | urlquery`: Go's `html`, `js` and `urlquery` escapers
 //!   (Tera's own `escape` escapes differently).
 //! - `lookup_iface_ipv4(name=)`, `lookup_iface_ipv6(name=)`: the maintained fork's
@@ -181,10 +182,11 @@ fn to_lower(s: &str, _: Kwargs, _: &State) -> String {
     change_case(s, false)
 }
 
-/// `entries | sort_kv_by_length`
+/// `entries | sort_kv_by_length`, with Go's (unstable) `sort.Sort` as confd sorts.
 fn sort_kv_by_length(v: Vec<Value>, _: Kwargs, _: &State) -> Vec<Value> {
     let mut v = v;
-    v.sort_by_key(|e| as_entry(e).map_or(0, |(k, _)| k.len()));
+    let len = |e: &Value| as_entry(e).map_or(0, |(k, _)| k.len());
+    super::go::sort::sort(&mut v, |a, b| len(a) < len(b));
     v
 }
 

@@ -229,10 +229,16 @@ fn safe_line(s: &str, _: Kwargs, _: &State) -> TeraResult<String> {
     }
 }
 
-fn sort_by_length(v: Vec<String>, _: Kwargs, _: &State) -> Vec<String> {
+/// Shortest first, strings of one length by value; with `confd=true` as confd's
+/// `sortByLength` sorts (Go's unstable `sort.Sort` by length alone).
+fn sort_by_length(v: Vec<String>, kwargs: Kwargs, _: &State) -> TeraResult<Vec<String>> {
     let mut v = v;
-    v.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    v
+    if confd_kwarg(&kwargs)? {
+        super::go::sort::sort(&mut v, |a, b| a.len() < b.len());
+    } else {
+        v.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    }
+    Ok(v)
 }
 
 fn base64_encode(s: &str, _: Kwargs, _: &State) -> String {

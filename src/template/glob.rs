@@ -102,29 +102,37 @@ fn validate(pattern: &str) -> Result<(), BadPattern> {
     Ok(())
 }
 
-/// Index just past the `]` closing the class opened at `start`, if well formed.
+/// Index just past the `]` closing the class opened at `start`, if well formed as Go
+/// reads classes: at least one range, each `lo` or `lo-hi`, where `lo` and `hi` are a
+/// character other than `-` and `]`, or one escaped with `\`.
 fn class_end(p: &[char], start: usize) -> Option<usize> {
     let mut i = start + 1;
     if p.get(i) == Some(&'^') {
         i += 1;
     }
-    let mut first = true;
+    let mut ranges = 0;
     loop {
-        match p.get(i)? {
-            ']' if !first => return Some(i + 1),
-            '\\' => i += 2,
-            '-' if first => return None,
-            _ => i += 1,
+        if p.get(i) == Some(&']') && ranges > 0 {
+            return Some(i + 1);
         }
-        if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
-            i += 1;
-            if p.get(i)? == &'\\' {
-                i += 1;
-            }
-            i += 1;
+        i = class_char_end(p, i)?;
+        if p.get(i) == Some(&'-') {
+            i = class_char_end(p, i + 1)?;
         }
-        first = false;
+        ranges += 1;
     }
+}
+
+/// Go's `getEsc`: the index past the class character at `p[i]`, `None` when it is a bare
+/// `-` or `]`, or when nothing follows it (the class is not closed).
+fn class_char_end(p: &[char], i: usize) -> Option<usize> {
+    let i = match p.get(i)? {
+        '-' | ']' => return None,
+        '\\' => i + 1,
+        _ => i,
+    };
+    p.get(i)?;
+    (i + 1 < p.len()).then_some(i + 1)
 }
 
 /// Matches the class at `p[start..]` against `c`; returns the index past the class.
@@ -262,7 +270,18 @@ mod tests {
         assert!(m("/web[^0-9]", "/webx"));
         assert!(m("/a\\*b", "/a*b"));
         assert!(!m("/a\\*b", "/axb"));
-        assert!(m("[]a]", "]"));
+        assert!(m("[\\]a]", "]"));
+        assert!(m("[a\\-]", "-") && m("[\\-b]", "-"));
+    }
+
+    #[test]
+    fn classes_are_malformed_where_go_finds_them_so() {
+        // Go 1.19's path.Match: a bare `-` or `]` cannot stand for a character.
+        for p in [
+            "[]a]", "[b-]", "[a-b-c]", "[a-]", "[^]a]", "x[", "[-b]", "[]",
+        ] {
+            assert!(matches(p, "a").is_err(), "{p}");
+        }
     }
 
     #[test]

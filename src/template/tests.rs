@@ -307,3 +307,33 @@ fn the_engine_follows_the_resource_or_the_detection_rule() {
         "{err}"
     );
 }
+
+#[test]
+fn sort_by_length_orders_ties_by_value_or_as_confd() {
+    let mut e = Engine::new();
+    let list = (0..20)
+        .map(|i| format!("\"{}\"", ["bb", "a", "cc", "d"][i % 4]))
+        .collect::<Vec<_>>();
+    let list = format!("[{}]", list.join(", "));
+    e.add_raw(
+        "own",
+        &format!("{{{{ {list} | sort_by_length | join(sep=\",\") }}}}"),
+    )
+    .unwrap();
+    e.add_raw(
+        "confd",
+        &format!("{{{{ {list} | sort_by_length(confd=true) | join(sep=\",\") }}}}"),
+    )
+    .unwrap();
+    let v = || View::new(Arc::new(KvMap::new()), "", &["/".to_string()]);
+    let own = String::from_utf8(e.render("own", v()).unwrap()).unwrap();
+    assert!(own.starts_with("a,a,a,a,a,d,d,d,d,d,bb,bb"), "{own}");
+    // What Go 1.19's sort.Sort by length leaves (20 elements: not an insertion sort).
+    let mut go: Vec<String> = (0..20)
+        .map(|i| ["bb", "a", "cc", "d"][i % 4].to_string())
+        .collect();
+    crate::template::go::sort::sort(&mut go, |a, b| a.len() < b.len());
+    let confd = String::from_utf8(e.render("confd", v()).unwrap()).unwrap();
+    assert_eq!(confd, go.join(","));
+    assert_ne!(confd, own);
+}

@@ -529,3 +529,49 @@ fn nginx_check_rejects_fractional_fail_timeout() {
     assert!(e.contains("fail_timeout") || e.contains("500ms"), "{e}");
     assert_eq!(std::fs::read_to_string(f2.dest()).unwrap(), good);
 }
+
+#[test]
+fn render_with_data_and_convert_need_no_backend() {
+    // A confd confdir: no confsync.toml, so the default file backend has no --file.
+    let dir = support::tempdir();
+    write(
+        dir.path(),
+        "data.yaml",
+        "app:\n  servers:\n    a: 1.2.3.4:80\n",
+    );
+    write(
+        dir.path(),
+        "templates/app.tmpl",
+        "{{ range gets \"/app/servers/*\" }}server {{ base .Key }} {{ .Value }}\n{{ end }}",
+    );
+    write(
+        dir.path(),
+        "conf.d/app.toml",
+        "[template]\nsrc = \"app.tmpl\"\ndest = \"out/app.cfg\"\nkeys = [\"/app\"]\n",
+    );
+    let o = confsync()
+        .args(["render", "--confdir"])
+        .arg(dir.path())
+        .args(["--resource", "app", "--data"])
+        .arg(dir.path().join("data.yaml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "server a 1.2.3.4:80\n");
+    let o = confsync()
+        .args(["convert", "--confdir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("converted: "));
+    // Without --data, render reads the backend, which needs its settings.
+    let o = confsync()
+        .args(["render", "--confdir"])
+        .arg(dir.path())
+        .args(["--resource", "app"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--file"), "{}", stderr(&o));
+}

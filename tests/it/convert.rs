@@ -124,3 +124,50 @@ fn convert_write_points_the_resource_at_a_template_that_renders_the_same() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("no Go templates"), "{}", stdout(&o));
 }
+
+#[test]
+fn convert_confd_reads_and_edits_a_confd_confdir() {
+    // As confd reads it: a resource in a subdirectory, keys in any case, a key confd
+    // ignores, no confsync.toml.
+    let dir = support::tempdir();
+    write(dir.path(), "data.yaml", DATA);
+    write(dir.path(), "templates/haproxy.cfg.tmpl", GO_HAPROXY);
+    let out = dir.path().join("haproxy.cfg");
+    write(
+        dir.path(),
+        "conf.d/lb/haproxy.toml",
+        &format!(
+            "[Template]\nSrc = \"haproxy.cfg.tmpl\"\nDest = \"{}\"\nkeys = [\"/app\"]\nuid = -1\nmystery = 1\n",
+            out.display()
+        ),
+    );
+    let run_as_confd = || {
+        let o = confsync()
+            .arg("-onetime")
+            .args(["-backend", "file", "-file"])
+            .arg(dir.path().join("data.yaml"))
+            .arg("-confdir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let before = run_as_confd();
+
+    let o = convert(dir.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "confsync's rules find no resource there"
+    );
+    let o = convert(dir.path(), &["--confd", "--write"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let edited = std::fs::read_to_string(dir.path().join("conf.d/lb/haproxy.toml")).unwrap();
+    assert!(
+        edited.starts_with("[Template]\nSrc = \"haproxy.cfg.tmpl.tera\"\nengine = \"tera\"\n"),
+        "{edited}"
+    );
+    std::fs::remove_file(&out).unwrap();
+    assert_eq!(run_as_confd(), before);
+}

@@ -387,3 +387,29 @@ fn interval_and_modes() {
     assert!(map_errors(&["-interval", "0"])[0].contains("-interval: must be at least 1"));
     mapped(&["-interval", "0", "-watch"]);
 }
+
+#[test]
+fn an_interval_too_long_names_where_it_came_from() {
+    assert!(
+        map_errors(&["-interval", "99999999999"])[0]
+            .contains("-interval: must be at most 31536000 (365 days)")
+    );
+    let mut cfg = flags(&[]);
+    file(&mut cfg, "backend = \"env\"\ninterval = 99999999999\n").unwrap();
+    let e = map(&cfg, &no_env).unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        "/etc/confd/confd.toml:2: `interval`: must be at most 31536000 (365 days)"
+    );
+    // Not polling, confd never uses it.
+    mapped(&["-interval", "99999999999", "-onetime"]);
+}
+
+#[test]
+fn the_file_backend_without_a_file_is_an_error_in_confds_words() {
+    let e = map_errors(&["-backend", "file"]);
+    assert!(
+        e[0].contains("-file: the file backend needs at least one -file"),
+        "{e:?}"
+    );
+}

@@ -295,12 +295,17 @@ impl Converter<'_> {
                 Func::Div => x.checked_div(*y),
                 _ => x.checked_rem(*y),
             };
-            if r.is_none() {
-                return fail(
+            // Rust's `/` and `%` truncate as Go's do; Tera's round toward minus infinity.
+            return match r {
+                Some(r) => {
+                    let t = Typed::new(TExpr::Int(r), Ty::Int);
+                    Ok(if r >= 0 { t.nonneg() } else { t })
+                }
+                None => fail(
                     span,
                     "the result overflows 64 bits: confd wraps around, Tera does not",
-                );
-            }
+                ),
+            };
         }
         let op = match f {
             Func::Add => BinOp::Add,
@@ -309,11 +314,11 @@ impl Converter<'_> {
             Func::Div => BinOp::FloorDiv,
             _ => BinOp::Mod,
         };
-        if matches!(f, Func::Div | Func::Mod) && !a.nonneg {
+        if matches!(f, Func::Div | Func::Mod) && !(a.nonneg && b.nonneg) {
             self.note_once(
                 "div",
                 span,
-                "div and mod became // and %, which round toward minus infinity where Go truncates: they differ for a negative dividend",
+                "div and mod became // and %, which round toward minus infinity where Go truncates: they differ when an operand is negative",
             );
         }
         let nonneg =

@@ -187,6 +187,18 @@ impl Converter<'_> {
                     ),
                 );
             }
+            match i.expr {
+                TExpr::Int(n) if n < 0 => {
+                    return fail(span, format!("index out of range: {n}: confd fails here"));
+                }
+                TExpr::Int(_) => {}
+                _ if !i.nonneg => self.note_once(
+                    "slice-neg",
+                    span,
+                    "slice: a negative index counts from the end in Tera; confd failed",
+                ),
+                _ => {}
+            }
         }
         if let [
             Typed {
@@ -273,7 +285,13 @@ impl Converter<'_> {
         } else {
             v.ty
         };
-        let changed = Typed::new(v.expr.clone().filter(filter, vec![]), ty);
+        // sort_by_length orders ties by value unless asked to sort as confd does.
+        let args = if filter == "sort_by_length" {
+            vec![("confd", TExpr::Bool(true))]
+        } else {
+            vec![]
+        };
+        let changed = Typed::new(v.expr.clone().filter(filter, args), ty);
         let Some(var) = v.var else {
             return Ok(changed);
         };
@@ -290,14 +308,6 @@ impl Converter<'_> {
     }
 
     pub(super) fn sort_by_length(&mut self, v: Typed, span: Span) -> R<Typed> {
-        let sorted_input =
-            matches!(&v.expr, TExpr::Call(n, _) if matches!(n.as_str(), "getvs" | "ls" | "lsdir"));
-        if !sorted_input {
-            self.note(
-                span,
-                "sortByLength became sort_by_length, which orders strings of one length by value where confd kept their order",
-            );
-        }
         self.in_place(v, "sort_by_length", span)
     }
 

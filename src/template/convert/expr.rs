@@ -258,6 +258,15 @@ impl Converter<'_> {
                 let e = base.expr.clone().attr(name, false);
                 json_field(base.json.as_deref(), name, e, span)
             }
+            Ty::Any if base.mixed && matches!(name, "Key" | "Value") => fail(
+                span,
+                format!(
+                    ".{name} of a dot the template's calls give different types: a KVPair's field in confd, a map's entry otherwise; Tera names them differently"
+                ),
+            ),
+            // A template called with no value and with a map: Go's field of no value is no
+            // value, Tera's `.` of an undefined variable an error, its `?.` undefined.
+            Ty::Any if base.expr.is_path() => Ok(Typed::new(base.expr.attr(name, true), Ty::Any)),
             Ty::JsonMap | Ty::Json | Ty::Map | Ty::Any => {
                 if base.ty.is_json() {
                     self.note_once("json", span, super::store::JSON_NOTE);

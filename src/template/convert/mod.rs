@@ -195,6 +195,9 @@ fn missing() -> Typed {
     Typed::new(texpr::TExpr::Var("nil".into()), Ty::Missing)
 }
 
+/// Passes that learn what defined templates are called with before the converter gives up.
+const MAX_PASSES: usize = 4;
+
 /// Converts a parsed Go template into Tera.
 pub fn convert(t: &GoTemplate) -> Result<Converted, NotConvertible> {
     convert_for(t, t.name())
@@ -253,11 +256,17 @@ pub fn convert_for(t: &GoTemplate, path: &str) -> Result<Converted, NotConvertib
         let result = c.list(root).and_then(|()| c.finish());
         let next = templates::settle(&hints, &c.calls);
         pass += 1;
-        let settled = next == hints || pass == 4;
+        let settled = next == hints;
         match result {
             // A failure with dots not yet known may go away once they are.
-            Err(f) if settled => return Err(c.not_convertible(f)),
+            Err(f) if settled || pass == MAX_PASSES => return Err(c.not_convertible(f)),
             Ok(()) if settled => break c,
+            // Converted with dots the calls do not pass: its output would be wrong.
+            Ok(()) if pass == MAX_PASSES => {
+                return Err(at_start(format!(
+                    "the types of the defined templates' dots do not settle in {MAX_PASSES} passes"
+                )));
+            }
             _ => hints = next,
         }
     };

@@ -6,8 +6,9 @@
 //! result is parsed again and compared with the original: only `src` and `engine` may
 //! differ, or the edit is refused.
 
-use serde::Deserialize;
-use toml::Spanned;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
 
 /// Why a resource file could not be edited.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,15 +21,49 @@ pub enum EditError {
     Check(String),
 }
 
-#[derive(Deserialize)]
-struct RawFile {
-    template: RawTemplate,
+/// The keys the edit changes, as the file spells them, and the spans of their values.
+struct Located {
+    /// The `[template]` table's key (`template`, or `Template` in a confd file).
+    table: String,
+    /// `src`'s key and value.
+    src: (String, Range<usize>),
+    /// `engine`'s key and value, when the file sets it.
+    engine: Option<(String, Range<usize>)>,
 }
 
-#[derive(Deserialize)]
-struct RawTemplate {
-    src: Spanned<String>,
-    engine: Option<Spanned<String>>,
+/// The entry of `t` named `name`: exactly, else ignoring case (confd matches keys so).
+fn entry<'t, 'i>(
+    t: &'t DeTable<'i>,
+    name: &str,
+) -> Option<(String, &'t toml::Spanned<DeValue<'i>>)> {
+    let exact = t.iter().find(|(k, _)| k.get_ref().as_ref() == name);
+    exact
+        .or_else(|| {
+            t.iter()
+                .find(|(k, _)| k.get_ref().eq_ignore_ascii_case(name))
+        })
+        .map(|(k, v)| (k.get_ref().to_string(), v))
+}
+
+fn locate(text: &str) -> Result<Located, EditError> {
+    let parse = |m: &str| EditError::Parse(m.to_string());
+    let root = DeTable::parse(text).map_err(|e| parse(e.message()))?;
+    let Some((table, tpl)) = entry(root.get_ref(), "template") else {
+        return Err(parse("missing table `template`"));
+    };
+    let DeValue::Table(tpl) = tpl.get_ref() else {
+        return Err(parse("`template` is not a table"));
+    };
+    let string = |name: &str| -> Result<Option<(String, Range<usize>)>, EditError> {
+        match entry(tpl, name) {
+            None => Ok(None),
+            Some((k, v)) if matches!(v.get_ref(), DeValue::String(_)) => Ok(Some((k, v.span()))),
+            Some((k, _)) => Err(parse(&format!("`{k}` is not a string"))),
+        }
+    };
+    let src = string("src")?.ok_or_else(|| parse("missing field `src`"))?;
+    let engine = string("engine")?;
+    Ok(Located { table, src, engine })
 }
 
 /// A TOML basic string holding `s`.
@@ -36,15 +71,15 @@ fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// `text` (a resource file) with `src = new_src` and `engine = "tera"`.
+/// `text` (a resource file) with `src = new_src` and `engine = "tera"`. Keys are found as
+/// confd finds them (exactly, else ignoring case), so a confd resource file can be edited.
 pub fn point_at_tera(text: &str, new_src: &str) -> Result<String, EditError> {
-    let raw: RawFile =
-        toml::from_str(text).map_err(|e| EditError::Parse(e.message().to_string()))?;
-    let src = raw.template.src.span();
+    let found = locate(text)?;
+    let src = found.src.1.clone();
     // Edits from the end of the file backwards, so earlier spans stay valid.
-    let mut edits: Vec<(std::ops::Range<usize>, String)> = vec![(src.clone(), quoted(new_src))];
-    match &raw.template.engine {
-        Some(engine) => edits.push((engine.span(), quoted("tera"))),
+    let mut edits: Vec<(Range<usize>, String)> = vec![(src.clone(), quoted(new_src))];
+    match &found.engine {
+        Some((_, engine)) => edits.push((engine.clone(), quoted("tera"))),
         None => edits.push(insert_engine(text, src)),
     }
     edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
@@ -52,13 +87,13 @@ pub fn point_at_tera(text: &str, new_src: &str) -> Result<String, EditError> {
     for (range, with) in edits {
         out.replace_range(range, &with);
     }
-    check(text, &out, new_src)?;
+    check(text, &out, new_src, &found)?;
     Ok(out)
 }
 
 /// Where `engine = "tera"` goes: a line of its own after `src`'s, written as `src`'s
 /// key is (`src`, `template.src`, quoted), or after the value inside an inline table.
-fn insert_engine(text: &str, src: std::ops::Range<usize>) -> (std::ops::Range<usize>, String) {
+fn insert_engine(text: &str, src: Range<usize>) -> (Range<usize>, String) {
     let line_start = text[..src.start].rfind('\n').map_or(0, |i| i + 1);
     let prefix = &text[line_start..src.start];
     let own_line = prefix
@@ -102,27 +137,29 @@ fn insert_engine(text: &str, src: std::ops::Range<usize>) -> (std::ops::Range<us
     }
 }
 
-/// A dotted TOML key ending in `src` (`src`, `"src"`, `template.src`, ...).
+/// A dotted TOML key ending in `src` (`src`, `"src"`, `template.src`, `Src`, ...).
 fn is_key_path(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or("").trim();
-    matches!(last, "src" | "\"src\"" | "'src'")
+    let last = last.trim_matches(|c| c == '"' || c == '\'');
+    last.eq_ignore_ascii_case("src")
         && key.chars().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'' | ' ' | '\t')
         })
 }
 
 /// The edited file must be the original with only `src` and `engine` changed.
-fn check(before: &str, after: &str, new_src: &str) -> Result<(), EditError> {
+fn check(before: &str, after: &str, new_src: &str, found: &Located) -> Result<(), EditError> {
     let parse = |t: &str| {
         toml::from_str::<toml::Table>(t).map_err(|e| EditError::Check(e.message().to_string()))
     };
     let mut want = parse(before)?;
     let got = parse(after)?;
-    let Some(toml::Value::Table(tpl)) = want.get_mut("template") else {
+    let Some(toml::Value::Table(tpl)) = want.get_mut(&found.table) else {
         return Err(EditError::Check("no [template] table".into()));
     };
-    tpl.insert("src".into(), toml::Value::String(new_src.into()));
-    tpl.insert("engine".into(), toml::Value::String("tera".into()));
+    tpl.insert(found.src.0.clone(), toml::Value::String(new_src.into()));
+    let engine = found.engine.as_ref().map_or("engine", |(k, _)| k.as_str());
+    tpl.insert(engine.into(), toml::Value::String("tera".into()));
     if want != got {
         return Err(EditError::Check("other keys changed".into()));
     }
@@ -174,6 +211,26 @@ mod tests {
         assert_eq!(
             out,
             "[template]\ndest = \"b\"\nsrc = \"a.tera\"\nengine = \"tera\""
+        );
+    }
+
+    #[test]
+    fn keys_of_a_confd_file_in_any_case() {
+        let text = "[Template]\nSrc = \"a.tmpl\"\nDest = \"b\"\nuid = -1\n";
+        let out = point_at_tera(text, "a.tmpl.tera").unwrap();
+        assert_eq!(
+            out,
+            "[Template]\nSrc = \"a.tmpl.tera\"\nengine = \"tera\"\nDest = \"b\"\nuid = -1\n"
+        );
+        let text = "[template]\nSRC = \"a\"\nEngine = \"go\"\n";
+        let out = point_at_tera(text, "a.tera").unwrap();
+        assert_eq!(out, "[template]\nSRC = \"a.tera\"\nEngine = \"tera\"\n");
+        // An exact match wins over one that ignores case, as in confd.
+        let text = "[template]\nSRC = \"x\"\nsrc = \"a\"\n";
+        let out = point_at_tera(text, "a.tera").unwrap();
+        assert_eq!(
+            out,
+            "[template]\nSRC = \"x\"\nsrc = \"a.tera\"\nengine = \"tera\"\n"
         );
     }
 

@@ -42,7 +42,10 @@ pub(super) fn join_calls(prev: Option<&Typed>, new: &Typed) -> Typed {
             json: None,
             ..new
         },
-        Some(_) => unknown_dot(),
+        Some(_) => Typed {
+            mixed: true,
+            ..unknown_dot()
+        },
     }
 }
 

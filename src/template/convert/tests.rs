@@ -282,7 +282,10 @@ fn in_place_changes_of_a_variable_carry_over() {
         t.starts_with("{% set l = getvs(key=\"/s/*\") %}{% set l = l | reverse %}{{ l | go_print }} {{ l | go_print }}"),
         "{t}"
     );
-    assert!(t.contains("{% set_global l = l | sort_by_length %}"), "{t}");
+    assert!(
+        t.contains("{% set_global l = l | sort_by_length(confd=true) %}"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -366,5 +369,56 @@ fn escapers_interface_lookups_and_time_layouts() {
         not_convertible("{{ html \"a\" 1 }}")
             .to_string()
             .contains("several operands")
+    );
+}
+
+#[test]
+fn constant_div_and_mod_truncate_as_go() {
+    let (t, notes) = same(
+        "{{ div -7 2 }} {{ mod -7 3 }} {{ mod 7 -2 }} {{ div 7 -2 }} {{ add 2 (mul 3 4) }}",
+        &[],
+    );
+    assert_eq!(t, "{{ -3 }} {{ -1 }} {{ 1 }} {{ -3 }} {{ 14 }}");
+    assert!(notes.is_empty(), "{notes:?}");
+    let (_, notes) = same(
+        "{{ $n := atoi (getv \"/n\") }}{{ mod 7 $n }}",
+        &[("/n", "3")],
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("an operand is negative")),
+        "a divisor that may be negative: {notes:?}"
+    );
+}
+
+#[test]
+fn slice_with_a_negative_index_is_what_confd_rejects() {
+    let e = not_convertible("{{ slice \"héllo\" -1 }}");
+    assert!(e.reason.contains("index out of range: -1"), "{e}");
+    let e = not_convertible("{{ slice (split \"a,b\" \",\") 0 -1 }}");
+    assert!(e.reason.contains("index out of range: -1"), "{e}");
+    let (_, notes) = same(
+        "{{ $n := atoi (getv \"/n\") }}{{ slice \"abc\" $n }}",
+        &[("/n", "1")],
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("negative index")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_template_called_with_dots_of_different_types() {
+    let e = not_convertible(
+        "{{ define \"t\" }}[{{ .Value }}]{{ end }}{{ template \"t\" get \"/a\" }}{{ template \"t\" (json \"{\\\"Value\\\": 2}\") }}",
+    );
+    assert!(e.reason.contains("different types"), "{e}");
+    let e = not_convertible(
+        "{{ define \"t\" }}{{ with .Value }}x{{ end }}{{ end }}{{ template \"t\" $ }}{{ template \"t\" get \"/a\" }}",
+    );
+    assert!(e.reason.contains("different types"), "{e}");
+    // No value and a map: a field is no value for the first, the entry for the second.
+    same(
+        "{{ define \"t\" }}[{{ .x }}|{{ with .x }}y{{ end }}]{{ end }}{{ template \"t\" $ }}{{ template \"t\" (json \"{\\\"x\\\": 2}\") }}",
+        &[("/a", "1")],
     );
 }

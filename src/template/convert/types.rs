@@ -137,6 +137,8 @@ pub struct Typed {
     /// The Go variable the value is read from, as it is (for functions that change
     /// their argument in place).
     pub var: Option<VarRef>,
+    /// A template's dot that its calls give values of different Go types.
+    pub mixed: bool,
 }
 
 impl Typed {
@@ -151,6 +153,7 @@ impl Typed {
             fields: None,
             json: None,
             var: None,
+            mixed: false,
         }
     }
 
@@ -191,6 +194,7 @@ impl Typed {
             fields: None,
             json: None,
             var: None,
+            mixed: false,
         }
     }
 }

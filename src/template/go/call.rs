@@ -7,14 +7,14 @@ use super::escape;
 use super::exec::Exec;
 use super::fmt;
 use super::funcs::Func;
-use super::value::Value;
+use super::value::{Str, Value};
 
 impl<'a> Exec<'a> {
     /// Runs `f`; an `Err` is the function's own error (Go's "error calling f: ...").
     pub(super) fn call(&mut self, f: Func, args: &[Value<'a>]) -> Result<Value<'a>, String> {
         let store = self.store;
         let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
-        Ok(match f {
+        let v = match f {
             // `and`/`or` never get here: the evaluator short-circuits them.
             Func::And | Func::Or => Value::Missing,
             Func::Not => Value::Bool(!arg(0).truth()),
@@ -23,6 +23,8 @@ impl<'a> Exec<'a> {
             Func::Slice => builtins::slice(&arg(0), args.get(1..).unwrap_or_default())?,
             Func::Call => builtins::call(&arg(0))?,
             Func::Print | Func::Println | Func::Printf => {
+                // Their strings alone may already be too long: say so before copying them.
+                confd::check_len(args.iter().map(|a| a.as_str().map_or(0, str::len)).sum())?;
                 let mut s = String::new();
                 match f {
                     Func::Print => fmt::sprint(&mut s, args),
@@ -49,17 +51,17 @@ impl<'a> Exec<'a> {
             Func::Getvs => confd::getvs(store, str_arg(args, 0))?,
             Func::Base => confd::base(args),
             Func::Dir => confd::dir(args),
-            Func::Split => confd::split(args),
+            Func::Split => confd::split(args)?,
             Func::Json => confd::json(str_arg(args, 0))?,
             Func::JsonArray => confd::json_array(str_arg(args, 0))?,
             Func::Map => confd::create_map(args)?,
             Func::Getenv => confd::getenv(args),
-            Func::Join => confd::join(args),
+            Func::Join => confd::join(args)?,
             Func::Datetime => confd::datetime(),
             Func::ToUpper => confd::change_case(args, true),
             Func::ToLower => confd::change_case(args, false),
             Func::Contains => Value::Bool(str_arg(args, 0).contains(str_arg(args, 1))),
-            Func::Replace => confd::replace(args),
+            Func::Replace => confd::replace(args)?,
             Func::TrimSuffix => confd::trim_suffix(args),
             Func::LookupIp => confd::lookup_ip(str_arg(args, 0), |_| true),
             Func::LookupIpv4 => confd::lookup_ip(str_arg(args, 0), |ip| ip.contains('.')),
@@ -81,6 +83,11 @@ impl<'a> Exec<'a> {
             }
             Func::Seq => confd::seq(int_arg(args, 0), int_arg(args, 1))?,
             Func::Atoi => Value::Int(confd::atoi(str_arg(args, 0))?),
-        })
+        };
+        // What printf, html, ... made, bounded as replace and join check before they make it.
+        if let Value::Str(Str::Rc(s)) = &v {
+            confd::check_len(s.len())?;
+        }
+        Ok(v)
     }
 }

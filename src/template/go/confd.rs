@@ -5,6 +5,8 @@
 
 use std::rc::Rc;
 
+use super::case;
+use super::exec::MAX_OUTPUT;
 use super::store::{Store, not_exist};
 use super::time::GoTime;
 use super::value::{List, ListKind, Map, Str, Value};
@@ -81,9 +83,21 @@ pub fn names<'a>(names: Vec<String>) -> Value<'a> {
     Value::strings(names.into_iter().map(Str::from))
 }
 
-/// `strings.Split`: an empty separator splits into characters.
-pub fn split<'a>(args: &[Value<'a>]) -> Value<'a> {
-    let sep = str_arg(args, 1).to_string();
+/// `strings.Split`: an empty separator splits into characters. At most [`MAX_SEQ`]
+/// parts, as `seq` makes at most that many numbers.
+pub fn split<'a>(args: &[Value<'a>]) -> Result<Value<'a>, String> {
+    let (s, sep) = (str_arg(args, 0), str_arg(args, 1));
+    let parts = if sep.is_empty() {
+        s.chars().count()
+    } else {
+        s.matches(sep).count() + 1
+    };
+    if parts as u64 > MAX_SEQ as u64 {
+        return Err(format!(
+            "it would make {parts} strings, more than the {MAX_SEQ} a render may build"
+        ));
+    }
+    let sep = sep.to_string();
     let parts: Vec<Value<'a>> = match args.first() {
         Some(Value::Str(Str::Ref(s))) => split_str(s, &sep).into_iter().map(Value::str).collect(),
         Some(Value::Str(Str::Rc(s))) => split_str(s, &sep)
@@ -92,7 +106,7 @@ pub fn split<'a>(args: &[Value<'a>]) -> Value<'a> {
             .collect(),
         _ => Vec::new(),
     };
-    Value::List(List::new(ListKind::Strings, parts))
+    Ok(Value::List(List::new(ListKind::Strings, parts)))
 }
 
 fn split_str<'s>(s: &'s str, sep: &str) -> Vec<&'s str> {
@@ -105,19 +119,33 @@ fn split_str<'s>(s: &'s str, sep: &str) -> Vec<&'s str> {
     s.split(sep).collect()
 }
 
+/// The error for a string of `len` bytes when that is more than [`MAX_STRING`].
+pub fn check_len(len: usize) -> Result<(), String> {
+    if len > MAX_STRING {
+        return Err(format!(
+            "it would make a string of {len} bytes, more than the {} MiB a render's values may hold",
+            MAX_STRING >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// `strings.Join` of a `[]string`.
-pub fn join<'a>(args: &[Value<'a>]) -> Value<'a> {
+pub fn join<'a>(args: &[Value<'a>]) -> Result<Value<'a>, String> {
     let sep = str_arg(args, 1);
     let mut out = String::new();
     if let Some(Value::List(l)) = args.first() {
-        for (i, e) in l.items.borrow().iter().enumerate() {
+        let items = l.items.borrow();
+        let len: usize = items.iter().map(|e| e.as_str().map_or(0, str::len)).sum();
+        check_len(len.saturating_add(sep.len().saturating_mul(items.len().saturating_sub(1))))?;
+        for (i, e) in items.iter().enumerate() {
             if i > 0 {
                 out.push_str(sep);
             }
             out.push_str(e.as_str().unwrap_or(""));
         }
     }
-    Value::string(out)
+    Ok(Value::string(out))
 }
 
 /// JSON as Go's `encoding/json` decodes into `interface {}`: numbers are float64.
@@ -205,22 +233,13 @@ pub fn datetime<'a>() -> Value<'a> {
     Value::Time(Rc::new(GoTime::now()))
 }
 
-/// Go's `strings.ToUpper`/`ToLower`: simple (one-to-one) case mapping, rune by rune.
+/// Go's `strings.ToUpper`/`ToLower`: Go 1.19's simple case mapping, rune by rune.
 pub fn change_case<'a>(args: &[Value<'a>], upper: bool) -> Value<'a> {
     let s = str_arg(args, 0);
-    let map = |c: char| {
-        let m: Vec<char> = if upper {
-            c.to_uppercase().collect()
-        } else {
-            c.to_lowercase().collect()
-        };
-        // Go maps rune by rune (simple case mapping). Where Unicode's full mapping has
-        // several runes, the simple lower-case one is the first (İ -> i) and there is no
-        // simple upper-case one (ß stays ß).
-        match (m.len(), upper) {
-            (1, _) | (_, false) => m.first().copied().unwrap_or(c),
-            _ => c,
-        }
+    let map = if upper {
+        case::to_upper
+    } else {
+        case::to_lower
     };
     let out: String = s.chars().map(map).collect();
     if out == s {
@@ -230,17 +249,33 @@ pub fn change_case<'a>(args: &[Value<'a>], upper: bool) -> Value<'a> {
 }
 
 /// `strings.Replace(s, old, new, n)`; `n < 0` replaces every match.
-pub fn replace<'a>(args: &[Value<'a>]) -> Value<'a> {
+pub fn replace<'a>(args: &[Value<'a>]) -> Result<Value<'a>, String> {
     let (s, old, new) = (str_arg(args, 0), str_arg(args, 1), str_arg(args, 2));
     let n = int_arg(args, 3);
     if old == new || n == 0 {
-        return sub(args, 0, |s| s);
+        return Ok(sub(args, 0, |s| s));
     }
-    Value::string(if n < 0 {
+    if new.len() > old.len() {
+        let found = if old.is_empty() {
+            s.chars().count() + 1
+        } else {
+            s.matches(old).count()
+        };
+        let count = if n < 0 {
+            found
+        } else {
+            found.min(usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        check_len(
+            s.len()
+                .saturating_add(count.saturating_mul(new.len() - old.len())),
+        )?;
+    }
+    Ok(Value::string(if n < 0 {
         s.replace(old, new)
     } else {
         s.replacen(old, new, usize::try_from(n).unwrap_or(usize::MAX))
-    })
+    }))
 }
 
 /// `strings.TrimSuffix`.
@@ -352,12 +387,14 @@ fn len_of(v: &Value, key: bool) -> usize {
     }
 }
 
-/// confd's `sortByLength`/`sortKVByLength`: sorts in place by length (of the key) and
-/// returns the same slice. Equal lengths keep their order, as Go's sort does for the
-/// short slices templates sort.
+/// confd's `sortByLength`/`sortKVByLength`: sorts in place by length (of the key) with
+/// Go's `sort.Sort`, and returns the same slice. Equal lengths keep their order up to 12
+/// elements; past that they end where Go's unstable sort leaves them.
 pub fn sort_by_length<'a>(v: &Value<'a>, kv: bool) -> Value<'a> {
     let Value::List(l) = v else { return v.clone() };
-    l.items.borrow_mut().sort_by_key(|e| len_of(e, kv));
+    super::sort::sort(&mut l.items.borrow_mut(), |a, b| {
+        len_of(a, kv) < len_of(b, kv)
+    });
     Value::List(List {
         kind: if kv { ListKind::KvSlice } else { l.kind },
         items: l.items.clone(),
@@ -366,6 +403,10 @@ pub fn sort_by_length<'a>(v: &Value<'a>, kv: bool) -> Value<'a> {
 
 /// Longest `seq` a template may ask for (its ends can come from the store).
 pub const MAX_SEQ: i64 = 10_000_000;
+
+/// Largest string a function may make: as large as a render's whole output may be
+/// ([`MAX_OUTPUT`]), so a loop that doubles a string stops there, not when memory ends.
+pub const MAX_STRING: usize = MAX_OUTPUT;
 
 /// confd's `seq first last`: `[first, ..., last]`, empty when `first > last`.
 pub fn seq<'a>(first: i64, last: i64) -> Result<Value<'a>, String> {

@@ -14,7 +14,7 @@ fn is_space(b: u8) -> bool {
 }
 
 fn is_alnum(c: char) -> bool {
-    c == '_' || c.is_alphanumeric()
+    super::letters::is_alnum(c)
 }
 
 /// `{{- ` : a dash then a space.

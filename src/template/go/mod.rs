@@ -8,21 +8,25 @@
 //! so a loop over 100,000 keys copies none of them; [`fmt`] prints them as Go's `fmt`
 //! does (checked against Go 1.19's own output in `vectors`), with Go's quoting
 //! ([`quote`], [`isprint`]), escapers ([`escape`]) and `time.Time` ([`time`]). Function
-//! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`].
+//! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`] (Go 1.19's case
+//! mapping in `case`).
 
 pub mod ast;
 pub mod base64;
 mod builtins;
 mod call;
+mod case;
 pub mod confd;
 pub mod escape;
 pub mod exec;
 pub mod fmt;
 pub mod funcs;
 pub mod isprint;
+mod letters;
 pub mod lex;
 pub mod parse;
 pub mod quote;
+pub mod sort;
 pub mod srv;
 pub mod store;
 pub mod time;
@@ -55,6 +59,11 @@ impl std::fmt::Display for GoError {
         f.write_str(&self.message)
     }
 }
+
+/// The stack of a render that calls templates: [`exec::MAX_RENDER_NESTING`] levels of nested
+/// `range`s (the largest frames) take about 25 MiB in a debug build, less in a release
+/// one. Only the pages a render touches are ever used.
+const CALLS_STACK: usize = 64 << 20;
 
 /// One parsed Go template file.
 #[derive(Debug)]
@@ -144,7 +153,32 @@ impl GoTemplate {
     }
 
     /// Renders with confd's store functions reading `view`.
+    ///
+    /// The evaluator recurses. One tree nests at most 100 levels, which any thread's stack
+    /// holds; template calls nest deeper ([`exec::MAX_RENDER_NESTING`] levels), so a template
+    /// that makes them renders on a thread of its own with a stack sized for that.
     pub fn render(&self, view: &View) -> Result<Vec<u8>, GoError> {
+        if !self.trees.calls_templates {
+            return self.render_here(view);
+        }
+        std::thread::scope(|s| {
+            let started = std::thread::Builder::new()
+                .name("go-template".into())
+                .stack_size(CALLS_STACK)
+                .spawn_scoped(s, || self.render_here(view));
+            match started {
+                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(e) => Err(GoError {
+                    line: 1,
+                    column: 1,
+                    construct: String::new(),
+                    message: format!("cannot start a thread to render on: {e}"),
+                }),
+            }
+        })
+    }
+
+    fn render_here(&self, view: &View) -> Result<Vec<u8>, GoError> {
         use std::sync::atomic::Ordering::Relaxed;
         let store = store::Store::new(view);
         let hint = self.last_len.load(Relaxed);

@@ -85,9 +85,19 @@ pub fn lookup(service: &str, proto: &str, name: &str) -> Vec<Srv> {
     let Ok(n) = usize::try_from(n) else {
         return Vec::new();
     };
-    let mut records = parse(&buf[..n.min(buf.len())]).unwrap_or_default();
-    records.sort_by_cached_key(|s| format!("{}{}{}{}", s.target, s.port, s.priority, s.weight));
-    records
+    let records = parse(&buf[..n.min(buf.len())]).unwrap_or_default();
+    // confd's sortSRV: Go's (unstable) sort.Sort by this text.
+    let mut keyed: Vec<(String, Srv)> = records
+        .into_iter()
+        .map(|s| {
+            (
+                format!("{}{}{}{}", s.target, s.port, s.priority, s.weight),
+                s,
+            )
+        })
+        .collect();
+    super::sort::sort(&mut keyed, |a, b| a.0 < b.0);
+    keyed.into_iter().map(|(_, s)| s).collect()
 }
 
 /// The SRV answers of a DNS response message, `None` when it is malformed.

@@ -221,3 +221,81 @@ fn the_deepest_templates_allowed_fit_a_small_stack() {
             .contains("exceeded maximum template depth")
     );
 }
+
+#[test]
+fn template_calls_nested_in_deep_controls_never_overflow_the_stack() {
+    // 98 controls around a template that calls itself: Go nests them 98 levels per
+    // call; the render stops at its nesting limit, on any stack, instead of crashing.
+    let ifs = "{{if true}}".repeat(98);
+    let ends = "{{end}}".repeat(98);
+    let deep = format!(
+        "{{{{define \"r\"}}}}{ifs}{{{{if lt (len $) 90}}}}{{{{template \"r\" (printf \"%sx\" $)}}}}{{{{end}}}}{ends}{{{{end}}}}{{{{template \"r\" \"\"}}}}"
+    );
+    let shallow = deep.replace("lt (len $) 90", "lt (len $) 20");
+    let ranges = format!(
+        "{{{{define \"r\"}}}}{}{{{{if lt (len $) 90}}}}{{{{template \"r\" (printf \"%sx\" $)}}}}{{{{end}}}}{}{{{{end}}}}{{{{template \"r\" \"\"}}}}",
+        "{{range $i, $e := seq 1 1}}".repeat(98),
+        "{{end}}".repeat(98)
+    );
+    let out = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || [deep, shallow, ranges].map(|src| render(&src, &[]).map_err(|e| e.message)))
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    let limit = format!("nests deeper than {} levels", exec::MAX_RENDER_NESTING);
+    assert!(
+        out[0].as_ref().unwrap_err().contains(&limit),
+        "{:?}",
+        out[0]
+    );
+    assert_eq!(
+        out[1].as_deref(),
+        Ok(""),
+        "20 calls of 99 levels each render"
+    );
+    assert!(
+        out[2].as_ref().unwrap_err().contains(&limit),
+        "{:?}",
+        out[2]
+    );
+}
+
+#[test]
+fn strings_a_template_makes_are_bounded() {
+    // A 1 MB string (Go's widths stop at a million), then what would pass 256 MiB.
+    let mb = "{{ $m := printf \"%0999999d\" 0 }}";
+    let a300 = "a".repeat(300);
+    let e = fails(
+        &format!("{mb}{{{{ replace \"{a300}\" \"a\" $m -1 }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 256 MiB"), "{e}");
+    let e = fails(
+        &format!("{mb}{{{{ join (split \"{a300}\" \"\") $m }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 256 MiB"), "{e}");
+    let a150 = "a".repeat(150);
+    let e = fails(
+        &format!(
+            "{mb}{{{{ $b := replace \"{a150}\" \"a\" $m -1 }}}}{{{{ printf \"%s%s\" $b $b }}}}"
+        ),
+        &[],
+    );
+    assert!(
+        e.message.contains("error calling printf: it would make"),
+        "{e}"
+    );
+    let e = fails(
+        &format!("{mb}{{{{ split (replace \"aaaaaaaaaaaa\" \"a\" $m -1) \"\" }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 10000000"), "{e}");
+    // A doubling loop stops at the limit.
+    let e = fails(
+        &format!("{mb}{{{{ range seq 1 20 }}}}{{{{ $m = printf \"%s%s\" $m $m }}}}{{{{ end }}}}"),
+        &[],
+    );
+    assert!(e.message.contains("more than the 256 MiB"), "{e}");
+}

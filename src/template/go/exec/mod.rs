@@ -15,6 +15,11 @@ pub const MAX_TEMPLATE_DEPTH: usize = 100;
 /// Largest output a render may produce.
 pub const MAX_OUTPUT: usize = 256 << 20;
 
+/// Deepest nesting of lists and pipelines a render may reach: controls, parentheses and
+/// template calls together. One tree nests at most 100 deep (the parser's limit); this
+/// bounds what template calls add, so a render's stack stays within what it runs on.
+pub const MAX_RENDER_NESTING: usize = 5_000;
+
 /// Most nodes a render may evaluate: far beyond any real config (a 100,000-key loop
 /// takes about a million), it stops a runaway template (a recursion that calls itself
 /// twice per level, nested loops over huge sequences) in seconds instead of never.
@@ -51,6 +56,8 @@ pub struct Exec<'a> {
     scratch: String,
     vars: Vec<(VarRef, Value<'a>)>,
     depth: usize,
+    /// Lists and pipelines being evaluated (see [`MAX_RENDER_NESTING`]).
+    nesting: usize,
     /// Nodes evaluated so far (see [`MAX_STEPS`]).
     steps: u64,
     /// The construct being evaluated, for errors raised inside functions.
@@ -80,6 +87,7 @@ pub fn render<'a>(
         scratch: String::new(),
         vars: vec![(Trees::DOLLAR, Value::Missing)],
         depth: 0,
+        nesting: 0,
         steps: 0,
         at: Span::default(),
     };
@@ -105,7 +113,25 @@ impl<'a> Exec<'a> {
         self.src.get(span.start..span.end).unwrap_or("")
     }
 
+    /// One level deeper (see [`MAX_RENDER_NESTING`]); the caller steps back out with `nesting -= 1`.
+    fn enter(&mut self) -> R<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_RENDER_NESTING {
+            return self.fail(format!(
+                "the template nests deeper than {MAX_RENDER_NESTING} levels (controls, parentheses and template calls together)"
+            ));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, dot: &Value<'a>, list: &'a List) -> R<Flow> {
+        self.enter()?;
+        let flow = self.walk_nodes(dot, list);
+        self.nesting -= 1;
+        flow
+    }
+
+    fn walk_nodes(&mut self, dot: &Value<'a>, list: &'a List) -> R<Flow> {
         self.steps += list.len() as u64;
         if self.steps > MAX_STEPS {
             return self.fail(format!(
@@ -271,6 +297,13 @@ impl<'a> Exec<'a> {
     }
 
     fn eval_pipeline(&mut self, dot: &Value<'a>, pipe: &'a Pipe) -> R<Value<'a>> {
+        self.enter()?;
+        let value = self.eval_commands(dot, pipe);
+        self.nesting -= 1;
+        value
+    }
+
+    fn eval_commands(&mut self, dot: &Value<'a>, pipe: &'a Pipe) -> R<Value<'a>> {
         self.at(pipe.span);
         let mut value = None;
         for cmd in &pipe.cmds {

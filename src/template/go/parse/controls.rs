@@ -107,6 +107,7 @@ impl Parser {
             pipe = Some(self.pipeline(CONTEXT, Kind::RightDelim)?);
         }
         let span = Span::new(start, self.tokens[self.i - 1].pos + 2);
+        self.trees.calls_templates = true;
         Ok(Node::Template { name, pipe, span })
     }
 
@@ -125,6 +126,7 @@ impl Parser {
         }
         self.add(&name, root)?;
         self.depth -= 1;
+        self.trees.calls_templates = true;
         Ok(Node::Template {
             name,
             pipe: Some(pipe),

@@ -3,6 +3,7 @@
 
 use super::super::ast::Number;
 use super::super::token::Kind;
+use super::float::{parse_float, underscore_ok};
 
 /// The first of the characters that stand for the bytes of a template that are not
 /// UTF-8 (0x80..=0xFF map to U+10FF80..=U+10FFFF), so the parser can work on text and
@@ -120,6 +121,9 @@ fn unquote_char(s: &str, quote: char) -> Result<(String, &str), String> {
     }
 }
 
+/// 2^63, the first float64 past `i64::MAX`.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// A number constant with every Go type it can stand for (Go's `newNumber`).
 pub(super) fn number(text: &str, kind: Kind) -> Result<Number, String> {
     let mut n = Number {
@@ -146,6 +150,10 @@ pub(super) fn number(text: &str, kind: Kind) -> Result<Number, String> {
         n.is_complex = true;
         return Ok(n);
     }
+    // Go's parsers accept `_` only between digits; then none of them reads the text.
+    if text.contains('_') && !underscore_ok(text) {
+        return Err(format!("illegal number syntax: {text:?}"));
+    }
     let clean = text.replace('_', "");
     if let Some(u) = parse_uint(&clean) {
         n.is_uint = true;
@@ -164,17 +172,18 @@ pub(super) fn number(text: &str, kind: Kind) -> Result<Number, String> {
     } else if n.is_uint {
         n.is_float = true;
         n.float = n.uint as f64;
-    } else if let Ok(f) = clean.parse::<f64>() {
+    } else if let Some(f) = parse_float(text) {
         if !text.contains(['.', 'e', 'E', 'p', 'P']) {
             return Err(format!("integer overflow: {text:?}"));
         }
         n.is_float = true;
         n.float = f;
-        if (f as i64) as f64 == f {
+        // Go's `float64(int64(f)) == f`: integral and within int64 (2^63 is not).
+        if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) {
             n.is_int = true;
             n.int = f as i64;
         }
-        if f >= 0.0 && (f as u64) as f64 == f {
+        if f.fract() == 0.0 && (0.0..2.0 * TWO_63).contains(&f) {
             n.is_uint = true;
             n.uint = f as u64;
         }

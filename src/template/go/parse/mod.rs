@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 mod controls;
+mod float;
 mod literal;
 mod pipeline;
 
@@ -36,6 +37,9 @@ pub struct Trees {
     pub vars: Vec<String>,
     /// [`VarRef`]s by name.
     refs: HashMap<String, VarRef>,
+    /// Some tree holds a `{{template}}` (or `{{block}}`) call: evaluation may then nest
+    /// as deep as the calls do, not only as deep as one tree.
+    pub calls_templates: bool,
 }
 
 impl Trees {

@@ -53,6 +53,9 @@ fn go_checks() {
         "expected end; found {{else}}"
     );
     assert!(error("{{ 99999999999999999999 }}").contains("integer overflow"));
+    assert_eq!(error("{{ 1e400 }}"), "illegal number syntax: \"1e400\"");
+    assert_eq!(error("{{ 1__0 }}"), "illegal number syntax: \"1__0\"");
+    assert_eq!(error("{{ 1_ }}"), "illegal number syntax: \"1_\"");
     assert_eq!(error("{{ len }} {{ ( }}"), "unclosed left paren");
 }
 
@@ -85,6 +88,16 @@ fn numbers_as_go_types_them() {
         "a float with an integral value is an int too"
     );
     assert!(number("08", Kind::Number).is_err());
+    assert_eq!(n("0x1.8p1").float, 3.0);
+    assert!(
+        n("0x1p4").is_int,
+        "a hex float with an integral value is an int too"
+    );
+    assert!(
+        !n("9.223372036854775808e18").is_int,
+        "2^63 is past int64, whatever a saturating cast says"
+    );
+    assert!(!n("1.8446744073709551616e19").is_uint);
     let c = number("'\\n'", Kind::CharConst).unwrap();
     assert_eq!(c.int, 10);
 }
