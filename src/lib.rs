@@ -30,6 +30,7 @@
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
 //!   JSON and TOML through serde (`serde_flatten`).
 //! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
+//! - [`gonum`]: Go's rule for `_` in number literals (YAML numbers, Go template constants).
 //! - [`store`]: the last good keys of a backend and their diffs.
 //! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
@@ -66,6 +67,7 @@ pub mod cli;
 pub mod confd;
 pub mod config;
 pub mod daemon;
+pub mod gonum;
 pub mod gopath;
 pub mod http;
 pub mod metrics;

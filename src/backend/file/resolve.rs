@@ -300,43 +300,12 @@ fn parse_float(s: &str) -> Option<f64> {
         return None;
     }
     if underscores {
-        if !underscore_ok(s) {
+        if !crate::gonum::underscore_ok(s) {
             return None;
         }
         return finite(&s.replace('_', ""));
     }
     finite(s)
-}
-
-/// Go's `underscoreOK`: every `_` sits between digits (or after a base prefix).
-fn underscore_ok(s: &str) -> bool {
-    let mut b = s.as_bytes();
-    if let [b'+' | b'-', rest @ ..] = b {
-        b = rest;
-    }
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if b.len() >= 2 && b[0] == b'0' && matches!(b[1] | 0x20, b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = b[1] | 0x20 == b'x';
-    }
-    for &c in &b[i..] {
-        if c.is_ascii_digit() || hex && (c | 0x20).is_ascii_hexdigit() {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else if saw == b'_' {
-            return false;
-        } else {
-            saw = b'!';
-        }
-    }
-    saw != b'_'
 }
 
 /// Go's `strconv.ParseUint(s, base, 64)` for base 0 (prefixes `0x`, `0o`, `0b`, a leading

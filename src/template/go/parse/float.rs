@@ -1,6 +1,8 @@
-//! Go's `strconv.ParseFloat(s, 64)` and `underscoreOK` for the number constants the lexer
+//! Go's `strconv.ParseFloat(s, 64)` for the number constants the lexer
 //! lets through: decimal (`1.5e3`) and hexadecimal (`0x1.8p1`) floats, `_` between digits,
 //! and an error (not an infinity) for a value out of range (`1e400`).
+
+use crate::gonum::underscore_ok;
 
 /// Go's `strconv.ParseFloat(text, 64)`; `None` where Go fails: bad syntax, or a value
 /// too large for a float64 (Go's `ErrRange`; a value too small becomes 0, as in Go).
@@ -27,36 +29,6 @@ pub(super) fn parse_float(text: &str) -> Option<f64> {
         return None;
     }
     Some(if neg { -f } else { f })
-}
-
-/// Go's `underscoreOK`: every `_` stands between two digits (a base prefix counts as one).
-pub(super) fn underscore_ok(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
-    // What came last: '^' the start, '0' a digit or base prefix, '_' an underscore,
-    // '!' anything else.
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if s.len() >= 2 && s[0] == b'0' && matches!(s[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = s[1].eq_ignore_ascii_case(&b'x');
-    }
-    for &c in &s[i..] {
-        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else if saw == b'_' {
-            return false;
-        } else {
-            saw = b'!';
-        }
-    }
-    saw != b'_'
 }
 
 /// A hexadecimal float after its `0x`: hex digits with at most one `.`, then a `p`
@@ -204,7 +176,5 @@ mod tests {
         assert_eq!(parse_float("1__0"), None);
         assert_eq!(parse_float("1_e5"), None);
         assert_eq!(parse_float("1e"), None);
-        assert!(underscore_ok("0x_1F") && underscore_ok("0_7") && underscore_ok("1_000"));
-        assert!(!underscore_ok("_1") && !underscore_ok("0x1__F") && !underscore_ok("1_.5"));
     }
 }

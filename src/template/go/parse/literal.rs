@@ -3,7 +3,8 @@
 
 use super::super::ast::Number;
 use super::super::token::Kind;
-use super::float::{parse_float, underscore_ok};
+use super::float::parse_float;
+use crate::gonum::underscore_ok;
 
 /// The first of the characters that stand for the bytes of a template that are not
 /// UTF-8 (0x80..=0xFF map to U+10FF80..=U+10FFFF), so the parser can work on text and
