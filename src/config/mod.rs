@@ -94,6 +94,36 @@ pub struct RunConfig {
     pub wait: Wait,
     /// Address for /metrics, /health and /ready.
     pub metrics_addr: Option<String>,
+    /// `state_dir` as given: `None` for the default, `""` for none; see
+    /// [`RunConfig::state_dir`].
+    pub state_dir_setting: Option<PathBuf>,
+    /// Most check and reload commands running at once, over all resources.
+    pub parallel_commands: usize,
+}
+
+/// Where state is kept when `state_dir` is not set.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/confsync";
+
+impl RunConfig {
+    /// Where state that must survive a restart is kept: `state_dir` as given (`""` turns
+    /// it off), else [`DEFAULT_STATE_DIR`] if it exists and is writable or can be created
+    /// (so this may create it; call it when the daemon starts, not when checking).
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        state_dir(self.state_dir_setting.clone())
+    }
+}
+
+fn state_dir(given: Option<PathBuf>) -> Option<PathBuf> {
+    match given {
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(p),
+        None => {
+            let p = PathBuf::from(DEFAULT_STATE_DIR);
+            let usable = std::fs::create_dir_all(&p).is_ok()
+                && nix::unistd::access(&p, nix::unistd::AccessFlags::W_OK).is_ok();
+            usable.then_some(p)
+        }
+    }
 }
 
 /// The name of the backend the command line and top-level settings define.
@@ -251,6 +281,11 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         }
     };
     let watch = s.watch.unwrap_or(false);
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let parallel_commands = s.parallel_commands.unwrap_or(4 * cpus);
+    if parallel_commands == 0 {
+        errors.push(ConfigError::cli("parallel_commands must be at least 1"));
+    }
     let mut backends = BTreeMap::new();
     let mut backend_errors = BTreeMap::new();
     let mut tables = vec![(
@@ -299,6 +334,8 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         log_format,
         wait,
         metrics_addr: s.metrics_addr.filter(|a| !a.is_empty()),
+        state_dir_setting: s.state_dir,
+        parallel_commands,
     })
 }
 

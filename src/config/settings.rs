@@ -86,6 +86,15 @@ pub struct Settings {
     #[arg(long, env = "CONFSYNC_METRICS_ADDR")]
     #[serde(alias = "metrics-addr")]
     pub metrics_addr: Option<String>,
+    /// Directory for state that must survive a restart (reloads still owed, backends'
+    /// last good snapshots); "" turns it off [default: /var/lib/confsync when writable]
+    #[arg(long, env = "CONFSYNC_STATE_DIR")]
+    #[serde(alias = "state-dir")]
+    pub state_dir: Option<PathBuf>,
+    /// Most check and reload commands run at once [default: 4 x the CPUs]
+    #[arg(long, env = "CONFSYNC_PARALLEL_COMMANDS")]
+    #[serde(alias = "parallel-commands")]
+    pub parallel_commands: Option<usize>,
     /// Named backends (`[backends.NAME]` in confsync.toml) that resources pick with
     /// `backend = "NAME"`; the flags above define the default backend.
     #[arg(skip)]
@@ -152,6 +161,8 @@ impl Settings {
             sentinel_master: self.sentinel_master.or(lower.sentinel_master),
             wait: self.wait.or(lower.wait),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
+            state_dir: self.state_dir.or(lower.state_dir),
+            parallel_commands: self.parallel_commands.or(lower.parallel_commands),
             backends: self.backends.or(lower.backends),
         }
     }
@@ -162,6 +173,9 @@ impl Settings {
         let fix = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
         self.file = self.file.map(|v| v.into_iter().map(fix).collect());
         self.password_file = self.password_file.map(fix);
+        self.state_dir = self
+            .state_dir
+            .map(|p| if p.as_os_str().is_empty() { p } else { fix(p) });
         self.client_cert = self.client_cert.map(fix);
         self.client_key = self.client_key.map(fix);
         self.client_ca_keys = self.client_ca_keys.map(fix);
