@@ -194,7 +194,7 @@ async fn run(loader: Loader) -> ExitCode {
         notifier: Arc::new(confsync::systemd::Notifier::from_env()),
     };
     // SIGHUP reads everything again: the same flags and env, the files as they are now.
-    let reload: daemon::Reload = Box::new(move || {
+    let reload: daemon::Reload = Arc::new(move || {
         loader().map(|(r, s, w)| {
             log_warnings(&w);
             (r, s)

@@ -342,3 +342,30 @@ pub fn load_as(
     };
     Ok((resource, warnings))
 }
+
+/// A resource with every field at its default, for tests elsewhere in the crate.
+#[cfg(test)]
+pub fn test_resource() -> Resource {
+    Resource {
+        name: "test".into(),
+        file: PathBuf::from("conf.d/test.toml"),
+        src: "test.tmpl".into(),
+        src_path: PathBuf::from("templates/test.tmpl"),
+        dest: PathBuf::from("out/test"),
+        keys: Vec::new(),
+        prefix: String::new(),
+        mode: None,
+        uid: None,
+        gid: None,
+        check_cmd: None,
+        reload_cmd: None,
+        check_timeout: Duration::from_secs(30),
+        reload_timeout: Duration::from_secs(60),
+        backend: crate::config::DEFAULT_BACKEND.into(),
+        wait: None,
+        min_reload_interval: Duration::ZERO,
+        min_keys: 0,
+        value_pattern: None,
+        engine: None,
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -25,6 +25,9 @@ pub struct Subscriber {
     pub dirty: watch::Sender<Option<Instant>>,
     /// Keys changed under `prefixes` since the resource last took the count (for logs).
     pub changed_keys: Arc<AtomicUsize>,
+    /// Changes published that touch the resource, since it last reset the count (two or
+    /// more before a sync make a burst).
+    pub changes: Arc<AtomicUsize>,
 }
 
 /// One backend's feed.
@@ -41,6 +44,9 @@ pub struct Feed {
     pub services: Services,
     /// Where a fatal backend error (bad credentials) is reported, with the backend's name.
     pub fatal: mpsc::Sender<(String, BackendError)>,
+    /// Told how the first listing attempt went (`Err` says why the backend is down); a
+    /// fatal error goes to `fatal` instead and this is dropped.
+    pub first_try: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 impl Feed {
@@ -110,13 +116,21 @@ impl Running {
             match self.feed.backend.list(&self.feed.prefixes).await {
                 Ok(s) => {
                     self.set_up(true, None);
+                    if let Some(tx) = self.feed.first_try.take() {
+                        let _ = tx.send(Ok(()));
+                    }
                     return Some(s);
                 }
                 Err(e) if !e.is_transient() => {
                     let _ = self.feed.fatal.send((self.feed.name.clone(), e)).await;
                     return None;
                 }
-                Err(e) => self.set_up(false, Some(&e.to_string())),
+                Err(e) => {
+                    self.set_up(false, Some(&e.to_string()));
+                    if let Some(tx) = self.feed.first_try.take() {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
             }
             tokio::select! {
                 _ = stop.cancelled() => return None,
@@ -140,6 +154,7 @@ impl Running {
             };
             if hits > 0 || changed.is_none() {
                 s.changed_keys.fetch_add(hits, Ordering::Relaxed);
+                s.changes.fetch_add(1, Ordering::Relaxed);
                 s.dirty.send_replace(Some(now));
             }
         }

@@ -3,26 +3,30 @@
 //! systemd and the health endpoints are told what is going on.
 
 mod feed;
+mod generation;
+mod onetime;
+mod owed;
+mod pace;
 mod worker;
 
-use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::backend::{self, BackendError, KvMap};
+use crate::backend::BackendError;
 use crate::config::{ConfigError, ResourceSet, RunConfig};
 use crate::http::Health;
 use crate::metrics::Metrics;
-use crate::resource::{self, Outcome, SyncOptions};
-use crate::store;
+use crate::resource::Limits;
 use crate::systemd::Notifier;
 
-pub use worker::due;
+use generation::{Generation, Prepared, Shared};
+use owed::OwedReloads;
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +57,15 @@ pub struct Services {
     pub notifier: Arc<Notifier>,
 }
 
-/// Loads the configuration again (for SIGHUP).
-pub type Reload = Box<dyn Fn() -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> + Send + Sync>;
+/// Loads the configuration again (for SIGHUP); runs on a blocking thread.
+pub type Reload =
+    Arc<dyn Fn() -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> + Send + Sync>;
 
-/// Longest wait for in-flight syncs when stopping or reloading.
+/// Longest wait for in-flight syncs when stopping.
 const DRAIN: Duration = Duration::from_secs(30);
+
+/// A SIGHUP's new generation being prepared.
+type Preparing = Pin<Box<dyn Future<Output = Result<Prepared, Vec<String>>> + Send>>;
 
 /// Runs until `shutdown` is cancelled (or once, with `onetime`).
 pub async fn run(
@@ -68,7 +76,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunSummary, DaemonError> {
     if cfg.onetime {
-        return onetime(cfg, set).await;
+        return onetime::onetime(cfg, set).await;
     }
     if let Some(addr) = &cfg.metrics_addr {
         let listener = crate::http::bind(addr).await.map_err(DaemonError::Bind)?;
@@ -81,52 +89,142 @@ pub async fn run(
         ));
     }
     services.health.set_running(true);
+    let state_dir = cfg.state_dir();
+    let owed = OwedReloads::open(state_dir.as_deref());
+    owed.retain(set.resources.iter().map(|r| r.dest.as_path()));
+    let shared = Shared {
+        services: services.clone(),
+        owed: Arc::new(owed),
+        limits: Arc::new(Limits::new(cfg.parallel_commands)),
+        locks: Arc::default(),
+        retry_now: Arc::default(),
+    };
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut current = Generation::start(cfg, set, &services).await;
+    let mut current = match generation::prepare(cfg, set, &shared).await {
+        Ok(p) => p.start(),
+        Err(mut fatal) => {
+            let (name, e) = fatal.remove(0);
+            return Err(DaemonError::Fatal(name, e));
+        }
+    };
     let mut ready = false;
+    let mut preparing: Option<Preparing> = None;
+    // A SIGHUP that came while another was being prepared.
+    let mut again = false;
+    // Old generations finishing their last syncs.
+    let mut draining: JoinSet<()> = JoinSet::new();
     let watchdog = services.notifier.watchdog_interval();
     let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let result = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             Some(()) = recv_opt(&mut hup) => {
-                services.notifier.reloading();
-                info!("SIGHUP: reloading the configuration");
-                match reload() {
-                    Ok((cfg, set)) => {
-                        current.stop().await;
-                        current = Generation::start(cfg, set, &services).await;
-                        ready = false;
-                        info!("configuration reloaded");
+                if preparing.is_some() {
+                    info!("SIGHUP while the last one is still being prepared; reloading again after it");
+                    again = true;
+                } else {
+                    preparing = Some(reconfigure(reload.clone(), shared.clone()));
+                }
+            }
+            r = async { preparing.as_mut().expect("guarded").await }, if preparing.is_some() => {
+                preparing = None;
+                match r {
+                    Ok(next) => {
+                        let old = std::mem::replace(&mut current, next.start());
+                        switch(old, &current, &services, &mut draining);
+                        ready = ready || current.pending == 0;
                     }
                     Err(errors) => {
                         for e in &errors {
                             error!("{e}");
                         }
                         error!(errors = errors.len(), "new configuration rejected; the running one stays");
+                        shared.retry_now.notify_waiters();
                         services.notifier.ready();
                     }
                 }
+                if std::mem::take(&mut again) {
+                    preparing = Some(reconfigure(reload.clone(), shared.clone()));
+                }
             }
             Some(()) = current.first_render.recv(), if !ready => {
-                current.pending -= 1;
+                current.pending = current.pending.saturating_sub(1);
                 if current.pending == 0 {
                     ready = true;
                     services.health.set_first_render_done();
                     services.notifier.ready();
-                    services.notifier.status(&format!("watching {} resource(s)", current.resources));
-                    info!(resources = current.resources, "first render done");
+                    services.notifier.status(&format!("watching {} resource(s)", current.names.len()));
+                    info!(resources = current.names.len(), "first render done");
                 }
             }
             Some((name, e)) = current.fatal.recv() => break Err(DaemonError::Fatal(name, e)),
+            Some(_) = draining.join_next(), if !draining.is_empty() => {}
             _ = tick.tick(), if watchdog.is_some() => services.notifier.watchdog(),
         }
     };
     services.notifier.stopping();
     services.health.set_running(false);
-    current.stop().await;
+    drop(preparing);
+    let mut tasks = current.stop();
+    let deadline = Instant::now() + DRAIN;
+    loop {
+        tokio::select! {
+            r = tasks.join_next(), if !tasks.is_empty() => if r.is_none() { continue },
+            r = draining.join_next(), if !draining.is_empty() => if r.is_none() { continue },
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                warn!("in-flight syncs did not finish within {DRAIN:?}; stopping them (their commands are killed; a reload owed is recorded and runs at the next start when a state dir is set)");
+                tasks.shutdown().await;
+                draining.shutdown().await;
+                break;
+            }
+            _ = tick.tick(), if watchdog.is_some() => services.notifier.watchdog(),
+        }
+        if tasks.is_empty() && draining.is_empty() {
+            break;
+        }
+    }
     info!("confsync stopped");
     result.map(|()| RunSummary { failed: 0 })
+}
+
+/// Parses the configuration again (on a blocking thread) and prepares its generation.
+fn reconfigure(reload: Reload, shared: Shared) -> Preparing {
+    Box::pin(async move {
+        shared.services.notifier.reloading();
+        info!("SIGHUP: reloading the configuration");
+        let parsed = tokio::task::spawn_blocking(move || reload())
+            .await
+            .map_err(|e| vec![format!("reading the configuration failed: {e}")])?;
+        let (cfg, set) =
+            parsed.map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        shared
+            .owed
+            .retain(set.resources.iter().map(|r| r.dest.as_path()));
+        generation::prepare(cfg, set, &shared).await.map_err(|fatal| {
+            fatal
+                .into_iter()
+                .map(|(name, e)| format!("backend {name}: {e}"))
+                .collect()
+        })
+    })
+}
+
+/// Hands over from `old` to `new` (already started): `old` stops watching at once and
+/// finishes its in-flight syncs in the background.
+fn switch(old: Generation, new: &Generation, services: &Services, draining: &mut JoinSet<()>) {
+    for b in &old.backends {
+        if !new.backends.contains(b) {
+            services.health.remove_backend(b);
+        }
+    }
+    services.health.retain_resources(&new.names);
+    let mut tasks = old.stop();
+    draining.spawn(async move { while tasks.join_next().await.is_some() {} });
+    services.notifier.ready();
+    services
+        .notifier
+        .status(&format!("watching {} resource(s)", new.names.len()));
+    info!(resources = new.names.len(), "configuration reloaded");
 }
 
 async fn recv_opt(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
@@ -134,170 +232,4 @@ async fn recv_opt(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// The tasks of one configuration.
-struct Generation {
-    stop: CancellationToken,
-    tasks: JoinSet<()>,
-    /// One message per resource after its first sync.
-    first_render: mpsc::Receiver<()>,
-    /// Resources that have not reported their first sync yet.
-    pending: usize,
-    resources: usize,
-    fatal: mpsc::Receiver<(String, BackendError)>,
-}
-
-impl Generation {
-    async fn start(cfg: RunConfig, set: ResourceSet, services: &Services) -> Generation {
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let n = set.resources.len();
-        let (first_tx, first_render) = mpsc::channel(n.max(1));
-        let (fatal_tx, fatal) = mpsc::channel(8);
-        let engine = Arc::new(set.engine);
-        let opts = SyncOptions {
-            noop: cfg.noop,
-            sync_only: cfg.sync_only,
-            keep_stage_file: cfg.keep_stage_file,
-        };
-        let mut by_backend: BTreeMap<String, Vec<crate::config::Resource>> = BTreeMap::new();
-        for r in set.resources {
-            by_backend.entry(r.backend.clone()).or_default().push(r);
-        }
-        info!(resources = n, backends = by_backend.len(), "starting");
-        for (name, resources) in by_backend {
-            let Some(bcfg) = cfg.backends.get(&name).cloned() else {
-                continue;
-            };
-            let backend = match backend::build(&bcfg).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = fatal_tx.send((name, e)).await;
-                    continue;
-                }
-            };
-            services.health.set_backend_up(&name, false);
-            let (snap_tx, snap_rx) = watch::channel::<Option<Arc<KvMap>>>(None);
-            let mut subscribers = Vec::new();
-            for res in resources {
-                let (dirty_tx, dirty_rx) = watch::channel(None);
-                let changed_keys = Arc::default();
-                subscribers.push(feed::Subscriber {
-                    prefixes: res.key_prefixes(),
-                    dirty: dirty_tx,
-                    changed_keys: Arc::clone(&changed_keys),
-                });
-                let w = worker::Worker {
-                    wait: res.wait.unwrap_or(cfg.wait),
-                    res,
-                    engine: engine.clone(),
-                    snapshot: snap_rx.clone(),
-                    dirty: dirty_rx,
-                    changed_keys,
-                    cache: Arc::default(),
-                    opts,
-                    services: services.clone(),
-                    first_done: first_tx.clone(),
-                };
-                tasks.spawn(w.run(stop.clone()));
-            }
-            let prefixes =
-                store::watch_prefixes_of(subscribers.iter().map(|s| s.prefixes.as_slice()));
-            info!(backend = %name, kind = backend.kind(), prefixes = ?prefixes, watch = bcfg.watch, "backend");
-            let f = feed::Feed {
-                name,
-                backend,
-                cfg: bcfg,
-                prefixes,
-                subscribers,
-                snapshot: snap_tx,
-                services: services.clone(),
-                fatal: fatal_tx.clone(),
-            };
-            tasks.spawn(f.run(stop.clone()));
-        }
-        Generation {
-            stop,
-            tasks,
-            first_render,
-            pending: n,
-            resources: n,
-            fatal,
-        }
-    }
-
-    /// Stops watching and lets in-flight syncs finish (bounded by [`DRAIN`]).
-    async fn stop(mut self) {
-        self.stop.cancel();
-        let drained = tokio::time::timeout(DRAIN, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            warn!("in-flight syncs did not finish within {DRAIN:?}; abandoning them");
-            self.tasks.abort_all();
-        }
-    }
-}
-
-/// `--onetime`: list every backend once, sync every resource, report.
-async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, DaemonError> {
-    let opts = SyncOptions {
-        noop: cfg.noop,
-        sync_only: cfg.sync_only,
-        keep_stage_file: cfg.keep_stage_file,
-    };
-    let mut snapshots: BTreeMap<String, Arc<KvMap>> = BTreeMap::new();
-    for r in &set.resources {
-        if snapshots.contains_key(&r.backend) {
-            continue;
-        }
-        let Some(bcfg) = cfg.backends.get(&r.backend) else {
-            continue;
-        };
-        let lists: Vec<Vec<String>> = set
-            .resources
-            .iter()
-            .filter(|x| x.backend == r.backend)
-            .map(|x| x.key_prefixes())
-            .collect();
-        let prefixes = store::watch_prefixes_of(lists.iter().map(Vec::as_slice));
-        let b = backend::build(bcfg)
-            .await
-            .map_err(|e| DaemonError::Fatal(r.backend.clone(), e))?;
-        let snap = b.list(&prefixes).await.map_err(|e| {
-            if e.is_transient() {
-                DaemonError::Unreachable(r.backend.clone(), e)
-            } else {
-                DaemonError::Fatal(r.backend.clone(), e)
-            }
-        })?;
-        snapshots.insert(r.backend.clone(), Arc::new(snap.kvs));
-    }
-    let mut failed = 0;
-    for r in &set.resources {
-        let Some(kvs) = snapshots.get(&r.backend) else {
-            continue;
-        };
-        match resource::sync(r, &set.engine, kvs.clone(), None, opts).await {
-            Ok(s) => match s.outcome {
-                Outcome::Updated(t) => info!(
-                    resource = %r.name,
-                    dest = %r.dest.display(),
-                    render_ms = t.render.as_secs_f64() * 1e3,
-                    check_ms = t.check.as_secs_f64() * 1e3,
-                    reload_ms = t.reload.as_secs_f64() * 1e3,
-                    "updated"
-                ),
-                Outcome::WouldChange(diff) => print!("{diff}"),
-                Outcome::Unchanged => {}
-            },
-            Err(e) => {
-                error!(resource = %r.name, stage = e.stage(), "{e}");
-                failed += 1;
-            }
-        }
-    }
-    Ok(RunSummary { failed })
 }

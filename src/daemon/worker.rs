@@ -1,23 +1,32 @@
 //! One task per resource, so a slow or hung check or reload (killed at its timeout)
-//! never delays another resource. Bursts of changes are coalesced: a change after a
-//! quiet spell is rendered at once; changes that arrive while a sync runs, or soon after
-//! it, wait until they have been quiet for `wait.min` (never longer than `wait.max`).
+//! never delays another resource. Changes are paced by [`Pace`]; a sync that failed for a
+//! reason that may pass by itself (a reload, a full disk, a command that could not start
+//! or timed out) is retried with capped exponential backoff and jitter until it works,
+//! a newer change supersedes it, or the daemon stops. A reload still owed is in the
+//! [`OwedReloads`] ledger, so the next sync runs it even when the file already matches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
-use crate::backend::KvMap;
-use crate::config::{Resource, Wait};
-use crate::resource::{self, Outcome, SyncError, SyncOptions};
+use crate::backend::{Backoff, KvMap};
+use crate::config::Resource;
+use crate::http::ResourceState;
+use crate::resource::{self, Limits, Outcome, Pass, SyncError, SyncOptions};
 use crate::template::{Engine, EntryCache};
 
 use super::Services;
+use super::owed::OwedReloads;
+use super::pace::{Pace, Pending};
+
+/// First and longest delay of a retry.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_CAP: Duration = Duration::from_secs(60);
 
 /// One resource's task.
 pub struct Worker {
@@ -29,53 +38,62 @@ pub struct Worker {
     pub dirty: watch::Receiver<Option<Instant>>,
     /// Keys changed since the last sync, counted by the feed (for logs).
     pub changed_keys: Arc<AtomicUsize>,
+    /// Changes (publishes touching this resource) since the last sync began: two or
+    /// more make a burst.
+    pub changes: Arc<AtomicUsize>,
     /// Entries of the last render, reused by the next.
     pub cache: Arc<EntryCache>,
     pub opts: SyncOptions,
-    pub wait: Wait,
+    pub pace: Pace,
     pub services: Services,
+    /// Reloads owed, shared by every generation of the run.
+    pub owed: Arc<OwedReloads>,
+    pub limits: Arc<Limits>,
+    /// Held while syncing, shared with the next generation's worker for the same
+    /// destination, which so starts its first sync only once this one's is over.
+    pub dest_lock: Arc<Mutex<()>>,
+    /// Woken to retry a failed sync at once (a SIGHUP).
+    pub retry_now: Arc<Notify>,
     /// Told once, after this resource's first sync (for READY=1).
     pub first_done: tokio::sync::mpsc::Sender<()>,
 }
 
-/// When the pending changes should be rendered: `None` means now.
-///
-/// `idle` is whether the last sync ended at least `wait.min` ago (or never ran);
-/// `first` and `last` are the first and latest pending changes.
-pub fn due(wait: Wait, idle: bool, first: Instant, last: Instant, now: Instant) -> Option<Instant> {
-    if idle {
-        return None;
-    }
-    let at = (last + wait.min).min(first + wait.max);
-    (at > now).then_some(at)
+/// What one sync left to do.
+struct Ended {
+    /// The destination was replaced (for `min_reload_interval`).
+    replaced: bool,
+    /// Worth trying again without a new change.
+    retry: bool,
 }
 
 impl Worker {
     /// Runs until `stop` is cancelled; a sync in progress is finished first.
     pub async fn run(mut self, stop: CancellationToken) {
-        let mut last_sync_end: Option<Instant> = None;
+        let mut last_end: Option<Instant> = None;
         let mut last_update: Option<Instant> = None;
         let mut first = Some(self.first_done.clone());
+        let mut backoff = Backoff::new(RETRY_FIRST, RETRY_CAP);
+        let mut retry_at: Option<Instant> = None;
+        // Since when the store has been ahead of the file (for the latency histogram).
+        let mut behind_since: Option<Instant> = None;
         loop {
-            tokio::select! {
+            let changed = tokio::select! {
+                biased;
                 _ = stop.cancelled() => return,
-                r = self.dirty.changed() => if r.is_err() { return },
-            }
-            let Some(pending_since) = *self.dirty.borrow_and_update() else {
-                continue;
+                r = self.dirty.changed() => if r.is_err() { return } else { true },
+                _ = sleep_until(retry_at.unwrap_or_else(Instant::now).into()), if retry_at.is_some() => false,
+                _ = self.retry_now.notified(), if retry_at.is_some() => false,
             };
-            let idle = last_sync_end.is_none_or(|t| t.elapsed() >= self.wait.min);
-            // Coalesce: wait for quiet, extending on every new change, up to max.
-            loop {
-                let latest = (*self.dirty.borrow_and_update()).unwrap_or(pending_since);
-                let Some(at) = due(self.wait, idle, pending_since, latest, Instant::now()) else {
-                    break;
+            if changed {
+                let Some(since) = *self.dirty.borrow_and_update() else {
+                    continue;
                 };
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = sleep_until(at.into()) => break,
-                    r = self.dirty.changed() => if r.is_err() { return },
+                behind_since.get_or_insert(since);
+                if !self.coalesce(since, last_end, &stop).await {
+                    return;
                 }
+            } else {
+                debug!(resource = %self.res.name, "retrying the failed sync");
             }
             if let Some(t) = last_update {
                 let next = t + self.res.min_reload_interval;
@@ -87,8 +105,9 @@ impl Worker {
                     }
                 }
             }
-            // Changes that arrive from here on are rendered by the next round.
+            // Changes that arrive from here on are synced by the next round.
             self.dirty.borrow_and_update();
+            self.changes.store(0, Ordering::Relaxed);
             // The feed takes the snapshot back for a moment while it applies a batch.
             let kvs = loop {
                 if let Some(kvs) = self.snapshot.borrow_and_update().clone() {
@@ -99,30 +118,86 @@ impl Worker {
                     r = self.snapshot.changed() => if r.is_err() { return },
                 }
             };
-            if self.sync(kvs, pending_since).await {
-                last_update = Some(Instant::now());
+            let ended = {
+                let _dest = self.dest_lock.lock().await;
+                self.sync(kvs, behind_since.unwrap_or_else(Instant::now)).await
+            };
+            let now = Instant::now();
+            if ended.replaced {
+                last_update = Some(now);
             }
-            last_sync_end = Some(Instant::now());
+            last_end = Some(now);
+            if ended.retry {
+                let delay = backoff.next_delay();
+                debug!(resource = %self.res.name, delay_ms = delay.as_millis() as u64, "sync will be retried");
+                retry_at = Some(now + delay);
+            } else {
+                backoff.reset();
+                retry_at = None;
+                behind_since = None;
+            }
             if let Some(tx) = first.take() {
                 let _ = tx.send(()).await;
             }
         }
     }
 
-    /// One sync with its logs and metrics; true when the destination was replaced.
-    async fn sync(&self, kvs: Arc<KvMap>, pending_since: Instant) -> bool {
+    /// Waits until the pending change that arrived at `since` is due; false when
+    /// stopped (or the feed went away) meanwhile.
+    async fn coalesce(
+        &mut self,
+        since: Instant,
+        last_end: Option<Instant>,
+        stop: &CancellationToken,
+    ) -> bool {
+        let mut pending = Pending {
+            first: since,
+            latest: since,
+            burst: self.changes.load(Ordering::Relaxed) >= 2,
+        };
+        loop {
+            let Some(at) = self.pace.due(last_end, pending, Instant::now()) else {
+                return true;
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return false,
+                _ = sleep_until(at.into()) => return true,
+                r = self.dirty.changed() => {
+                    if r.is_err() {
+                        return false;
+                    }
+                    if let Some(t) = *self.dirty.borrow_and_update() {
+                        pending.latest = t;
+                    }
+                    pending.burst = true;
+                }
+            }
+        }
+    }
+
+    /// One sync with its logs, metrics and readiness.
+    async fn sync(&self, kvs: Arc<KvMap>, behind_since: Instant) -> Ended {
         let res = &self.res;
         let m = &self.services.metrics;
         let started = Instant::now();
         let keys_changed = self.changed_keys.swap(0, Ordering::Relaxed);
-        let result = resource::sync(res, &self.engine, kvs, Some(&self.cache), self.opts).await;
-        match result {
+        let pass = Pass {
+            cache: Some(&self.cache),
+            owed: self.owed.is_owed(res),
+            limits: Some(&self.limits),
+            ledger: Some(self.owed.as_ref()),
+        };
+        let result = resource::sync(res, &self.engine, kvs, self.opts, pass).await;
+        let owed_after = self.owed.is_owed(res);
+        m.set_reload_pending(&res.name, owed_after);
+        let state;
+        let ended = match result {
             Ok(s) => {
                 m.rendered(&res.name);
                 for _ in &s.excluded {
                     m.guard_refused(&res.name, "value_pattern");
                 }
-                match s.outcome {
+                let replaced = match s.outcome {
                     Outcome::Unchanged => {
                         debug!(resource = %res.name, "unchanged");
                         false
@@ -131,11 +206,16 @@ impl Worker {
                         print!("{diff}");
                         false
                     }
+                    Outcome::Reloaded(d) => {
+                        m.reloaded(&res.name);
+                        info!(resource = %res.name, dest = %res.dest.display(), reload_ms = ms(d), "reloaded (it was owed)");
+                        false
+                    }
                     Outcome::Updated(t) => {
                         if res.reload_cmd.is_some() && !self.opts.sync_only {
                             m.reloaded(&res.name);
                         }
-                        m.observe_change_latency(pending_since.elapsed().as_secs_f64());
+                        m.observe_change_latency(behind_since.elapsed().as_secs_f64());
                         info!(
                             resource = %res.name,
                             dest = %res.dest.display(),
@@ -148,57 +228,53 @@ impl Worker {
                         );
                         true
                     }
+                };
+                state = if owed_after {
+                    ResourceState::Retrying("reload pending".into())
+                } else {
+                    ResourceState::InStep
+                };
+                Ended {
+                    replaced,
+                    retry: owed_after,
                 }
             }
             Err(e) => {
                 match &e {
-                    SyncError::Render { .. } | SyncError::Io { .. } => m.render_failed(&res.name),
+                    SyncError::Render { .. } => m.render_failed(&res.name),
+                    SyncError::Io { .. } => m.write_failed(&res.name),
                     SyncError::Guard { .. } => m.guard_refused(&res.name, "min_keys"),
                     SyncError::Check { .. } => m.check_failed(&res.name),
                     SyncError::Reload { .. } => m.reload_failed(&res.name),
                 }
-                error!(resource = %res.name, stage = e.stage(), "{e}");
-                // A failed reload still replaced the file.
-                matches!(e, SyncError::Reload { .. })
+                let retry = e.may_pass() || owed_after;
+                if retry {
+                    error!(resource = %res.name, stage = e.stage(), "{e}; will retry");
+                } else {
+                    error!(resource = %res.name, stage = e.stage(), "{e}");
+                }
+                let what = if owed_after {
+                    "reload pending".to_string()
+                } else {
+                    format!("{} failed", e.stage())
+                };
+                state = if retry {
+                    ResourceState::Retrying(what)
+                } else {
+                    ResourceState::Refused(what)
+                };
+                Ended {
+                    // A failed reload still replaced the file.
+                    replaced: matches!(e, SyncError::Reload { .. }),
+                    retry,
+                }
             }
-        }
+        };
+        self.services.health.set_resource(&res.name, state);
+        ended
     }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn due_times() {
-        let w = Wait {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        let t0 = Instant::now();
-        assert_eq!(
-            due(w, true, t0, t0, t0),
-            None,
-            "after a quiet spell: at once"
-        );
-        assert_eq!(
-            due(w, false, t0, t0, t0),
-            Some(t0 + Duration::from_millis(100))
-        );
-        let last = t0 + Duration::from_millis(950);
-        assert_eq!(
-            due(w, false, t0, last, last),
-            Some(t0 + Duration::from_secs(1)),
-            "capped by max"
-        );
-        assert_eq!(
-            due(w, false, t0, t0, t0 + Duration::from_secs(2)),
-            None,
-            "overdue: now"
-        );
-    }
 }

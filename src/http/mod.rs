@@ -10,10 +10,12 @@
 //! |---|---|
 //! | `GET /metrics` | 200, [`Metrics::encode`] as OpenMetrics text |
 //! | `GET /health` | 200 `ok` while the daemon loop runs, else 503 |
-//! | `GET /ready` | 200 `ready` once [`Health::is_ready`], else 503 `not ready: <why>` |
+//! | `GET /ready` | 200 `ready` once [`Health::is_ready`] (`ready; <note>` naming resources whose new render was refused), else 503 `not ready: <why>` |
 //! | other path | 404 |
 //! | other method | 405 (`HEAD` is answered like `GET`, without the body) |
 //! | head over 8 KiB | 431; malformed head 400; silent for 5 s 408 |
+
+mod behind;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::metrics::{self, Metrics};
+
+pub use behind::{Behind, ResourceState};
 
 /// The largest request head (request line and headers) read; larger ones get 431.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -50,6 +54,8 @@ pub struct Health {
     first_render_done: AtomicBool,
     /// Backend name to up/down; sorted so `/ready` names down backends in a stable order.
     backends: Mutex<BTreeMap<String, bool>>,
+    /// Resources behind the store.
+    behind: Behind,
 }
 
 impl Health {
@@ -85,6 +91,24 @@ impl Health {
         }
     }
 
+    /// Records where `resource` stands after a sync: one being retried makes `/ready`
+    /// 503; one whose render was refused is named but keeps it 200.
+    pub fn set_resource(&self, resource: &str, state: ResourceState) {
+        self.behind.set(resource, state);
+    }
+
+    /// Forgets every resource not in `keep` (after a SIGHUP removed them).
+    pub fn retain_resources(&self, keep: &[String]) {
+        self.behind.retain(keep);
+    }
+
+    /// What `/ready` adds to a 200: the resources whose new render was refused.
+    pub fn ready_note(&self) -> Option<String> {
+        self.behind
+            .refused()
+            .map(|r| format!("new render refused, last good file kept: {r}"))
+    }
+
     /// Forgets `backend` (after a SIGHUP removed it from the configuration).
     pub fn remove_backend(&self, backend: &str) {
         self.backends().remove(backend);
@@ -112,6 +136,9 @@ impl Health {
             .collect();
         if !down.is_empty() {
             why.push(format!("backend down: {}", down.join(", ")));
+        }
+        if let Some(r) = self.behind.retrying() {
+            why.push(format!("behind the store, retrying: {r}"));
         }
         (!why.is_empty()).then(|| why.join("; "))
     }
@@ -323,7 +350,10 @@ fn route(head: &[u8], metrics: &Metrics, health: &Health) -> (Response, bool) {
         "/health" if health.is_running() => text(200, "ok\n"),
         "/health" => text(503, "not running\n"),
         "/ready" => match health.not_ready_reason() {
-            None => text(200, "ready\n"),
+            None => match health.ready_note() {
+                None => text(200, "ready\n"),
+                Some(note) => text(200, format!("ready; {note}\n")),
+            },
             Some(why) => text(503, format!("not ready: {why}\n")),
         },
         _ => text(404, "not found\n"),

@@ -11,6 +11,8 @@
 //! | `confsync_check_failures_total` | counter | `resource` |
 //! | `confsync_reloads_total` | counter | `resource` |
 //! | `confsync_reload_failures_total` | counter | `resource` |
+//! | `confsync_write_failures_total` | counter | `resource` |
+//! | `confsync_reload_pending` | gauge (0/1) | `resource` |
 //! | `confsync_guard_refusals_total` | counter | `resource`, `guard` |
 //! | `confsync_backend_up` | gauge (0/1) | `backend` |
 //! | `confsync_backend_errors_total` | counter | `backend` |
@@ -71,6 +73,8 @@ pub struct Metrics {
     reloads: ResourceCounter,
     reload_failures: ResourceCounter,
     guard_refusals: Family<GuardLabels, Counter>,
+    write_failures: ResourceCounter,
+    reload_pending: Family<ResourceLabels, Gauge>,
     backend_up: BackendGauge,
     backend_errors: BackendCounter,
     backend_keys: BackendGauge,
@@ -120,6 +124,18 @@ impl Metrics {
             "Renders refused or keys left out by a guard (min_keys, value_pattern)",
             guard_refusals.clone(),
         );
+        let write_failures = ResourceCounter::default();
+        registry.register(
+            "confsync_write_failures",
+            "Destination reads, stage writes or swaps that failed (full disk, read-only or failing filesystem), per resource",
+            write_failures.clone(),
+        );
+        let reload_pending = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "confsync_reload_pending",
+            "1 while the file in place still owes its reload (being retried), per resource",
+            reload_pending.clone(),
+        );
         let backend_up = BackendGauge::default();
         registry.register(
             "confsync_backend_up",
@@ -159,6 +175,8 @@ impl Metrics {
             reloads,
             reload_failures,
             guard_refusals,
+            write_failures,
+            reload_pending,
             backend_up,
             backend_errors,
             backend_keys,
@@ -202,6 +220,19 @@ impl Metrics {
     /// Counts a failed reload of `resource` (`confsync_reload_failures_total`).
     pub fn reload_failed(&self, resource: &str) {
         self.reload_failures.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a failed destination read, stage write or swap of `resource`
+    /// (`confsync_write_failures_total`).
+    pub fn write_failed(&self, resource: &str) {
+        self.write_failures.get_or_create(&res(resource)).inc();
+    }
+
+    /// Sets `confsync_reload_pending{resource}`: 1 while its reload is owed.
+    pub fn set_reload_pending(&self, resource: &str, pending: bool) {
+        self.reload_pending
+            .get_or_create(&res(resource))
+            .set(i64::from(pending));
     }
 
     /// Counts a refusal by `guard` (`"min_keys"` or `"value_pattern"`) for `resource`
@@ -253,6 +284,7 @@ impl Metrics {
             &self.check_failures,
             &self.reloads,
             &self.reload_failures,
+            &self.write_failures,
         ] {
             drop(family.get_or_create(&labels));
         }
@@ -263,6 +295,7 @@ impl Metrics {
             };
             drop(self.guard_refusals.get_or_create(&labels));
         }
+        drop(self.reload_pending.get_or_create(&res(resource)));
     }
 
     /// Creates the error counter of `backend` at 0 and its up gauge at 0 (down until

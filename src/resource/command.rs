@@ -32,6 +32,18 @@ pub enum CommandError {
     },
 }
 
+impl CommandError {
+    /// Whether the failure came from this host rather than from the command's verdict:
+    /// it could not start (no more processes or files), timed out, or died of a signal.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Self::Spawn { .. } | Self::TimedOut { .. } => true,
+            // `ExitStatus`'s text for a process killed by a signal.
+            Self::Failed { status, .. } => status.starts_with("signal:"),
+        }
+    }
+}
+
 fn output_suffix(output: &str) -> String {
     let t = output.trim();
     if t.is_empty() {

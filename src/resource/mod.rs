@@ -35,6 +35,8 @@ pub enum Outcome {
     Updated(Timings),
     /// `--noop`: the unified diff of what would change.
     WouldChange(String),
+    /// The destination already matched, and the reload it was owed ran (taking this long).
+    Reloaded(Duration),
 }
 
 /// How long each step of an update took.
@@ -101,6 +103,17 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Whether trying again without any change may work: a reload, a disk or file
+    /// error, a command that could not start, timed out or was killed. A render, a
+    /// guard or a check that said no give the same answer until the data changes.
+    pub fn may_pass(&self) -> bool {
+        match self {
+            Self::Io { .. } | Self::Reload { .. } => true,
+            Self::Check { source, .. } => source.is_local(),
+            Self::Render { .. } | Self::Guard { .. } => false,
+        }
+    }
+
     /// Short label for metrics and logs: render, io, check or reload.
     pub fn stage(&self) -> &'static str {
         match self {
@@ -182,25 +195,131 @@ pub struct Synced {
     pub excluded: Vec<String>,
 }
 
-/// Brings `res.dest` in step with `kvs`.
+/// What a sync needs from the daemon beyond the resource and the data.
+#[derive(Default, Clone, Copy)]
+pub struct Pass<'a> {
+    /// Entries of the last render, reused by this one.
+    pub cache: Option<&'a Arc<EntryCache>>,
+    /// A reload is owed for the file already in place (an earlier swap whose reload
+    /// failed or was interrupted): run it even if the render changes nothing.
+    pub owed: bool,
+    /// Shared bounds on blocking work and commands; `None`: unbounded.
+    pub limits: Option<&'a Limits>,
+    /// Told when a swap makes a reload owed and when the reload is done.
+    pub ledger: Option<&'a dyn Ledger>,
+}
+
+/// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
+/// restart.
+pub trait Ledger: Send + Sync {
+    /// `res`'s destination was replaced and its reload has not succeeded yet.
+    fn owe(&self, res: &Resource);
+    /// `res`'s reload succeeded (or it has none).
+    fn paid(&self, res: &Resource);
+}
+
+/// Bounds shared by every resource: so many resources cannot open more files or run
+/// more commands at once than the host allows.
+#[derive(Debug)]
+pub struct Limits {
+    /// Renders, destination reads and stage writes at once.
+    pub io: tokio::sync::Semaphore,
+    /// Check and reload commands at once.
+    pub commands: tokio::sync::Semaphore,
+}
+
+impl Limits {
+    /// `commands` commands and two blocking sections per CPU at once.
+    pub fn new(commands: usize) -> Limits {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Limits {
+            io: tokio::sync::Semaphore::new((2 * cpus).max(2)),
+            commands: tokio::sync::Semaphore::new(commands.max(1)),
+        }
+    }
+}
+
+async fn permit<'a>(
+    limits: Option<&'a Limits>,
+    pick: fn(&Limits) -> &tokio::sync::Semaphore,
+) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    match limits {
+        // The semaphores are never closed.
+        Some(l) => pick(l).acquire().await.ok(),
+        None => None,
+    }
+}
+
+/// Brings `res.dest` in step with `kvs`, and pays a reload that is owed.
 pub async fn sync(
     res: &Resource,
     engine: &Engine,
     kvs: Arc<KvMap>,
-    cache: Option<&Arc<EntryCache>>,
     opts: SyncOptions,
+    pass: Pass<'_>,
 ) -> Result<Synced, SyncError> {
+    let updated = update(res, engine, kvs, opts, pass).await;
+    let owed = match &updated {
+        Ok((Outcome::Updated(_), _)) => true,
+        Ok((Outcome::Unchanged, _)) => pass.owed,
+        Ok((Outcome::WouldChange(_) | Outcome::Reloaded(_), _)) => false,
+        // The file in place passed its check when it was swapped in: its reload is still
+        // owed whatever became of this render.
+        Err(_) => pass.owed,
+    };
+    let reload = if owed && !opts.noop && !opts.sync_only {
+        Some(reload(res, pass).await)
+    } else {
+        None
+    };
+    let (outcome, excluded) = updated?;
+    let reloaded = reload.transpose()?;
+    let outcome = match (outcome, reloaded) {
+        (Outcome::Updated(t), Some(d)) => Outcome::Updated(Timings { reload: d, ..t }),
+        (Outcome::Unchanged, Some(d)) => Outcome::Reloaded(d),
+        (o, _) => o,
+    };
+    Ok(Synced { outcome, excluded })
+}
+
+/// Runs `res`'s reload command (if any) under the command limit; records it as paid.
+async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
+    let Some(cmd) = &res.reload_cmd else {
+        if let Some(l) = pass.ledger {
+            l.paid(res);
+        }
+        return Ok(Duration::ZERO);
+    };
+    let _slot = permit(pass.limits, |l| &l.commands).await;
+    let begun = Instant::now();
+    let cmd = command::substitute(cmd, &res.dest, &res.dest);
+    command::run(&cmd, res.reload_timeout)
+        .await
+        .map_err(|source| SyncError::Reload {
+            resource: res.name.clone(),
+            dest: res.dest.display().to_string(),
+            source: Box::new(source),
+        })?;
+    if let Some(l) = pass.ledger {
+        l.paid(res);
+    }
+    Ok(begun.elapsed())
+}
+
+/// Render, compare, stage, check and swap; the reload is [`sync`]'s.
+async fn update(
+    res: &Resource,
+    engine: &Engine,
+    kvs: Arc<KvMap>,
+    opts: SyncOptions,
+    pass: Pass<'_>,
+) -> Result<(Outcome, Vec<String>), SyncError> {
+    let io_slot = permit(pass.limits, |l| &l.io).await;
     let started = Instant::now();
     let Rendered {
         text: rendered,
         excluded,
-    } = blocking(|| render(res, engine, kvs, cache))?;
-    let done = |outcome| {
-        Ok(Synced {
-            outcome,
-            excluded: excluded.clone(),
-        })
-    };
+    } = blocking(|| render(res, engine, kvs, pass.cache))?;
     let mut t = Timings {
         render: started.elapsed(),
         ..Timings::default()
@@ -215,7 +334,7 @@ pub async fn sync(
     let current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
         .map_err(|e| io("cannot read destination", dest, e))?;
     if current.up_to_date {
-        return done(Outcome::Unchanged);
+        return Ok((Outcome::Unchanged, excluded));
     }
     if opts.noop {
         let old = current
@@ -223,16 +342,15 @@ pub async fn sync(
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        return done(Outcome::WouldChange(diff(
-            &old,
-            &String::from_utf8_lossy(&rendered),
-            dest,
-        )));
+        let d = diff(&old, &String::from_utf8_lossy(&rendered), dest);
+        return Ok((Outcome::WouldChange(d), excluded));
     }
     let staged = blocking(|| stage::stage(dest, &rendered, current.target))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
+    drop(io_slot);
     if !opts.sync_only {
         if let Some(cmd) = &res.check_cmd {
+            let _slot = permit(pass.limits, |l| &l.commands).await;
             let begun = Instant::now();
             let cmd = command::substitute(cmd, staged.path(), dest);
             if let Err(source) = command::run(&cmd, res.check_timeout).await {
@@ -251,22 +369,18 @@ pub async fn sync(
             t.check = begun.elapsed();
         }
     }
-    blocking(|| staged.swap(dest)).map_err(|e| io("cannot replace", dest, e))?;
+    // From the rename on, the file in place has not been reloaded yet.
     if !opts.sync_only {
-        if let Some(cmd) = &res.reload_cmd {
-            let begun = Instant::now();
-            let cmd = command::substitute(cmd, dest, dest);
-            command::run(&cmd, res.reload_timeout)
-                .await
-                .map_err(|source| SyncError::Reload {
-                    resource: res.name.clone(),
-                    dest: dest.display().to_string(),
-                    source: Box::new(source),
-                })?;
-            t.reload = begun.elapsed();
+        if let Some(l) = pass.ledger {
+            l.owe(res);
         }
     }
-    done(Outcome::Updated(t))
+    let swapped = blocking(|| staged.swap(dest));
+    if let Err(e) = swapped {
+        // The rename may not have happened; the ledger is put right by the next sync.
+        return Err(io("cannot replace", dest, e));
+    }
+    Ok((Outcome::Updated(t), excluded))
 }
 
 /// Runs `f`, which blocks (a render, reads and writes with fsync), without stalling the
