@@ -286,7 +286,7 @@ pub async fn sync(
 async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
     let Some(cmd) = &res.reload_cmd else {
         if let Some(l) = pass.ledger {
-            l.paid(res);
+            blocking(|| l.paid(res));
         }
         return Ok(Duration::ZERO);
     };
@@ -301,7 +301,7 @@ async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
             source: Box::new(source),
         })?;
     if let Some(l) = pass.ledger {
-        l.paid(res);
+        blocking(|| l.paid(res));
     }
     Ok(begun.elapsed())
 }
@@ -370,9 +370,9 @@ async fn update(
         }
     }
     // From the rename on, the file in place has not been reloaded yet.
-    if !opts.sync_only {
+    if !opts.sync_only && res.reload_cmd.is_some() {
         if let Some(l) = pass.ledger {
-            l.owe(res);
+            blocking(|| l.owe(res));
         }
     }
     let swapped = blocking(|| staged.swap(dest));

@@ -12,3 +12,4 @@ mod etcd;
 mod go_templates;
 mod redis;
 mod register;
+mod reliability;
