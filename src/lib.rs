@@ -53,10 +53,14 @@
 //!     and `resource_file` are the subcommand and its `--write`.
 //! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
 //!   timeouts.
-//! - [`daemon`]: one feed task per backend, one worker task per resource (coalescing
-//!   bursts), SIGHUP reloads, `--onetime`.
+//! - [`daemon`]: a run's loop (SIGHUP, SIGTERM, readiness, the watchdog);
+//!   `daemon/generation` prepares a configuration's feeds and workers beside the running
+//!   one and switches per destination; `feed` (one task per backend), `worker` (one per
+//!   resource: pacing by `pace`, retries with backoff), `owed` (reloads still owed, kept
+//!   in the state dir), `onetime`.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
-//! - [`http`]: `/metrics`, `/health` and `/ready`.
+//! - [`http`]: `/metrics`, `/health` and `/ready` (`http/behind`: resources behind the
+//!   store).
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
 //! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check
@@ -77,3 +81,6 @@ pub mod signals;
 pub mod store;
 pub mod systemd;
 pub mod template;
+
+#[cfg(test)]
+mod parsers_proptest;

@@ -164,10 +164,14 @@ pub async fn prepare(
     for (name, rx) in first_tries {
         match tokio::time::timeout_at(deadline.into(), rx).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(why))) => warn!(backend = %name, error = %why, "backend down; starting without it, as at start-up"),
+            Ok(Ok(Err(why))) => {
+                warn!(backend = %name, error = %why, "backend down; starting without it, as at start-up")
+            }
             // The feed ended without an answer: it reported a fatal error.
             Ok(Err(_)) => {}
-            Err(_) => warn!(backend = %name, "backend has not answered yet; starting without it, as at start-up"),
+            Err(_) => {
+                warn!(backend = %name, "backend has not answered yet; starting without it, as at start-up")
+            }
         }
     }
     while let Ok(e) = fatal.try_recv() {

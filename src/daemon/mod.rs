@@ -58,8 +58,7 @@ pub struct Services {
 }
 
 /// Loads the configuration again (for SIGHUP); runs on a blocking thread.
-pub type Reload =
-    Arc<dyn Fn() -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> + Send + Sync>;
+pub type Reload = Arc<dyn Fn() -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> + Send + Sync>;
 
 /// Longest wait for in-flight syncs when stopping.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -200,12 +199,14 @@ fn reconfigure(reload: Reload, shared: Shared) -> Preparing {
         shared
             .owed
             .retain(set.resources.iter().map(|r| r.dest.as_path()));
-        generation::prepare(cfg, set, &shared).await.map_err(|fatal| {
-            fatal
-                .into_iter()
-                .map(|(name, e)| format!("backend {name}: {e}"))
-                .collect()
-        })
+        generation::prepare(cfg, set, &shared)
+            .await
+            .map_err(|fatal| {
+                fatal
+                    .into_iter()
+                    .map(|(name, e)| format!("backend {name}: {e}"))
+                    .collect()
+            })
     })
 }
 

@@ -44,7 +44,9 @@ impl OwedReloads {
                     Some(dest) => {
                         owed.insert(dest);
                     }
-                    None => warn!(file = %path.display(), "unreadable record of an owed reload; ignored"),
+                    None => {
+                        warn!(file = %path.display(), "unreadable record of an owed reload; ignored")
+                    }
                 }
             }
         }
@@ -60,7 +62,11 @@ impl OwedReloads {
         let keep: BTreeSet<&Path> = dests.collect();
         let gone: Vec<PathBuf> = {
             let mut set = self.set();
-            let gone = set.iter().filter(|d| !keep.contains(d.as_path())).cloned().collect();
+            let gone = set
+                .iter()
+                .filter(|d| !keep.contains(d.as_path()))
+                .cloned()
+                .collect();
             set.retain(|d| keep.contains(d.as_path()));
             gone
         };
@@ -82,9 +88,12 @@ impl OwedReloads {
     }
 
     fn record(&self, dest: &Path) -> Option<PathBuf> {
-        self.dir
-            .as_ref()
-            .map(|d| d.join(format!("{:016x}.owed", fnv1a(dest.as_os_str().as_encoded_bytes()))))
+        self.dir.as_ref().map(|d| {
+            d.join(format!(
+                "{:016x}.owed",
+                fnv1a(dest.as_os_str().as_encoded_bytes())
+            ))
+        })
     }
 }
 

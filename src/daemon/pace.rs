@@ -46,7 +46,12 @@ impl Pace {
     }
 
     /// When `pending` should be synced, given when the last sync ended; `None`: now.
-    pub fn due(&self, last_end: Option<Instant>, pending: Pending, now: Instant) -> Option<Instant> {
+    pub fn due(
+        &self,
+        last_end: Option<Instant>,
+        pending: Pending,
+        now: Instant,
+    ) -> Option<Instant> {
         let earliest = last_end.map_or(now, |t| t + self.spacing);
         let at = if pending.burst {
             let quiet = (pending.latest + self.wait.min).min(pending.first + self.wait.max);
@@ -86,7 +91,11 @@ mod tests {
         assert_eq!(p.due(None, one(t0), t0), None, "the first change");
         let end = t0 + 5 * MS;
         let next = end + 50 * MS;
-        assert_eq!(p.due(Some(end), one(next), next), None, "50 ms after the last sync");
+        assert_eq!(
+            p.due(Some(end), one(next), next),
+            None,
+            "50 ms after the last sync"
+        );
     }
 
     #[test]
@@ -102,7 +111,11 @@ mod tests {
             "waits only the rest of wait.min"
         );
         let late = end + 300 * MS;
-        assert_eq!(p.due(Some(end), one(late), late), None, "after a quiet spell");
+        assert_eq!(
+            p.due(Some(end), one(late), late),
+            None,
+            "after a quiet spell"
+        );
     }
 
     #[test]
@@ -117,13 +130,20 @@ mod tests {
         let l = t0 + 30 * MS;
         assert_eq!(p.due(Some(t0), burst(l), l), Some(l + 100 * MS));
         let l = t0 + 950 * MS;
-        assert_eq!(p.due(Some(t0), burst(l), l), Some(t0 + Duration::from_secs(1)), "capped by max");
+        assert_eq!(
+            p.due(Some(t0), burst(l), l),
+            Some(t0 + Duration::from_secs(1)),
+            "capped by max"
+        );
         let now = t0 + Duration::from_secs(2);
         assert_eq!(p.due(Some(t0), burst(l), now), None, "overdue: now");
         // Spacing still holds for a burst.
         let p = Pace::new(wait(), true);
         let end = t0 + 900 * MS;
         let l = t0 + 960 * MS;
-        assert_eq!(p.due(Some(end), burst(l), l), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(
+            p.due(Some(end), burst(l), l),
+            Some(t0 + Duration::from_secs(1))
+        );
     }
 }

@@ -120,7 +120,8 @@ impl Worker {
             };
             let ended = {
                 let _dest = self.dest_lock.lock().await;
-                self.sync(kvs, behind_since.unwrap_or_else(Instant::now)).await
+                self.sync(kvs, behind_since.unwrap_or_else(Instant::now))
+                    .await
             };
             let now = Instant::now();
             if ended.replaced {

@@ -37,6 +37,8 @@ use crate::backend::{BackendConfig, BackendError, BackendKind};
 use crate::config::{ConfigError, duration};
 pub use check::{CheckSpec, Probe};
 pub use keeper::Outcome;
+#[cfg(test)]
+pub(crate) use service_file::load as load_service_file;
 
 /// Check interval when none is given.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);

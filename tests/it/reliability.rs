@@ -24,7 +24,11 @@ fn log_of(dir: &Path) -> String {
 
 /// A confdir on the file backend reading `data.yaml`.
 fn file_conf(dir: &Path, data: &str) {
-    write(dir, "confsync.toml", "backend = \"file\"\nfile = [\"data.yaml\"]\n");
+    write(
+        dir,
+        "confsync.toml",
+        "backend = \"file\"\nfile = [\"data.yaml\"]\n",
+    );
     write(dir, "data.yaml", data);
 }
 
@@ -99,8 +103,16 @@ fn a_reload_that_fails_twice_is_retried_until_haproxy_runs_the_new_file() {
     );
     // No key changes from here on: only the retries can reload.
     let served = wait_for(LIMIT, || get(http, "/").filter(|(_, b)| b == "new"));
-    assert!(served.is_some(), "haproxy serves the new backend\n{}", log_of(d));
-    let attempts: u32 = std::fs::read_to_string(&count).unwrap().trim().parse().unwrap();
+    assert!(
+        served.is_some(),
+        "haproxy serves the new backend\n{}",
+        log_of(d)
+    );
+    let attempts: u32 = std::fs::read_to_string(&count)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(attempts, 3, "two failures, then the retry that worked");
     let log = log_of(d);
     assert!(log.contains("will retry"), "{log}");
@@ -110,7 +122,10 @@ fn a_reload_that_fails_twice_is_retried_until_haproxy_runs_the_new_file() {
             .filter(|b| b.contains("confsync_reload_pending{resource=\"haproxy\"} 0"))
     });
     let m = m.expect("the pending gauge is back to 0");
-    assert!(m.contains("confsync_reload_failures_total{resource=\"haproxy\"} 2"), "{m}");
+    assert!(
+        m.contains("confsync_reload_failures_total{resource=\"haproxy\"} 2"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -123,11 +138,18 @@ fn sighup_with_a_backend_that_cannot_work_keeps_the_daemon_and_the_old_set() {
     write(
         d,
         "conf.d/t.toml",
-        &format!("[template]\nsrc = \"t.tmpl\"\ndest = \"{}\"\nkeys = [\"/a\"]\n", dest.display()),
+        &format!(
+            "[template]\nsrc = \"t.tmpl\"\ndest = \"{}\"\nkeys = [\"/a\"]\n",
+            dest.display()
+        ),
     );
     let metrics = free_port();
     let mut c = daemon(d, &["--metrics-addr", &format!("127.0.0.1:{metrics}")]);
-    assert!(wait_file(&dest, LIMIT, |s| s == "a=1\n").is_some(), "{}", log_of(d));
+    assert!(
+        wait_file(&dest, LIMIT, |s| s == "a=1\n").is_some(),
+        "{}",
+        log_of(d)
+    );
     // The new set is valid as configuration, but its backend cannot start: its CA file
     // cannot be read.
     write(
@@ -140,11 +162,18 @@ fn sighup_with_a_backend_that_cannot_work_keeps_the_daemon_and_the_old_set() {
     );
     c.signal(Signal::SIGHUP);
     assert!(
-        wait_for(LIMIT, || log_of(d).contains("new configuration rejected").then_some(())).is_some(),
+        wait_for(LIMIT, || log_of(d)
+            .contains("new configuration rejected")
+            .then_some(()))
+        .is_some(),
         "{}",
         log_of(d)
     );
-    assert!(c.child.try_wait().unwrap().is_none(), "still running\n{}", log_of(d));
+    assert!(
+        c.child.try_wait().unwrap().is_none(),
+        "still running\n{}",
+        log_of(d)
+    );
     // The old generation still follows its data file.
     write(d, "data.yaml", "a: \"2\"\n");
     assert!(
@@ -186,9 +215,15 @@ fn slow_renders_and_a_slow_check_hold_back_neither_health_nor_other_resources() 
     let metrics = free_port();
     let c = daemon(d, &["--metrics-addr", &format!("127.0.0.1:{metrics}")]);
     let fast = d.join("fast.out");
-    assert!(wait_file(&fast, LIMIT, |s| s == "a=1\n").is_some(), "{}", log_of(d));
     assert!(
-        wait_file(&d.join("checked.out"), Duration::from_secs(30), |s| s == "a=1\n").is_some(),
+        wait_file(&fast, LIMIT, |s| s == "a=1\n").is_some(),
+        "{}",
+        log_of(d)
+    );
+    assert!(
+        wait_file(&d.join("checked.out"), Duration::from_secs(30), |s| s
+            == "a=1\n")
+        .is_some(),
         "{}",
         log_of(d)
     );
@@ -197,22 +232,37 @@ fn slow_renders_and_a_slow_check_hold_back_neither_health_nor_other_resources() 
         write(d, "data.yaml", &format!("a: \"{round}\"\n"));
         let want = format!("a={round}\n");
         let t = Instant::now();
-        assert!(wait_file(&fast, LIMIT, |s| s == want).is_some(), "{}", log_of(d));
+        assert!(
+            wait_file(&fast, LIMIT, |s| s == want).is_some(),
+            "{}",
+            log_of(d)
+        );
         let took = t.elapsed();
         let begun = Instant::now();
         let health = get(metrics, "/health");
         let answered = begun.elapsed();
         assert_eq!(health.map(|h| h.0), Some(200));
         let slow_done = std::fs::read_to_string(d.join("slow1.out")).unwrap_or_default() == want;
-        assert!(!slow_done, "the slow render was still running while we looked");
-        assert!(took < Duration::from_secs(3), "the fast resource took {took:?}");
-        assert!(answered < Duration::from_millis(500), "/health took {answered:?}");
+        assert!(
+            !slow_done,
+            "the slow render was still running while we looked"
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "the fast resource took {took:?}"
+        );
+        assert!(
+            answered < Duration::from_millis(500),
+            "/health took {answered:?}"
+        );
         if round == 2 {
             // A SIGHUP while the slow check runs: the fast resource is not held back.
             c.signal(Signal::SIGHUP);
             assert!(
-                wait_for(LIMIT, || log_of(d).contains("configuration reloaded").then_some(()))
-                    .is_some(),
+                wait_for(LIMIT, || log_of(d)
+                    .contains("configuration reloaded")
+                    .then_some(()))
+                .is_some(),
                 "{}",
                 log_of(d)
             );
@@ -220,8 +270,12 @@ fn slow_renders_and_a_slow_check_hold_back_neither_health_nor_other_resources() 
     }
     for name in ["slow1", "slow2", "checked"] {
         assert!(
-            wait_file(&d.join(format!("{name}.out")), Duration::from_secs(40), |s| s == "a=3\n")
-                .is_some(),
+            wait_file(
+                &d.join(format!("{name}.out")),
+                Duration::from_secs(40),
+                |s| s == "a=3\n"
+            )
+            .is_some(),
             "{name} catches up\n{}",
             log_of(d)
         );
@@ -263,8 +317,15 @@ fn two_thousand_resources_under_a_file_limit_of_256_are_all_written() {
             })
             .count()
     };
-    let all = wait_for(Duration::from_secs(120), || (written("a=1\n") == N).then_some(()));
-    assert!(all.is_some(), "{} of {N} written\n{}", written("a=1\n"), tail(&log_of(d)));
+    let all = wait_for(Duration::from_secs(120), || {
+        (written("a=1\n") == N).then_some(())
+    });
+    assert!(
+        all.is_some(),
+        "{} of {N} written\n{}",
+        written("a=1\n"),
+        tail(&log_of(d))
+    );
 }
 
 fn tail(log: &str) -> String {
@@ -301,7 +362,11 @@ fn a_reload_cut_short_by_a_crash_runs_at_the_next_start() {
     );
     let state_arg = state.display().to_string();
     let mut c = daemon(d, &["--state-dir", &state_arg]);
-    assert!(wait_file(&dest, LIMIT, |s| s == "a=1\n").is_some(), "{}", log_of(d));
+    assert!(
+        wait_file(&dest, LIMIT, |s| s == "a=1\n").is_some(),
+        "{}",
+        log_of(d)
+    );
     assert!(wait_for(LIMIT, || started.exists().then_some(())).is_some());
     c.kill();
     // The hung reload's shell outlives the crash; end it without letting it finish.
@@ -317,6 +382,8 @@ fn a_reload_cut_short_by_a_crash_runs_at_the_next_start() {
         "the owed reload ran at start\n{}",
         log_of(d)
     );
-    let said = wait_for(LIMIT, || log_of(d).contains("reloaded (it was owed)").then_some(()));
+    let said = wait_for(LIMIT, || {
+        log_of(d).contains("reloaded (it was owed)").then_some(())
+    });
     assert!(said.is_some(), "{}", log_of(d));
 }
