@@ -119,6 +119,9 @@ fn lsdir(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
 
 fn getenv(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let name = kwargs.must_get::<String>("name")?;
+    if super::is_secret_env(&name) {
+        return Err(tera::Error::message(super::secret_env_error(&name)));
+    }
     let default = kwargs.get::<String>("default")?.unwrap_or_default();
     Ok(Value::from(
         std::env::var(&name)

@@ -19,6 +19,19 @@ pub use entries::EntryCache;
 pub use go::GoTemplate;
 pub use view::{View, join_key};
 
+/// Environment variables a template may not read: confsync's and confd's own settings,
+/// which hold the backends' passwords.
+pub fn is_secret_env(name: &str) -> bool {
+    name.starts_with("CONFSYNC_") || name.starts_with("CONFD_")
+}
+
+/// The error for a template that asks for one of them.
+pub fn secret_env_error(name: &str) -> String {
+    format!(
+        "getenv {name:?}: templates may not read confsync's or confd's own settings (CONFSYNC_*, CONFD_*), which hold the backends' passwords"
+    )
+}
+
 /// A template that failed to load or render; the text names the file and, where Tera
 /// knows it, the line with a caret.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -337,3 +337,27 @@ fn sort_by_length_orders_ties_by_value_or_as_confd() {
     assert_eq!(confd, go.join(","));
     assert_ne!(confd, own);
 }
+
+#[test]
+fn getenv_refuses_the_daemons_own_settings_in_both_languages() {
+    // Whatever the variables hold, the names alone are refused.
+    let e = render("{{ getenv(name=\"CONFSYNC_PASSWORD\") }}", &[]).unwrap_err();
+    assert!(e.to_string().contains("CONFSYNC_PASSWORD"), "{e}");
+    let mut g = Engine::new();
+    g.add_go_raw("g.tmpl", b"{{getenv \"CONFD_CLIENT_PASSWORD\" \"x\"}}")
+        .unwrap();
+    let e = g
+        .render("g.tmpl", View::new(data(&[]), "", &["/".to_string()]))
+        .unwrap_err();
+    assert!(e.to_string().contains("CONFD_CLIENT_PASSWORD"), "{e}");
+    assert_eq!(
+        render(
+            "{{ getenv(name=\"CONFSYNC_TEST_SURELY_UNSET_X\", default=\"d\") | length }}",
+            &[]
+        )
+        .map_err(|e| e.to_string())
+        .unwrap_err()
+        .contains("CONFSYNC_TEST_SURELY_UNSET_X"),
+        true
+    );
+}

@@ -55,7 +55,7 @@ impl<'a> Exec<'a> {
             Func::Json => confd::json(str_arg(args, 0))?,
             Func::JsonArray => confd::json_array(str_arg(args, 0))?,
             Func::Map => confd::create_map(args)?,
-            Func::Getenv => confd::getenv(args),
+            Func::Getenv => confd::getenv(args)?,
             Func::Join => confd::join(args)?,
             Func::Datetime => confd::datetime(),
             Func::ToUpper => confd::change_case(args, true),

@@ -219,13 +219,17 @@ pub fn create_map<'a>(args: &[Value<'a>]) -> Result<Value<'a>, String> {
     Ok(Value::Map(Rc::new(m)))
 }
 
-/// confd's `getenv`: the variable, or the default when it is unset or empty.
-pub fn getenv<'a>(args: &[Value<'a>]) -> Value<'a> {
+/// confd's `getenv`: the variable, or the default when it is unset or empty. The
+/// daemon's own settings (which hold passwords) are refused.
+pub fn getenv<'a>(args: &[Value<'a>]) -> Result<Value<'a>, String> {
     let name = str_arg(args, 0);
-    match std::env::var(name) {
+    if crate::template::is_secret_env(name) {
+        return Err(crate::template::secret_env_error(name));
+    }
+    Ok(match std::env::var(name) {
         Ok(v) if !v.is_empty() => Value::string(v),
         _ => args.get(1).cloned().unwrap_or(Value::str("")),
-    }
+    })
 }
 
 /// `time.Now()`
