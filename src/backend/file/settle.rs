@@ -104,7 +104,7 @@ enum Outcome {
         why: &'static str,
     },
     Failed(String),
-    /// Removed since the directory was read.
+    /// Removed since the tree was listed.
     Gone,
 }
 
@@ -132,7 +132,14 @@ impl Files {
                         listed.entries.extend_from_slice(&entries);
                         self.good.insert(f.clone(), entries);
                     }
-                    Outcome::Gone => {}
+                    // Listed a moment ago: until a listing no longer lists it, its
+                    // last good data stays (an explicit path gone is the next
+                    // listing's error).
+                    Outcome::Gone => {
+                        if let Some(good) = self.good.get(f) {
+                            listed.entries.extend_from_slice(good);
+                        }
+                    }
                     Outcome::Failed(msg) => match self.good.get(f) {
                         Some(good) => {
                             listed.entries.extend_from_slice(good);
