@@ -50,12 +50,13 @@ fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("confsync.log")).unwrap_or_default()
 }
 
-/// The data file of generation `generation`: `n` servers.
+/// The data file of generation `generation`: `n` servers. Values are long plain
+/// scalars, so a file cut almost anywhere still parses (as real files do).
 fn data(generation: usize, n: usize) -> String {
     let mut s = format!("app:\n  gen: \"{generation}\"\n  servers:\n");
     for i in 0..n {
         s.push_str(&format!(
-            "    s{i:05}: \"10.{}.{}.{}:{}\"\n",
+            "    s{i:05}: 10.{}.{}.{}:{} check weight 10 maxconn 100 inter 2s rise 2 fall 3\n",
             i / 65536,
             i / 256 % 256,
             i % 256,
