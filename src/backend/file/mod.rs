@@ -34,10 +34,6 @@ use tokio_util::sync::CancellationToken;
 use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, under_any};
 use settle::{Complete, Files, Patience};
 
-pub use read::MAX_FILE_BYTES;
-pub use settle::{MAX_WAIT, SETTLE};
-pub use tree::MAX_DEPTH;
-
 /// Data files and directories, read afresh on every listing; a file is used only once it
 /// is stable (see [`settle`]), and until then its last good data stands in for it.
 #[derive(Debug, Clone)]

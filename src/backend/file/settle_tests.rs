@@ -156,7 +156,7 @@ fn a_file_that_never_settles_fails_a_first_listing_within_the_wait() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 i += 1;
                 std::fs::write(&f, format!("a: {i}\n")).unwrap();
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
     });
