@@ -28,7 +28,8 @@
 //!   module per backend: `file/`, `env`, `etcd/`, `redis/`. `file/` reads YAML as confd
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
-//!   JSON and TOML through serde (`serde_flatten`).
+//!   JSON and TOML through serde (`serde_flatten`); files are found by `tree`, read by
+//!   `read` (capped), used once stable by `settle` (last good data per file), `watch`ed.
 //! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
 //! - [`gonum`]: Go's rule for `_` in number literals (YAML numbers, Go template constants).
 //! - [`store`]: the last good keys of a backend and their diffs.

@@ -9,6 +9,7 @@ mod confd_cli;
 mod convert;
 mod daemon;
 mod etcd;
+mod file_backend;
 mod go_templates;
 mod redis;
 mod register;

@@ -2,6 +2,11 @@
 //! strings; later files override earlier ones; a directory stands for every data file
 //! below it, in name order. With `--watch`, changes arrive through `notify`.
 //!
+//! Files are read safely and only when complete: `tree` (the directory walk: no loops,
+//! no FIFOs or devices), `read` (one file, capped), `settle` (when a file is stable, and
+//! the last good data of each file until then), `watch` (events, and what they say of a
+//! file being complete).
+//!
 //! YAML is read as confd reads it (yaml.v2, YAML 1.1): `resolve` (scalars), `walk`
 //! (nodes to keys, merges), `path` (`path.Join`), `keys` (duplicate keys), `yaml` (the full parser, anchors
 //! and aliases), `fast` (the common shape in one pass). JSON and TOML go through serde
@@ -10,25 +15,35 @@
 mod fast;
 mod keys;
 mod path;
+mod read;
 mod resolve;
 mod serde_flatten;
+mod settle;
+mod tree;
 mod walk;
+mod watch;
 mod yaml;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, under_any};
+use settle::{Complete, Files, Patience};
 
-/// Data files and directories, read afresh on every listing.
+/// Data files and directories, read afresh on every listing; a file is used only once it
+/// is stable (see [`settle`]), and until then its last good data stands in for it.
 #[derive(Debug, Clone)]
 pub struct FileBackend {
     paths: Vec<PathBuf>,
+    /// Last good entries per file and what was last seen of each (shared by the clones a
+    /// listing's blocking task takes).
+    files: Arc<Mutex<Files>>,
+    /// What the watch learned about files being complete (closed after writing, renamed).
+    complete: Arc<Complete>,
 }
 
 impl FileBackend {
@@ -43,6 +58,8 @@ impl FileBackend {
         }
         Ok(Self {
             paths: cfg.files.clone(),
+            files: Arc::default(),
+            complete: Arc::default(),
         })
     }
 
@@ -53,56 +70,44 @@ impl FileBackend {
             .collect::<Vec<_>>()
             .join(",")
     }
-}
 
-/// Every data file `paths` stand for, in the order they apply.
-pub fn data_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if meta.is_dir() {
-            collect_dir(p, &mut out)?;
-        } else {
-            out.push(p.clone());
-        }
+    /// Lists on a blocking thread (the walk and the reads touch the disk, and a listing
+    /// may wait for files to settle); `retry_at` says when a file not yet stable is worth
+    /// another look.
+    async fn load_listed(
+        &self,
+        prefixes: &[String],
+        patience: Patience,
+    ) -> Result<(Snapshot, Option<std::time::Instant>), BackendError> {
+        let (paths, files, complete) = (
+            self.paths.clone(),
+            self.files.clone(),
+            self.complete.clone(),
+        );
+        let listed = tokio::task::spawn_blocking(move || {
+            let mut files = files.lock().unwrap_or_else(|e| e.into_inner());
+            files.load(&paths, &complete, patience)
+        })
+        .await
+        .map_err(|e| BackendError::transient("file", self.endpoint(), e))?
+        .map_err(|e| BackendError::transient("file", self.endpoint(), e))?;
+        let mut kvs = into_map(listed.entries);
+        kvs.retain(|k, _| under_any(k, prefixes));
+        Ok((
+            Snapshot {
+                kvs,
+                revision: None,
+            },
+            listed.retry_at,
+        ))
     }
-    Ok(out)
 }
 
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect_dir(&p, out)?;
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json" | "toml")
-        ) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-/// Reads and flattens every file `paths` stand for; the error names the file and line.
+/// Reads and flattens every file `paths` stand for, waiting (briefly) for files still
+/// being written; the error names the file and line.
 pub fn load(paths: &[PathBuf]) -> Result<KvMap, String> {
-    let mut kvs = Entries::new();
-    for f in data_files(paths)? {
-        let text = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let text = String::from_utf8(text).map_err(|e| {
-            format!(
-                "{}: not UTF-8 text (byte {})",
-                f.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })?;
-        flatten_str(&f, &text, &mut kvs).map_err(|e| format!("{}: {e}", f.display()))?;
-    }
-    Ok(into_map(kvs))
+    let listed = Files::default().load(paths, &Complete::default(), Patience::Wait)?;
+    Ok(into_map(listed.entries))
 }
 
 /// Entries in the order the files hold them; a later one overrides an earlier one.
@@ -144,16 +149,9 @@ impl Backend for FileBackend {
     }
 
     async fn list(&self, prefixes: &[String]) -> Result<Snapshot, BackendError> {
-        let paths = self.paths.clone();
-        let mut all = tokio::task::spawn_blocking(move || load(&paths))
+        self.load_listed(prefixes, Patience::Wait)
             .await
-            .map_err(|e| BackendError::transient("file", self.endpoint(), e))?
-            .map_err(|e| BackendError::transient("file", self.endpoint(), e))?;
-        all.retain(|k, _| under_any(k, prefixes));
-        Ok(Snapshot {
-            kvs: all,
-            revision: None,
-        })
+            .map(|(snap, _)| snap)
     }
 
     fn can_watch(&self) -> bool {
@@ -167,63 +165,7 @@ impl Backend for FileBackend {
         tx: mpsc::Sender<Update>,
         shutdown: CancellationToken,
     ) -> Result<(), BackendError> {
-        use notify::Watcher;
-        let (ntx, mut nrx) = mpsc::unbounded_channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.map(|e| !e.kind.is_access()).unwrap_or(true) {
-                let _ = ntx.send(());
-            }
-        })
-        .map_err(|e| BackendError::fatal("file", self.endpoint(), e))?;
-        // Watch parent directories too: editors and `mv` replace files by renaming.
-        for p in &self.paths {
-            let dir = if p.is_dir() {
-                p.clone()
-            } else {
-                p.parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from("."))
-            };
-            let dir = if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            };
-            watcher
-                .watch(&dir, notify::RecursiveMode::Recursive)
-                .map_err(|e| BackendError::fatal("file", dir.display().to_string(), e))?;
-        }
-        let mut last = (*from).clone();
-        let mut down = false;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                got = nrx.recv() => if got.is_none() { return Ok(()) },
-            }
-            // Coalesce the burst of events one save makes.
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            while nrx.try_recv().is_ok() {}
-            match self.list(&prefixes).await {
-                Ok(snap) => {
-                    if down {
-                        down = false;
-                        let _ = tx.send(Update::Up).await;
-                    }
-                    if snap != last {
-                        last = snap.clone();
-                        if tx.send(Update::Resync(snap)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-                Err(e) => {
-                    if !down {
-                        down = true;
-                        let _ = tx.send(Update::Down(e.to_string())).await;
-                    }
-                }
-            }
-        }
+        watch::run(self, prefixes, from, tx, shutdown).await
     }
 }
 
@@ -232,6 +174,10 @@ mod fast_tests;
 #[cfg(test)]
 mod scalar_tests;
 #[cfg(test)]
+mod settle_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tree_tests;
 #[cfg(test)]
 mod yaml_tests;

@@ -74,3 +74,42 @@ fn last_of_equal_keys_wins_within_a_file() {
     assert_eq!(m["/a"], "two");
     assert_eq!(m["/b/0"], "x");
 }
+
+mod never_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Flattens `text` as each format; any answer but a panic will do.
+    fn each_format(text: &str) {
+        for name in ["d.yaml", "d.json", "d.toml"] {
+            let mut out = Entries::new();
+            let _ = flatten_str(Path::new(name), text, &mut out);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn random_bytes_as_data_files(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            each_format(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn random_text_of_data_file_punctuation(
+            text in "[a-z0-9 :,\\-\\[\\]{}&*!|>'\"#%@=.~<\\n\\t]{0,300}"
+        ) {
+            each_format(&text);
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("d.yaml");
+        std::fs::write(&f, b"a: \xff\xfe\n").unwrap();
+        let e = load(&[f]).unwrap_err();
+        assert!(e.contains("d.yaml: not UTF-8 text (byte 3)"), "{e}");
+    }
+}
