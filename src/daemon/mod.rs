@@ -166,6 +166,7 @@ impl Generation {
             by_backend.entry(r.backend.clone()).or_default().push(r);
         }
         info!(resources = n, backends = by_backend.len(), "starting");
+        let state_dir = cfg.state_dir();
         for (name, resources) in by_backend {
             let Some(bcfg) = cfg.backends.get(&name).cloned() else {
                 continue;
@@ -214,6 +215,7 @@ impl Generation {
                 snapshot: snap_tx,
                 services: services.clone(),
                 fatal: fatal_tx.clone(),
+                state_dir: state_dir.clone(),
             };
             tasks.spawn(f.run(stop.clone()));
         }

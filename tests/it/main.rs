@@ -12,3 +12,5 @@ mod etcd;
 mod go_templates;
 mod redis;
 mod register;
+mod resync;
+mod saved_state;
