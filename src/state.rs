@@ -65,7 +65,13 @@ impl Identity {
     pub fn new(cfg: &BackendConfig, prefixes: &[String]) -> Identity {
         // serde_json quotes every part, so no choice of values can make two different
         // configurations produce the same text.
-        let files: Vec<String> = cfg.files.iter().map(|f| f.display().to_string()).collect();
+        // Absolute (without touching the disk), so `data.yaml` in two directories differs.
+        let files: Vec<String> = cfg
+            .files
+            .iter()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+            .map(|f| f.display().to_string())
+            .collect();
         let text = serde_json::json!({
             "kind": cfg.kind.name(),
             "nodes": cfg.nodes,

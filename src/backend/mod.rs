@@ -3,7 +3,8 @@
 //! A backend reads key prefixes from one store. `list` is the truth: every key under the
 //! prefixes, read at one consistent point. `watch` (where the store can push) sends
 //! [`Update`]s until it is cancelled; it owns its own reconnect loop and sends a fresh
-//! [`Update::Resync`] listing after every reconnect, because events are only hints.
+//! [`Update::Resync`] listing after every reconnect (and, for etcd and Redis, every
+//! `resync_interval`), because events are only hints.
 
 use std::collections::BTreeMap;
 use std::fmt;

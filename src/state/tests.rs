@@ -148,6 +148,21 @@ fn identity_covers_what_decides_the_keys() {
     for d in &differ {
         assert_ne!(d, &same);
     }
+    let file = |f: &str| BackendConfig {
+        kind: BackendKind::File,
+        files: vec![f.into()],
+        ..BackendConfig::default()
+    };
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        name(&file("data.yaml"), &p),
+        name(&file(cwd.join("data.yaml").to_str().unwrap()), &p),
+        "relative files are taken from the working directory"
+    );
+    assert_ne!(
+        name(&file("data.yaml"), &p),
+        name(&file("/elsewhere/data.yaml"), &p)
+    );
     let mut pw = base.clone();
     pw.password = Some("secret".into());
     assert_eq!(name(&pw, &p), same, "the password is not part of it");
