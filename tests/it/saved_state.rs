@@ -127,3 +127,41 @@ fn a_restart_with_etcd_down_serves_the_saved_snapshot() {
     assert!(log_of(dir.path()).contains("resynced from the saved snapshot"));
     assert!(p.child.try_wait().unwrap().is_none());
 }
+
+#[test]
+fn a_damaged_snapshot_is_ignored_and_nothing_renders_until_etcd_answers() {
+    let mut e = Etcd::start();
+    let prefix = random_prefix();
+    let (dir, state) = (tempdir(), tempdir());
+    let dest = lines_resource(dir.path(), "main", "");
+    e.ctl_ok(&["put", &format!("{prefix}/app/servers/a"), "1"]);
+    let args = etcd_args(&e, &prefix);
+    let mut p = daemon(dir.path(), state.path(), &args);
+    assert!(wait_file(&dest, LIMIT, |s| s == "a=1\n").is_some());
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(p.wait_exit(LIMIT).expect("exits").success());
+    let file = std::fs::read_dir(state.path().join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Another format version: refused, not guessed at.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("snapshot 1", "snapshot 9", 1)).unwrap();
+    e.kill();
+    std::fs::remove_file(&dest).unwrap();
+
+    let mut p = daemon(dir.path(), state.path(), &args);
+    let warned = wait_for(LIMIT, || {
+        log_of(dir.path())
+            .contains("ignoring the saved snapshot")
+            .then_some(())
+    });
+    assert!(warned.is_some(), "{}", log_of(dir.path()));
+    assert!(log_of(dir.path()).contains("not a confsync snapshot of this version"));
+    assert!(!dest.exists(), "no render without a snapshot or a listing");
+    e.restart(true);
+    assert!(wait_file(&dest, Duration::from_secs(20), |s| s == "a=1\n").is_some());
+    assert!(p.child.try_wait().unwrap().is_none());
+}
