@@ -33,6 +33,8 @@
 //! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
 //! - [`gonum`]: Go's rule for `_` in number literals (YAML numbers, Go template constants).
 //! - [`store`]: the last good keys of a backend and their diffs.
+//! - [`state`]: each backend's last good snapshot on disk (`STATE_DIR/snapshots/`),
+//!   saved atomically and coalesced, served at start while the backend is unreachable.
 //! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
@@ -79,6 +81,7 @@ pub mod metrics;
 pub mod register;
 pub mod resource;
 pub mod signals;
+pub mod state;
 pub mod store;
 pub mod systemd;
 pub mod template;

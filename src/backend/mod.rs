@@ -3,7 +3,8 @@
 //! A backend reads key prefixes from one store. `list` is the truth: every key under the
 //! prefixes, read at one consistent point. `watch` (where the store can push) sends
 //! [`Update`]s until it is cancelled; it owns its own reconnect loop and sends a fresh
-//! [`Update::Resync`] listing after every reconnect, because events are only hints.
+//! [`Update::Resync`] listing after every reconnect (and, for etcd and Redis, every
+//! `resync_interval`), because events are only hints.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -118,6 +119,13 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// True when [`Backend::watch`] itself lists in full every `resync_interval` (and
+    /// sends the result as updates), ordered against its own events; otherwise the daemon
+    /// lists on that interval beside the watch.
+    fn resyncs_while_watching(&self) -> bool {
+        false
+    }
+
     /// Sends updates for `prefixes` until `shutdown` is cancelled. `from` is the snapshot
     /// the daemon already holds (its revision is where a watch resumes). Reconnects with
     /// capped backoff by itself; sends `Down` once when the store goes away and `Up`
@@ -201,6 +209,11 @@ pub struct BackendConfig {
     /// `CONFIG` forbidden, so keyspace notifications cannot be enabled); `None` means the
     /// backend's own default.
     pub interval: Option<std::time::Duration>,
+    /// While watching, a full listing this often repairs any event the watch lost
+    /// (`None`: never, beyond the listings after reconnects).
+    pub resync_interval: Option<std::time::Duration>,
+    /// Data older than this makes `/ready` fail (`None`: never).
+    pub max_staleness: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -218,6 +231,8 @@ impl fmt::Debug for BackendConfig {
             .field("separator", &self.separator)
             .field("sentinel_master", &self.sentinel_master)
             .field("interval", &self.interval)
+            .field("resync_interval", &self.resync_interval)
+            .field("max_staleness", &self.max_staleness)
             .finish()
     }
 }
@@ -239,6 +254,26 @@ pub async fn build(cfg: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError
             "this build of confsync does not include that backend (cargo feature off)",
         )),
     }
+}
+
+/// Test hook, in debug builds only: true when a watch must drop its events for `key`,
+/// because `key` contains `CONFSYNC_TEST_DROP_WATCH_EVENTS` (so tests can lose an event
+/// the way a real store sometimes does, and see a resync repair it).
+pub(crate) fn dropped_for_tests(key: &str) -> bool {
+    #[cfg(debug_assertions)]
+    {
+        static DROP: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let drop = DROP.get_or_init(|| {
+            std::env::var("CONFSYNC_TEST_DROP_WATCH_EVENTS")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        if let Some(d) = drop {
+            return key.contains(d.as_str());
+        }
+    }
+    let _ = key;
+    false
 }
 
 /// True when `key` lies under any of `prefixes` (string prefix match).

@@ -29,6 +29,21 @@ impl Raw {
     }
 }
 
+/// A duration that can be turned off: `0`, `"0s"`, `"off"` or `""` give `None`.
+pub fn optional(raw: &Raw) -> Result<Option<Duration>, String> {
+    if let Raw::Text(t) = raw
+        && matches!(t.trim(), "off" | "")
+    {
+        return Ok(None);
+    }
+    raw.to_duration().map(|d| Some(d).filter(|d| !d.is_zero()))
+}
+
+/// Reads a duration flag or environment variable as written (checked in validation).
+pub fn raw_arg(text: &str) -> Result<Raw, String> {
+    Ok(Raw::Text(text.to_owned()))
+}
+
 /// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"` or a bare number of seconds.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -86,5 +101,20 @@ mod tests {
             "no overflow panic"
         );
         assert!(Raw::Float(1e300).to_duration().is_err());
+    }
+
+    #[test]
+    fn optional_durations_turn_off() {
+        let text = |t: &str| optional(&Raw::Text(t.into()));
+        assert_eq!(text("off").unwrap(), None);
+        assert_eq!(text("").unwrap(), None);
+        assert_eq!(text("0s").unwrap(), None);
+        assert_eq!(optional(&Raw::Secs(0)).unwrap(), None);
+        assert_eq!(text("10m").unwrap(), Some(Duration::from_secs(600)));
+        assert_eq!(
+            optional(&Raw::Secs(30)).unwrap(),
+            Some(Duration::from_secs(30))
+        );
+        assert!(text("soon").is_err());
     }
 }

@@ -101,6 +101,9 @@ pub struct RunConfig {
     pub parallel_commands: usize,
 }
 
+/// How often a watching backend is listed in full when `resync_interval` is not set.
+pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(600);
+
 /// Where state is kept when `state_dir` is not set.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/confsync";
 
@@ -309,7 +312,8 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         tables.push((name, t, origin));
     }
     for (name, t, origin) in tables {
-        match backend_config(t, watch, interval, &origin) {
+        let top = (s.resync_interval.as_ref(), s.max_staleness.as_ref());
+        match backend_config(t, watch, interval, top, &origin) {
             Ok(b) => {
                 backends.insert(name, b);
             }
@@ -359,6 +363,7 @@ fn backend_config(
     t: settings::BackendTable,
     watch: bool,
     interval: u64,
+    top: (Option<&duration::Raw>, Option<&duration::Raw>),
     origin: &ConfigError,
 ) -> Result<BackendConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
@@ -393,14 +398,37 @@ fn backend_config(
     if interval == 0 || interval > duration::MAX.as_secs() {
         errors.push(err("interval must be between 1 second and 365 days".into()));
     }
+    let watch = t.watch.unwrap_or(watch);
+    let mut optional = |name: &str, given: Option<&duration::Raw>| {
+        let d = given.map(duration::optional).transpose();
+        d.unwrap_or_else(|e| {
+            errors.push(err(format!("{name}: {e}")));
+            None
+        })
+    };
+    let resync_interval = match t.resync_interval.as_ref().or(top.0) {
+        None => Some(DEFAULT_RESYNC_INTERVAL),
+        given => optional("resync_interval", given).flatten(),
+    };
+    // The default tolerates two missed syncs: a watcher confirms itself continuously
+    // and re-lists every resync_interval; a poller's data ages by `interval` between polls.
+    let period = resync_interval
+        .filter(|_| watch)
+        .unwrap_or(Duration::from_secs(interval));
+    let max_staleness = match t.max_staleness.as_ref().or(top.1) {
+        None => Some(period.saturating_mul(3)),
+        given => optional("max_staleness", given).flatten(),
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(BackendConfig {
+        resync_interval,
+        max_staleness,
         kind,
         nodes: t.nodes,
         files: t.file,
-        watch: t.watch.unwrap_or(watch),
+        watch,
         username: t.username,
         password,
         client_cert: t.client_cert,

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
 
+use super::duration;
+
 /// Every setting of `run` and `render`; `None` means "not given at this layer".
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +34,17 @@ pub struct Settings {
     /// Seconds between polls when not watching [default: 600]
     #[arg(long, env = "CONFSYNC_INTERVAL")]
     pub interval: Option<u64>,
+    /// Watching: a full listing this often repairs any event the watch lost, e.g. "10m";
+    /// 0 or "off" turns it off [default: 10m]
+    #[arg(long, env = "CONFSYNC_RESYNC_INTERVAL", value_parser = duration::raw_arg)]
+    #[serde(alias = "resync-interval")]
+    pub resync_interval: Option<duration::Raw>,
+    /// /ready turns 503 once a backend's data is older than this (it is down, or its
+    /// listings fail), e.g. "30m"; 0 or "off" never [default: 3 x resync_interval when
+    /// watching, 3 x interval when polling]
+    #[arg(long, env = "CONFSYNC_MAX_STALENESS", value_parser = duration::raw_arg)]
+    #[serde(alias = "max-staleness")]
+    pub max_staleness: Option<duration::Raw>,
     /// Render every resource once and exit
     #[arg(long, env = "CONFSYNC_ONETIME", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub onetime: Option<bool>,
@@ -117,6 +130,10 @@ pub struct BackendTable {
     pub watch: Option<bool>,
     /// Poll interval in seconds [default: the top-level `interval`].
     pub interval: Option<u64>,
+    /// Full listing while watching [default: the top-level `resync_interval`].
+    pub resync_interval: Option<duration::Raw>,
+    /// Age past which `/ready` fails [default: the top-level `max_staleness`].
+    pub max_staleness: Option<duration::Raw>,
     /// Auth user.
     pub username: Option<String>,
     /// Auth password (prefer `password_file`).
@@ -145,6 +162,8 @@ impl Settings {
             prefix: self.prefix.or(lower.prefix),
             watch: self.watch.or(lower.watch),
             interval: self.interval.or(lower.interval),
+            resync_interval: self.resync_interval.or(lower.resync_interval),
+            max_staleness: self.max_staleness.or(lower.max_staleness),
             onetime: self.onetime.or(lower.onetime),
             noop: self.noop.or(lower.noop),
             sync_only: self.sync_only.or(lower.sync_only),
@@ -199,6 +218,8 @@ impl Settings {
             file: self.file.clone().unwrap_or_default(),
             watch: self.watch,
             interval: self.interval,
+            resync_interval: self.resync_interval.clone(),
+            max_staleness: self.max_staleness.clone(),
             username: self.username.clone(),
             password: self.password.clone(),
             password_file: self.password_file.clone(),

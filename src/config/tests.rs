@@ -269,3 +269,42 @@ fn timeouts_accept_units() {
     assert_eq!(r.reload_timeout, Duration::from_secs(5));
     assert_eq!(r.dest, dir.path().join("out/a"));
 }
+
+#[test]
+fn resync_interval_and_max_staleness() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"env\"\nwatch = true\nresync_interval = \"2m\"\n\
+         [backends.polled]\nkind = \"env\"\nwatch = false\ninterval = 20\n\
+         [backends.off]\nkind = \"env\"\nresync_interval = \"off\"\nmax_staleness = 0\n\
+         [backends.secs]\nkind = \"env\"\nresync_interval = 30\nmax_staleness = \"1h\"\n",
+    );
+    let cfg = run_config(dir.path(), None, Settings::default()).unwrap();
+    let b = |name: &str| cfg.backends[name].clone();
+    let min = |m: u64| Some(Duration::from_secs(m * 60));
+    // A watcher's data is confirmed continuously: 3 x resync_interval of outage.
+    assert_eq!(b(DEFAULT_BACKEND).resync_interval, min(2));
+    assert_eq!(b(DEFAULT_BACKEND).max_staleness, min(6));
+    // A poller's ages by `interval` between polls: 3 x interval.
+    assert_eq!(b("polled").resync_interval, min(2), "inherited");
+    assert_eq!(b("polled").max_staleness, Some(Duration::from_secs(60)));
+    assert_eq!(b("off").resync_interval, None);
+    assert_eq!(b("off").max_staleness, None);
+    assert_eq!(b("secs").resync_interval, Some(Duration::from_secs(30)));
+    assert_eq!(b("secs").max_staleness, min(60));
+    // The defaults: 10 minutes, and 30 minutes either way.
+    let plain = tempfile::tempdir().unwrap();
+    let cfg = run_config(plain.path(), None, settings("env")).unwrap();
+    let d = &cfg.backends[DEFAULT_BACKEND];
+    assert_eq!((d.resync_interval, d.max_staleness), (min(10), min(30)));
+    // Flags and env come as text; bad ones are errors naming the setting.
+    let cli = Settings {
+        resync_interval: Some(duration::Raw::Text("soon".into())),
+        ..settings("env")
+    };
+    let cfg = run_config(plain.path(), None, cli).unwrap();
+    let errs = &cfg.backend_errors[DEFAULT_BACKEND];
+    assert!(errs[0].message.contains("resync_interval"), "{errs:?}");
+}

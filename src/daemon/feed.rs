@@ -1,18 +1,29 @@
 //! One task per backend: the first good listing, then watch or poll; every change goes
 //! into the backend's [`Store`], a new snapshot is published, and the resources whose
 //! prefixes the changed keys fall under are told.
+//!
+//! Freshness: the keys are current at every good listing and, while a watch is
+//! connected, all along (confirmed every [`CONFIRM_EVERY`] to the metrics and `/ready`).
+//! A watch also lists in full every `resync_interval` (inside the backend's watch loop
+//! where it [resyncs by itself](Backend::resyncs_while_watching), else here).
+//!
+//! Saved state: with a state directory, every published snapshot is also written to disk
+//! ([`crate::state`]); when the first listing after start fails, the saved one is served
+//! until the backend answers, and that first listing is then diffed against it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::backend::{
     Backend, BackendConfig, BackendError, Backoff, KvMap, Snapshot, Update, under_any,
 };
+use crate::state::{self, Identity};
 use crate::store::Store;
 
 use super::Services;
@@ -47,31 +58,40 @@ pub struct Feed {
     /// Told how the first listing attempt went (`Err` says why the backend is down); a
     /// fatal error goes to `fatal` instead and this is dropped.
     pub first_try: Option<oneshot::Sender<Result<(), String>>>,
+    /// The state directory: the last good snapshot is kept in it across restarts.
+    pub state_dir: Option<PathBuf>,
 }
 
+/// How often a connected watch is confirmed as current (metrics and `/ready`).
+const CONFIRM_EVERY: Duration = Duration::from_secs(5);
+
 impl Feed {
-    /// Runs until `stop` is cancelled.
+    /// Runs until `stop` is cancelled; with a state directory, the snapshot writer runs
+    /// beside it and writes the last state once the feed has stopped.
     pub async fn run(self, stop: CancellationToken) {
-        let mut feed = Running {
+        self.services.metrics.init_backend(&self.name);
+        let max = self.cfg.max_staleness;
+        self.services.health.set_max_staleness(&self.name, max);
+        let saved = self.state_dir.as_deref().map(|dir| {
+            let id = Identity::new(&self.cfg, &self.prefixes);
+            (id.path_in(dir), id)
+        });
+        let (synced, synced_rx) = watch::channel(None);
+        let writer = saved
+            .clone()
+            .map(|(path, id)| state::run_writer(path, id, self.snapshot.subscribe(), synced_rx));
+        let feed = Running {
             store: Store::default(),
             up: true,
             feed: self,
+            saved,
+            serving_saved: false,
+            synced,
+            watching: false,
         };
-        let Some(first) = feed.first_listing(&stop).await else {
-            return;
-        };
-        // The watch starts from what the store holds (its revision, and for Redis its keys).
-        let from = Arc::new(first.clone());
-        feed.store.replace(first.kvs);
-        feed.publish(None);
-        let f = &feed.feed;
-        if f.cfg.watch && f.backend.can_watch() {
-            feed.watch_loop(from, &stop).await;
-        } else {
-            if f.cfg.watch {
-                warn!(backend = %f.name, kind = f.backend.kind(), "this backend cannot watch; polling instead");
-            }
-            feed.poll_loop(&stop).await;
+        match writer {
+            Some(writer) => drop(tokio::join!(feed.run(&stop), writer)),
+            None => feed.run(&stop).await,
         }
     }
 }
@@ -81,10 +101,97 @@ struct Running {
     store: Store,
     /// Whether the backend answered last time (state changes are logged, not retries).
     up: bool,
+    /// Where the snapshot is saved, for whom.
+    saved: Option<(PathBuf, Identity)>,
+    /// The store holds a snapshot saved by an earlier run, not yet confirmed.
+    serving_saved: bool,
+    /// When the keys were last known current (tells the snapshot writer).
+    synced: watch::Sender<Option<SystemTime>>,
+    /// In the watch loop: a connected watch keeps the keys current.
+    watching: bool,
 }
 
 impl Running {
+    async fn run(mut self, stop: &CancellationToken) {
+        let Some(first) = self.first_listing(stop).await else {
+            return;
+        };
+        // The watch starts from what the store holds (its revision, and for Redis its keys).
+        let from = Arc::new(first.clone());
+        let changed = self.store.replace(first.kvs);
+        if std::mem::take(&mut self.serving_saved) {
+            let f = &self.feed;
+            info!(backend = %f.name, changed = changed.len(), "backend answered; resynced from the saved snapshot (only resources whose keys changed render again)");
+            f.services.metrics.set_serving_saved_state(&f.name, false);
+            self.publish(Some(&changed));
+        } else {
+            self.publish(None);
+        }
+        self.synced();
+        let f = &self.feed;
+        if f.cfg.watch && f.backend.can_watch() {
+            self.watching = true;
+            self.watch_loop(from, stop).await;
+        } else {
+            if f.cfg.watch {
+                warn!(backend = %f.name, kind = f.backend.kind(), "this backend cannot watch; polling instead");
+            }
+            self.poll_loop(stop).await;
+        }
+    }
+
+    /// The keys are current now: metrics, `/ready` and the snapshot writer are told.
+    fn synced(&self) {
+        let f = &self.feed;
+        let now = SystemTime::now();
+        f.services.metrics.synced_at(&f.name, now);
+        f.services
+            .health
+            .backend_current(&f.name, Duration::ZERO, false);
+        self.synced.send_replace(Some(now));
+    }
+
+    /// At start with the backend unreachable: serves the snapshot an earlier run saved.
+    async fn serve_saved(&mut self) {
+        let Some((path, id)) = self.saved.clone() else {
+            return;
+        };
+        let file = path.display().to_string();
+        let name = self.feed.name.clone();
+        let loaded = tokio::task::spawn_blocking(move || state::load(&path, &id)).await;
+        let saved = match loaded {
+            Ok(Ok(Some(saved))) => saved,
+            Ok(Ok(None)) => {
+                info!(backend = %name, file, "no saved snapshot; nothing renders until the backend answers");
+                return;
+            }
+            Ok(Err(e)) => {
+                warn!(backend = %name, error = %e, "ignoring the saved snapshot; nothing renders until the backend answers");
+                return;
+            }
+            Err(e) => {
+                warn!(backend = %name, error = %e, "loading the saved snapshot failed");
+                return;
+            }
+        };
+        let age = saved.age();
+        warn!(backend = %name, file, age_s = age.as_secs(), keys = saved.kvs.len(), "backend unreachable at start; serving its saved snapshot until it answers");
+        let s = &self.feed.services;
+        s.notifier
+            .status(&format!("backend {name} unreachable: serving saved state"));
+        s.metrics.set_serving_saved_state(&name, true);
+        s.metrics.synced_at(&name, saved.synced_at);
+        s.health.backend_current(&name, age, true);
+        self.serving_saved = true;
+        self.store.replace(saved.kvs);
+        self.publish(None);
+    }
+
     fn set_up(&mut self, up: bool, why: Option<&str>) {
+        if !up && self.up && self.watching {
+            // A connected watch was current until it broke, a moment ago.
+            self.synced();
+        }
         let f = &self.feed;
         f.services.metrics.set_backend_up(&f.name, up);
         f.services.health.set_backend_up(&f.name, up);
@@ -112,6 +219,7 @@ impl Running {
     /// Lists until it works; nothing is rendered before a good listing.
     async fn first_listing(&mut self, stop: &CancellationToken) -> Option<Snapshot> {
         let mut backoff = Backoff::default();
+        let mut tried_saved = false;
         loop {
             match self.feed.backend.list(&self.feed.prefixes).await {
                 Ok(s) => {
@@ -127,6 +235,9 @@ impl Running {
                 }
                 Err(e) => {
                     self.set_up(false, Some(&e.to_string()));
+                    if !std::mem::replace(&mut tried_saved, true) {
+                        self.serve_saved().await;
+                    }
                     if let Some(tx) = self.feed.first_try.take() {
                         let _ = tx.send(Err(e.to_string()));
                     }
@@ -145,7 +256,6 @@ impl Running {
         let f = &self.feed;
         let now = Instant::now();
         f.services.metrics.set_keys_held(&f.name, self.store.len());
-        f.services.metrics.synced(&f.name);
         f.snapshot.send_replace(Some(self.store.snapshot()));
         for s in &f.subscribers {
             let hits = match changed {
@@ -168,12 +278,39 @@ impl Running {
             let stop = stop.clone();
             async move { backend.watch(prefixes, from, tx, stop).await }
         });
+        let mut confirm = every(Some(CONFIRM_EVERY));
+        // Backends that do not resync inside their watch are listed here, beside it.
+        let resync = self
+            .feed
+            .cfg
+            .resync_interval
+            .filter(|_| !self.feed.backend.resyncs_while_watching());
+        let mut resync_tick = every(resync);
         loop {
             let first = tokio::select! {
                 _ = stop.cancelled() => break,
-                u = rx.recv() => u,
+                u = rx.recv() => match u {
+                    Some(u) => u,
+                    None => break,
+                },
+                _ = confirm.tick() => {
+                    if self.up {
+                        self.synced();
+                    }
+                    continue;
+                }
+                _ = resync_tick.tick(), if resync.is_some() => {
+                    match self.feed.backend.list(&self.feed.prefixes).await {
+                        Ok(s) => Update::Resync(s),
+                        Err(e) => {
+                            // The watch reports outages itself; this only counts it.
+                            warn!(backend = %self.feed.name, error = %e, "periodic resync listing failed");
+                            self.feed.services.metrics.backend_error(&self.feed.name);
+                            continue;
+                        }
+                    }
+                }
             };
-            let Some(first) = first else { break };
             // Take the published snapshot back so the store patches its map in place
             // instead of copying every key; workers wait for the next one meanwhile.
             self.feed.snapshot.send_replace(None);
@@ -187,6 +324,9 @@ impl Running {
             } else {
                 self.publish(Some(&changed));
             }
+            if self.up {
+                self.synced();
+            }
         }
         if let Ok(Err(e)) = watcher.await {
             let _ = self.feed.fatal.send((self.feed.name.clone(), e)).await;
@@ -198,7 +338,11 @@ impl Running {
             Update::Changes(c) => self.store.apply(c),
             Update::Resync(s) => {
                 self.set_up(true, None);
-                self.store.replace(s.kvs)
+                let changed = self.store.replace(s.kvs);
+                if !changed.is_empty() {
+                    debug!(backend = %self.feed.name, keys = changed.len(), "a full listing changed keys");
+                }
+                changed
             }
             Update::Down(why) => {
                 self.set_up(false, Some(&why));
@@ -229,9 +373,18 @@ impl Running {
                     if !changed.is_empty() {
                         self.publish(Some(&changed));
                     }
+                    self.synced();
                 }
                 Err(e) => self.set_up(false, Some(&e.to_string())),
             }
         }
     }
+}
+
+/// A timer ticking every `period` (first after one period); never, for `None`.
+fn every(period: Option<Duration>) -> tokio::time::Interval {
+    let period = period.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
 }

@@ -95,6 +95,7 @@ pub async fn prepare(
         by_backend.entry(r.backend.clone()).or_default().push(r);
     }
     info!(resources = n, backends = by_backend.len(), "starting");
+    let state_dir = cfg.state_dir();
     let mut workers = Vec::new();
     let mut first_tries = Vec::new();
     let mut fatal_errors = Vec::new();
@@ -157,6 +158,7 @@ pub async fn prepare(
             services: services.clone(),
             fatal: fatal_tx.clone(),
             first_try: Some(try_tx),
+            state_dir: state_dir.clone(),
         };
         tasks.spawn(f.run(stop.clone()));
     }

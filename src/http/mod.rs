@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `GET /metrics` | 200, [`Metrics::encode`] as OpenMetrics text |
 //! | `GET /health` | 200 `ok` while the daemon loop runs, else 503 |
-//! | `GET /ready` | 200 `ready` once [`Health::is_ready`] (`ready; <note>` naming resources whose new render was refused), else 503 `not ready: <why>` |
+//! | `GET /ready` | 200 `ready` (or `ready; <notes>`: backends down or on saved state but fresh enough, resources whose new render was refused) once [`Health::is_ready`], else 503 `not ready: <why>` |
 //! | other path | 404 |
 //! | other method | 405 (`HEAD` is answered like `GET`, without the body) |
 //! | head over 8 KiB | 431; malformed head 400; silent for 5 s 408 |
@@ -20,7 +20,7 @@ mod behind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,7 +30,9 @@ use tracing::{debug, warn};
 
 use crate::metrics::{self, Metrics};
 
+mod freshness;
 pub use behind::{Behind, ResourceState};
+use freshness::{Freshness, Verdict};
 
 /// The largest request head (request line and headers) read; larger ones get 431.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -46,14 +48,16 @@ const MAX_CONNECTIONS: usize = 256;
 ///
 /// `/ready` is 200 when all of these hold: the loop runs ([`Health::set_running`]), the
 /// first render of every resource is done ([`Health::set_first_render_done`]), and every
-/// backend reported through [`Health::set_backend_up`] is up. A backend never reported
-/// does not count, so the daemon should report each one (as down) when it starts.
+/// backend reported through [`Health::set_backend_up`] is fresh: up, or down but with
+/// keys ([`Health::backend_current`]) no older than its max staleness (see
+/// `freshness.rs`). A backend never reported does not count, so the daemon should
+/// report each one (as down) when it starts.
 #[derive(Debug, Default)]
 pub struct Health {
     running: AtomicBool,
     first_render_done: AtomicBool,
-    /// Backend name to up/down; sorted so `/ready` names down backends in a stable order.
-    backends: Mutex<BTreeMap<String, bool>>,
+    /// Backend name to its state; sorted so `/ready` names backends in a stable order.
+    backends: Mutex<BTreeMap<String, Freshness>>,
     /// Resources behind the store.
     behind: Behind,
 }
@@ -82,13 +86,25 @@ impl Health {
 
     /// Records whether `backend` is reachable; `/ready` needs every reported backend up.
     pub fn set_backend_up(&self, backend: &str, up: bool) {
-        let mut map = self.backends();
-        match map.get_mut(backend) {
-            Some(state) => *state = up,
-            None => {
-                map.insert(backend.to_owned(), up);
-            }
-        }
+        self.backend(backend, |b| b.up = up);
+    }
+
+    /// Records that `backend`'s keys are current now, or were `age` ago (a saved
+    /// snapshot), and whether they come from saved state.
+    pub fn backend_current(&self, backend: &str, age: Duration, saved: bool) {
+        self.backend(backend, |b| {
+            b.current = Some((Instant::now(), age));
+            b.serving_saved = saved;
+        });
+    }
+
+    /// Sets the age past which `backend`'s keys make `/ready` fail (`None`: no limit).
+    pub fn set_max_staleness(&self, backend: &str, max: Option<Duration>) {
+        self.backend(backend, |b| b.max_staleness = max);
+    }
+
+    fn backend(&self, backend: &str, f: impl FnOnce(&mut Freshness)) {
+        f(self.backends().entry(backend.to_owned()).or_default());
     }
 
     /// Records where `resource` stands after a sync: one being retried makes `/ready`
@@ -100,13 +116,6 @@ impl Health {
     /// Forgets every resource not in `keep` (after a SIGHUP removed them).
     pub fn retain_resources(&self, keep: &[String]) {
         self.behind.retain(keep);
-    }
-
-    /// What `/ready` adds to a 200: the resources whose new render was refused.
-    pub fn ready_note(&self) -> Option<String> {
-        self.behind
-            .refused()
-            .map(|r| format!("new render refused, last good file kept: {r}"))
     }
 
     /// Forgets `backend` (after a SIGHUP removed it from the configuration).
@@ -121,6 +130,12 @@ impl Health {
 
     /// Why `/ready` answers 503, or `None` if it answers 200.
     pub fn not_ready_reason(&self) -> Option<String> {
+        self.assess(Instant::now()).0
+    }
+
+    /// Why `/ready` answers 503, or `None`; and what a 200 should mention (backends
+    /// down or serving saved state while still fresh enough).
+    fn assess(&self, now: Instant) -> (Option<String>, Option<String>) {
         let mut why = Vec::new();
         if !self.is_running() {
             why.push("not running".to_owned());
@@ -128,22 +143,30 @@ impl Health {
         if !self.first_render_done.load(Ordering::SeqCst) {
             why.push("first render not done".to_owned());
         }
-        let down: Vec<String> = self
-            .backends()
-            .iter()
-            .filter(|(_, up)| !**up)
-            .map(|(name, _)| name.clone())
-            .collect();
+        let (mut down, mut stale, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, b) in self.backends().iter() {
+            match b.verdict(now) {
+                Verdict::Fine => {}
+                Verdict::NeverSynced => down.push(name.clone()),
+                Verdict::Stale(s) => stale.push(format!("backend stale: {name} ({s})")),
+                Verdict::Note(s) => notes.push(format!("backend {name}: {s}")),
+            }
+        }
         if !down.is_empty() {
             why.push(format!("backend down: {}", down.join(", ")));
         }
+        why.extend(stale);
         if let Some(r) = self.behind.retrying() {
             why.push(format!("behind the store, retrying: {r}"));
         }
-        (!why.is_empty()).then(|| why.join("; "))
+        if let Some(r) = self.behind.refused() {
+            notes.push(format!("new render refused, last good file kept: {r}"));
+        }
+        let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join("; "));
+        (join(why), join(notes))
     }
 
-    fn backends(&self) -> MutexGuard<'_, BTreeMap<String, bool>> {
+    fn backends(&self) -> MutexGuard<'_, BTreeMap<String, Freshness>> {
         // Nothing panics while holding the lock, and the map stays valid regardless.
         self.backends.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -349,12 +372,10 @@ fn route(head: &[u8], metrics: &Metrics, health: &Health) -> (Response, bool) {
         },
         "/health" if health.is_running() => text(200, "ok\n"),
         "/health" => text(503, "not running\n"),
-        "/ready" => match health.not_ready_reason() {
-            None => match health.ready_note() {
-                None => text(200, "ready\n"),
-                Some(note) => text(200, format!("ready; {note}\n")),
-            },
-            Some(why) => text(503, format!("not ready: {why}\n")),
+        "/ready" => match health.assess(Instant::now()) {
+            (None, None) => text(200, "ready\n"),
+            (None, Some(notes)) => text(200, format!("ready; {notes}\n")),
+            (Some(why), _) => text(503, format!("not ready: {why}\n")),
         },
         _ => text(404, "not found\n"),
     };

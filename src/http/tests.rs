@@ -269,3 +269,41 @@ fn head_end_finds_the_blank_line() {
     assert_eq!(head_end(b"GET / HTTP/1.1\n\nbody"), Some(16));
     assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
 }
+
+#[tokio::test]
+async fn ready_tolerates_an_outage_until_max_staleness() {
+    let s = start(READ_TIMEOUT).await;
+    s.health.set_running(true);
+    s.health.set_first_render_done();
+    s.health
+        .set_max_staleness("etcd", Some(Duration::from_secs(30)));
+    s.health.set_backend_up("etcd", false);
+    assert_eq!(
+        get(s.addr, "/ready").await.body,
+        "not ready: backend down: etcd\n",
+        "never current: nothing to serve"
+    );
+    s.health
+        .backend_current("etcd", Duration::from_secs(10), false);
+    let a = get(s.addr, "/ready").await;
+    assert_eq!(a.status, 200);
+    assert!(
+        a.body
+            .starts_with("ready; backend etcd: down, last current 10s ago"),
+        "{}",
+        a.body
+    );
+    s.health
+        .backend_current("etcd", Duration::from_secs(40), true);
+    let a = get(s.addr, "/ready").await;
+    assert_eq!(a.status, 503);
+    assert_eq!(
+        a.body,
+        "not ready: backend stale: etcd (serving saved state, last current 40s ago, max_staleness 30s)\n"
+    );
+    s.health.set_max_staleness("etcd", None);
+    assert_eq!(get(s.addr, "/ready").await.status, 200, "no limit");
+    s.health.set_backend_up("etcd", true);
+    s.health.backend_current("etcd", Duration::ZERO, false);
+    assert_eq!(get(s.addr, "/ready").await.body, "ready\n");
+}

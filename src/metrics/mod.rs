@@ -18,6 +18,7 @@
 //! | `confsync_backend_errors_total` | counter | `backend` |
 //! | `confsync_backend_keys` | gauge | `backend` |
 //! | `confsync_backend_last_sync_timestamp_seconds` | gauge (unix time) | `backend` |
+//! | `confsync_backend_serving_saved_state` | gauge (0/1) | `backend` |
 //! | `confsync_change_to_file_seconds` | histogram | none |
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub struct Metrics {
     backend_errors: BackendCounter,
     backend_keys: BackendGauge,
     backend_last_sync: BackendTimeGauge,
+    serving_saved: BackendGauge,
     /// From an event arriving at the daemon to the destination file being replaced.
     change_latency: Histogram,
 }
@@ -157,8 +159,17 @@ impl Metrics {
         let backend_last_sync = BackendTimeGauge::default();
         registry.register(
             "confsync_backend_last_sync_timestamp_seconds",
-            "Unix time of the backend's last successful listing",
+            "Unix time the backend's keys were last known current: its last successful \
+             listing, or the last check (every few seconds) that its watch is connected; \
+             while serving saved state, when that state was last current",
             backend_last_sync.clone(),
+        );
+        let serving_saved = BackendGauge::default();
+        registry.register(
+            "confsync_backend_serving_saved_state",
+            "1 while the backend has not answered since start and its snapshot saved by \
+             an earlier run is rendered instead, else 0",
+            serving_saved.clone(),
         );
         // 0.5 ms, 1 ms, 2 ms ... 8.192 s: 15 doubling buckets (plus +Inf).
         let change_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 15));
@@ -181,6 +192,7 @@ impl Metrics {
             backend_errors,
             backend_keys,
             backend_last_sync,
+            serving_saved,
             change_latency,
         })
     }
@@ -266,12 +278,25 @@ impl Metrics {
     /// Records now as the backend's last successful sync
     /// (`confsync_backend_last_sync_timestamp_seconds`).
     pub fn synced(&self, backend: &str) {
+        self.synced_at(backend, SystemTime::now());
+    }
+
+    /// Records `at` as the time the backend's keys were last known current (for saved
+    /// state: when it was saved as current).
+    pub fn synced_at(&self, backend: &str, at: SystemTime) {
         // A clock before 1970 would be a broken host; report 0 rather than fail.
-        let now = SystemTime::now()
+        let secs = at
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        self.backend_last_sync.get_or_create(&be(backend)).set(now);
+        self.backend_last_sync.get_or_create(&be(backend)).set(secs);
+    }
+
+    /// Sets `confsync_backend_serving_saved_state{backend}` to 1 or 0.
+    pub fn set_serving_saved_state(&self, backend: &str, yes: bool) {
+        self.serving_saved
+            .get_or_create(&be(backend))
+            .set(i64::from(yes));
     }
 
     /// Creates every per-resource series of `resource` at 0, so they exist (and `rate()`
@@ -304,6 +329,7 @@ impl Metrics {
         let labels = be(backend);
         drop(self.backend_errors.get_or_create(&labels));
         drop(self.backend_up.get_or_create(&labels));
+        drop(self.serving_saved.get_or_create(&labels));
     }
 
     /// Observes the time from a change arriving to its file being replaced

@@ -20,13 +20,13 @@ fn lines(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
-fn log_of(dir: &Path) -> String {
+pub(crate) fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("confsync.log")).unwrap_or_default()
 }
 
 /// A resource `name` rendering `key=value` lines of `/app/servers/*` into `out/NAME`,
 /// appending a line to `out/NAME.reloads` on every reload.
-fn lines_resource(dir: &Path, name: &str, extra: &str) -> PathBuf {
+pub(crate) fn lines_resource(dir: &Path, name: &str, extra: &str) -> PathBuf {
     write(
         dir,
         "templates/lines.tmpl",
@@ -67,7 +67,7 @@ fn daemon(dir: &Path, args: &[&str]) -> Proc {
     Proc::spawn("confsync", c, &dir.join("confsync.log"))
 }
 
-fn etcd_args(e: &Etcd, prefix: &str) -> Vec<String> {
+pub(crate) fn etcd_args(e: &Etcd, prefix: &str) -> Vec<String> {
     vec![
         "--backend".into(),
         "etcd".into(),
@@ -332,7 +332,7 @@ fn systemd_hears_ready_after_the_first_render_and_stopping_on_sigterm() {
 }
 
 /// `GET path` on 127.0.0.1:`port`: (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -351,7 +351,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// The value of the first sample line of `name` with `label` in Prometheus `text`.
-fn sample(text: &str, name: &str, label: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, label: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| l.starts_with(name) && l.contains(label))
@@ -368,6 +368,8 @@ fn metrics_move_and_ready_follows_the_backend() {
     let port = free_port();
     let mut args = etcd_args(&e, &prefix);
     args.extend(["--metrics-addr".to_string(), format!("127.0.0.1:{port}")]);
+    // An outage is tolerated for max_staleness (default 30 min): make it short.
+    args.extend(["--max-staleness".to_string(), "1s".to_string()]);
     let mut p = daemon(
         dir.path(),
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -426,7 +428,7 @@ fn metrics_move_and_ready_follows_the_backend() {
         wait_for(LIMIT, || http_get(port, "/ready")
             .filter(|(s, _)| *s == 503))
         .is_some(),
-        "503 when etcd dies"
+        "503 once etcd has been dead for max_staleness"
     );
     assert_eq!(http_get(port, "/health").unwrap().0, 200, "still alive");
     e.restart(true);

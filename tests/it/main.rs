@@ -14,3 +14,5 @@ mod go_templates;
 mod redis;
 mod register;
 mod reliability;
+mod resync;
+mod saved_state;

@@ -8,7 +8,9 @@
 //! - `watch` (in [`watch`]) opens one gRPC watch stream carrying one watcher per prefix,
 //!   from the snapshot's revision + 1, and sends each response's events as one
 //!   [`Update::Changes`](super::Update::Changes). A compaction or a broken stream leads to
-//!   a fresh listing ([`Update::Resync`](super::Update::Resync)) and a new watch.
+//!   a fresh listing ([`Update::Resync`](super::Update::Resync)) and a new watch; so does
+//!   every `resync_interval` while the stream is healthy, and events the listing already
+//!   holds are then skipped by revision, so a listing never undoes a newer event.
 //!
 //! Every member given in `--node` is handed to the client, which balances over them, so
 //! losing one member does not stop anything. Errors name the endpoints and never the
@@ -64,6 +66,8 @@ pub struct EtcdBackend {
     /// The client, built on first use (with credentials that needs etcd up); clones share
     /// one balanced channel, so the lock is held only while building.
     client: Mutex<Option<Client>>,
+    /// How often the watch lists in full beside its events (`None`: only on reconnects).
+    resync: Option<Duration>,
 }
 
 impl EtcdBackend {
@@ -115,6 +119,7 @@ impl EtcdBackend {
             options,
             secret,
             client: Mutex::new(None),
+            resync: cfg.resync_interval,
         })
     }
 
@@ -260,6 +265,10 @@ impl Backend for EtcdBackend {
     }
 
     fn can_watch(&self) -> bool {
+        true
+    }
+
+    fn resyncs_while_watching(&self) -> bool {
         true
     }
 

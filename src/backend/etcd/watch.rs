@@ -3,7 +3,9 @@
 //!
 //! Events are hints and a listing is the truth: whenever the stream ends for any reason
 //! the loop re-lists at a fresh revision (sent as [`Update::Resync`]) and watches again
-//! from that revision + 1, so nothing that happened in between is lost.
+//! from that revision + 1, so nothing that happened in between is lost. While the stream
+//! is healthy it also lists every `resync_interval`, so an event lost by any part of the
+//! path can never stay lost (see [`Pump::run`] for how that is ordered against events).
 
 use std::time::{Duration, Instant};
 
@@ -138,7 +140,13 @@ pub(super) async fn run(
             }
         };
         let opened = Instant::now();
-        let end = pump(stream, prefixes.len(), tx, shutdown, &mut backoff).await;
+        let pumping = Pump {
+            be,
+            prefixes: &prefixes,
+            tx,
+            shutdown,
+        };
+        let end = pumping.run(stream, &mut backoff).await;
         revision = None;
         match end {
             End::Stop => return Ok(()),
@@ -249,61 +257,96 @@ async fn open(
     }
 }
 
-/// Forwards events until the stream ends. `watchers` is how many prefixes it carries;
-/// the backoff is reset once all of them are created (the store is healthy).
-async fn pump(
-    stream: Option<WatchStream>,
-    watchers: usize,
-    tx: &mpsc::Sender<Update>,
-    shutdown: &CancellationToken,
-    backoff: &mut Backoff,
-) -> End {
-    let Some(mut stream) = stream else {
-        // No prefixes: nothing can change; idle until shutdown.
-        shutdown.cancelled().await;
-        return End::Stop;
-    };
-    let mut created = 0usize;
-    loop {
-        let msg = tokio::select! {
-            _ = shutdown.cancelled() => return End::Stop,
-            m = stream.message() => m,
-        };
-        let resp = match msg {
-            Ok(Some(r)) => r,
-            Ok(None) => return End::Broken("the server closed the watch stream".into()),
-            Err(e) => return End::Broken(e.to_string()),
-        };
-        if resp.canceled() {
-            if resp.compact_revision() > 0 {
-                return End::Compacted(resp.compact_revision());
-            }
-            return End::Broken(format!(
-                "watch cancelled by the server: {}",
-                resp.cancel_reason()
-            ));
-        }
-        if resp.created() {
-            created += 1;
-            if created == watchers {
-                backoff.reset();
-            }
-        }
-        let changes: Vec<Change> = resp
-            .events()
-            .iter()
-            .filter_map(|ev| {
-                let kv = ev.kv()?;
-                let value = match ev.event_type() {
-                    EventType::Put => Some(lossy(kv.value())),
-                    // Deletes (and lease expiries) carry an empty value: the key is gone.
-                    EventType::Delete => None,
-                };
-                Some((lossy(kv.key()), value))
-            })
-            .collect();
-        if !changes.is_empty() && !send(tx, shutdown, Update::Changes(changes)).await {
+/// Forwards one stream's events, and lists in full every `resync_interval`.
+struct Pump<'a> {
+    be: &'a EtcdBackend,
+    prefixes: &'a [String],
+    tx: &'a mpsc::Sender<Update>,
+    shutdown: &'a CancellationToken,
+}
+
+impl Pump<'_> {
+    /// Forwards events until the stream ends; the backoff is reset once every prefix's
+    /// watcher is created (the store is healthy).
+    ///
+    /// A periodic listing happens between two responses, so every event sent before it
+    /// is at or below its revision R (a linearizable read sees everything committed):
+    /// the `Resync` undoes nothing newer. Events the stream delivers afterwards with a
+    /// revision up to R are already in the listing and are skipped, so an older value
+    /// never flickers back.
+    async fn run(&self, stream: Option<WatchStream>, backoff: &mut Backoff) -> End {
+        let Some(mut stream) = stream else {
+            // No prefixes: nothing can change; idle until shutdown.
+            self.shutdown.cancelled().await;
             return End::Stop;
+        };
+        let every = self.be.resync.unwrap_or(Duration::from_secs(3600));
+        let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut listed_at = 0i64;
+        let mut created = 0usize;
+        loop {
+            let msg = tokio::select! {
+                _ = self.shutdown.cancelled() => return End::Stop,
+                m = stream.message() => m,
+                _ = resync.tick(), if self.be.resync.is_some() => {
+                    match self.be.list(self.prefixes).await {
+                        Ok(snap) => {
+                            listed_at = snap.revision.unwrap_or_default();
+                            tracing::debug!(backend = KIND, revision = listed_at, keys = snap.kvs.len(), "periodic etcd resync");
+                            if !send(self.tx, self.shutdown, Update::Resync(snap)).await {
+                                return End::Stop;
+                            }
+                            continue;
+                        }
+                        Err(e) => return End::Broken(format!("periodic resync listing failed: {e}")),
+                    }
+                }
+            };
+            let resp = match msg {
+                Ok(Some(r)) => r,
+                Ok(None) => return End::Broken("the server closed the watch stream".into()),
+                Err(e) => return End::Broken(e.to_string()),
+            };
+            if resp.canceled() {
+                if resp.compact_revision() > 0 {
+                    return End::Compacted(resp.compact_revision());
+                }
+                return End::Broken(format!(
+                    "watch cancelled by the server: {}",
+                    resp.cancel_reason()
+                ));
+            }
+            if resp.created() {
+                created += 1;
+                if created == self.prefixes.len() {
+                    backoff.reset();
+                }
+            }
+            let changes: Vec<Change> = resp
+                .events()
+                .iter()
+                .filter_map(|ev| {
+                    let kv = ev.kv()?;
+                    if kv.mod_revision() <= listed_at {
+                        return None;
+                    }
+                    let key = lossy(kv.key());
+                    if crate::backend::dropped_for_tests(&key) {
+                        return None;
+                    }
+                    let value = match ev.event_type() {
+                        EventType::Put => Some(lossy(kv.value())),
+                        // Deletes (and lease expiries) carry an empty value: the key is gone.
+                        EventType::Delete => None,
+                    };
+                    Some((key, value))
+                })
+                .collect();
+            if !changes.is_empty() && !send(self.tx, self.shutdown, Update::Changes(changes)).await
+            {
+                return End::Stop;
+            }
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! Watching (see [`watch`]) subscribes to keyspace notifications on a dedicated pub/sub
 //! connection, enabling them with `CONFIG SET` when they are off, and fetches only the
-//! key an event names. Where `CONFIG` is not allowed it warns once and polls.
+//! key an event names. Where `CONFIG` is not allowed it warns once and polls. Every
+//! `resync_interval` it also lists in full, since notifications are fire-and-forget.
 //!
 //! # Layout
 //! - `mod.rs`: the [`RedisBackend`], listing and fetching keys.
@@ -60,6 +61,8 @@ pub struct RedisBackend {
     /// Set once the "cannot enable notifications, polling" warning has been logged, so
     /// reconnects do not repeat it.
     warned_polling: AtomicBool,
+    /// How often a watch lists in full beside keyspace events (`None`: only on reconnects).
+    resync: Option<Duration>,
 }
 
 impl RedisBackend {
@@ -74,6 +77,7 @@ impl RedisBackend {
                 .unwrap_or(DEFAULT_POLL_INTERVAL),
             cached: Mutex::new(None),
             warned_polling: AtomicBool::new(false),
+            resync: cfg.resync_interval,
         })
     }
 
@@ -124,6 +128,10 @@ impl Backend for RedisBackend {
     }
 
     fn can_watch(&self) -> bool {
+        true
+    }
+
+    fn resyncs_while_watching(&self) -> bool {
         true
     }
 

@@ -157,6 +157,14 @@ async fn session(
     let mut tick = tokio::time::interval(backend.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    // A full listing now and then: a notification lost anywhere (a reconnect of the
+    // pub/sub link, a `notify-keyspace-events` changed behind our back) is repaired.
+    // Events that arrive during it are handled after it and fetch the current value,
+    // so they can only bring newer data than the listing.
+    let every = backend.resync.unwrap_or(Duration::from_secs(3600));
+    let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let resyncing = backend.resync.is_some() && !polling;
     loop {
         let changes = tokio::select! {
             _ = shutdown.cancelled() => return Ok(End::Stop),
@@ -194,6 +202,14 @@ async fn session(
             _ = tick.tick(), if polling => {
                 let entries = list_entries(&mut conn, &node.shown, &backend.keys, prefixes).await?;
                 mirror.replace(entries)
+            }
+            _ = resync.tick(), if resyncing => {
+                let entries = list_entries(&mut conn, &node.shown, &backend.keys, prefixes).await?;
+                let changes = mirror.replace(entries);
+                if !changes.is_empty() {
+                    tracing::info!(endpoint = %node.shown, keys = changes.len(), "periodic resync found keys no notification reported");
+                }
+                changes
             }
         };
         if !changes.is_empty() && tx.send(Update::Changes(changes)).await.is_err() {
@@ -313,6 +329,9 @@ async fn on_events(
         let Some(key) = msg.get_channel_name().strip_prefix(channel_prefix) else {
             continue;
         };
+        if crate::backend::dropped_for_tests(key) {
+            continue;
+        }
         let event = String::from_utf8_lossy(msg.get_payload_bytes());
         if is_noop(&event) {
             continue;

@@ -13,7 +13,10 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_confsync"))
 }
 
-/// A `confsync` command with logs kept short and no inherited `CONFSYNC_*` settings.
+/// A `confsync` command with logs kept short, no inherited `CONFSYNC_*` settings, and a
+/// state directory of its own (`CONFSYNC_STATE_DIR`, fresh for every call): tests run
+/// as root would otherwise all share `/var/lib/confsync` and see each other's saved
+/// snapshots. A test that restarts the daemon over one state sets its own after this.
 pub fn confsync() -> Command {
     let mut cmd = Command::new(bin());
     for (k, _) in std::env::vars() {
@@ -22,7 +25,27 @@ pub fn confsync() -> Command {
         }
     }
     cmd.env("RUST_BACKTRACE", "0");
+    cmd.env("CONFSYNC_STATE_DIR", fresh_state_dir());
     cmd
+}
+
+/// A new empty directory under one temp dir per test binary (left behind: a daemon may
+/// still be writing into it when its test ends).
+fn fresh_state_dir() -> PathBuf {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let base = BASE.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("confsync-it-state")
+            .tempdir()
+            .expect("temp dir")
+            .keep()
+    });
+    let dir = base.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+    std::fs::create_dir_all(&dir).expect("state dir");
+    dir
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
