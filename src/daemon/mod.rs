@@ -82,6 +82,9 @@ pub async fn run(
     }
     services.health.set_running(true);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    // Once per process, not per generation: a SIGHUP generation may overlap a draining
+    // one whose stage files are live.
+    resource::stage::sweep(&set.resources).await;
     let mut current = Generation::start(cfg, set, &services).await;
     let mut ready = false;
     let watchdog = services.notifier.watchdog_interval();
@@ -243,6 +246,7 @@ impl Generation {
 
 /// `--onetime`: list every backend once, sync every resource, report.
 async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, DaemonError> {
+    resource::stage::sweep(&set.resources).await;
     let opts = SyncOptions {
         noop: cfg.noop,
         sync_only: cfg.sync_only,

@@ -2,6 +2,8 @@
 //! never written in place: it is replaced by a rename only after the check passed.
 
 pub mod command;
+pub mod dest_path;
+mod owner;
 pub mod stage;
 
 use std::sync::Arc;
@@ -229,7 +231,7 @@ pub async fn sync(
             dest,
         )));
     }
-    let staged = blocking(|| stage::stage(dest, &rendered, current.target))
+    let staged = blocking(|| stage::stage(&current, &rendered, res.create_dest_dirs, &res.file))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
     if !opts.sync_only {
         if let Some(cmd) = &res.check_cmd {
@@ -251,7 +253,7 @@ pub async fn sync(
             t.check = begun.elapsed();
         }
     }
-    blocking(|| staged.swap(dest)).map_err(|e| io("cannot replace", dest, e))?;
+    blocking(|| staged.swap()).map_err(|e| io("cannot replace", dest, e))?;
     if !opts.sync_only {
         if let Some(cmd) = &res.reload_cmd {
             let begun = Instant::now();
