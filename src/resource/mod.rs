@@ -4,6 +4,7 @@
 pub mod command;
 pub mod dest_path;
 mod owner;
+mod quote;
 pub mod stage;
 
 use std::sync::Arc;
