@@ -8,6 +8,7 @@ mod cli;
 mod confd_cli;
 mod convert;
 mod daemon;
+mod destinations;
 mod etcd;
 mod go_templates;
 mod redis;
