@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod dest_path;
+mod leftovers;
 mod owner;
 mod quote;
 pub mod stage;

@@ -10,6 +10,7 @@ mod convert;
 mod daemon;
 mod destinations;
 mod etcd;
+mod faults;
 mod go_templates;
 mod redis;
 mod register;
