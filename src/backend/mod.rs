@@ -224,7 +224,10 @@ impl fmt::Debug for BackendConfig {
             .field("files", &self.files)
             .field("watch", &self.watch)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password",
+                &crate::config::settings::Redacted(&self.password),
+            )
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
             .field("client_ca_keys", &self.client_ca_keys)
@@ -326,6 +329,17 @@ impl Default for Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let cfg = BackendConfig {
+            kind: BackendKind::Redis,
+            password: Some("hunter2-cfg".into()),
+            ..BackendConfig::default()
+        };
+        let text = format!("{cfg:?} {cfg:#?}");
+        assert!(!text.contains("hunter2") && text.contains("***"), "{text}");
+    }
 
     #[test]
     fn prefixes_match_as_strings_like_confd() {

@@ -148,9 +148,26 @@ pub enum Origin {
 
 /// confd's settings as confd holds them after each step: flags, then confd.toml, then
 /// the `CONFD_CLIENT_*` variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     values: BTreeMap<&'static str, (Value, Origin)>,
+}
+
+/// Settings whose values are secrets: `password`, and `client-key`, which confd hands to
+/// Redis as its password.
+const SECRETS: &[&str] = &["password", "client-key"];
+
+impl std::fmt::Debug for Config {
+    /// Every setting; a secret's value shows only as `"***"` when it is set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = Value::Str("***".into());
+        let mut m = f.debug_map();
+        for (name, (value, origin)) in &self.values {
+            let secret = SECRETS.contains(name) && *value != Value::Str(String::new());
+            m.entry(name, &(if secret { &hidden } else { value }, origin));
+        }
+        m.finish()
+    }
 }
 
 impl Default for Config {

@@ -544,6 +544,7 @@ pub fn load_resources_as(
             Err(mut es) => errors.append(&mut es),
         }
     }
+    errors.extend(resource::duplicate_dests(&resources));
     if errors.is_empty() {
         Ok((ResourceSet { resources, engine }, warnings))
     } else {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{ConfigError, Dialect, Wait, duration, line_of};
+use crate::resource::dest_path::{absolute, identity};
 use crate::template::view::key_prefix;
 use crate::template::{EngineKind, join_key};
 
@@ -41,6 +42,7 @@ struct RawResource {
     min_keys: Option<usize>,
     value_pattern: Option<Spanned<String>>,
     engine: Option<Spanned<String>>,
+    create_dest_dirs: Option<bool>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -55,7 +57,9 @@ pub struct Resource {
     pub src: String,
     /// The template file on disk.
     pub src_path: PathBuf,
-    /// Destination; a relative `dest` is taken relative to the config directory.
+    /// Destination, always absolute (commands get absolute paths whatever the working
+    /// directory): a relative `dest` is taken relative to the config directory, and a
+    /// relative config directory relative to the working directory at load time.
     pub dest: PathBuf,
     /// The `keys` as written (relative to `prefix`).
     pub keys: Vec<String>,
@@ -88,6 +92,9 @@ pub struct Resource {
     /// The template's language, when the resource names it (`engine = "go"|"tera"`);
     /// otherwise the engine's detection rule decides.
     pub engine: Option<EngineKind>,
+    /// Create the destination's directory (and its parents, 0755) when it is missing;
+    /// otherwise a missing directory is an error naming it.
+    pub create_dest_dirs: bool,
 }
 
 /// A `value_pattern`, compiled to match whole values.
@@ -219,8 +226,9 @@ pub fn load_as(
         _ if dest.is_absolute() => dest,
         Dialect::Confsync => confdir.join(dest),
         // confd writes a relative `dest` relative to its working directory.
-        Dialect::Confd => std::env::current_dir().unwrap_or_default().join(dest),
+        Dialect::Confd => dest,
     };
+    let dest = absolute(&dest);
 
     let mode = raw.mode.as_ref().and_then(|m| {
         match u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8) {
@@ -320,7 +328,7 @@ pub fn load_as(
             .unwrap_or_default(),
         file: file.to_path_buf(),
         src,
-        src_path,
+        src_path: absolute(&src_path),
         dest,
         keys: raw.keys,
         prefix,
@@ -339,6 +347,7 @@ pub fn load_as(
         min_keys: raw.min_keys.unwrap_or(0),
         value_pattern,
         engine,
+        create_dest_dirs: raw.create_dest_dirs.unwrap_or(false),
     };
     Ok((resource, warnings))
 }
@@ -367,5 +376,39 @@ pub fn test_resource() -> Resource {
         min_keys: 0,
         value_pattern: None,
         engine: None,
+        create_dest_dirs: false,
     }
+}
+
+/// An error for every resource whose destination is another's: both write the same file
+/// (compared after symlinks where the path exists, else as cleaned absolute paths), so
+/// each would undo the other's every update.
+pub fn duplicate_dests(resources: &[Resource]) -> Vec<ConfigError> {
+    let mut first: std::collections::HashMap<PathBuf, &Resource> = Default::default();
+    let mut errors = Vec::new();
+    for r in resources {
+        match first.entry(identity(&r.dest)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(r);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let same = o.key();
+                let also = if same == &r.dest {
+                    String::new()
+                } else {
+                    format!(" (which is {})", same.display())
+                };
+                errors.push(ConfigError {
+                    file: r.file.clone(),
+                    line: None,
+                    message: format!(
+                        "dest {}{also} is also the dest of {}: two resources cannot write one file",
+                        r.dest.display(),
+                        o.get().file.display()
+                    ),
+                });
+            }
+        }
+    }
+    errors
 }

@@ -3,6 +3,7 @@
 //! precedence: flag > env > file > default.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use super::duration;
 
 /// Every setting of `run` and `render`; `None` means "not given at this layer".
-#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[derive(Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Backend kind: file, env, etcd or redis [default: file]
@@ -115,7 +116,7 @@ pub struct Settings {
 }
 
 /// One `[backends.NAME]` table: the backend settings, nothing else.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendTable {
     /// file, env, etcd or redis.
@@ -150,6 +151,124 @@ pub struct BackendTable {
     pub separator: Option<String>,
     /// Redis Sentinel master name.
     pub sentinel_master: Option<String>,
+}
+
+/// Shows whether a secret is set, never its text, in `Debug` output.
+pub struct Redacted<'a>(pub &'a Option<String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(_) => f.write_str("Some(\"***\")"),
+            None => f.write_str("None"),
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    /// Every field, the password shown only as present or absent.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out unnoticed.
+        let Settings {
+            backend,
+            nodes,
+            file,
+            prefix,
+            watch,
+            interval,
+            resync_interval,
+            max_staleness,
+            onetime,
+            noop,
+            sync_only,
+            keep_stage_file,
+            log_level,
+            log_format,
+            username,
+            password,
+            password_file,
+            client_cert,
+            client_key,
+            client_ca_keys,
+            separator,
+            sentinel_master,
+            wait,
+            metrics_addr,
+            state_dir,
+            parallel_commands,
+            backends,
+        } = self;
+        f.debug_struct("Settings")
+            .field("backend", backend)
+            .field("nodes", nodes)
+            .field("file", file)
+            .field("prefix", prefix)
+            .field("watch", watch)
+            .field("interval", interval)
+            .field("resync_interval", resync_interval)
+            .field("max_staleness", max_staleness)
+            .field("onetime", onetime)
+            .field("noop", noop)
+            .field("sync_only", sync_only)
+            .field("keep_stage_file", keep_stage_file)
+            .field("log_level", log_level)
+            .field("log_format", log_format)
+            .field("username", username)
+            .field("password", &Redacted(password))
+            .field("password_file", password_file)
+            .field("client_cert", client_cert)
+            .field("client_key", client_key)
+            .field("client_ca_keys", client_ca_keys)
+            .field("separator", separator)
+            .field("sentinel_master", sentinel_master)
+            .field("wait", wait)
+            .field("metrics_addr", metrics_addr)
+            .field("state_dir", state_dir)
+            .field("parallel_commands", parallel_commands)
+            .field("backends", backends)
+            .finish()
+    }
+}
+
+impl fmt::Debug for BackendTable {
+    /// Every field, the password shown only as present or absent.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out unnoticed.
+        let BackendTable {
+            kind,
+            nodes,
+            file,
+            watch,
+            interval,
+            resync_interval,
+            max_staleness,
+            username,
+            password,
+            password_file,
+            client_cert,
+            client_key,
+            client_ca_keys,
+            separator,
+            sentinel_master,
+        } = self;
+        f.debug_struct("BackendTable")
+            .field("kind", kind)
+            .field("nodes", nodes)
+            .field("file", file)
+            .field("watch", watch)
+            .field("interval", interval)
+            .field("resync_interval", resync_interval)
+            .field("max_staleness", max_staleness)
+            .field("username", username)
+            .field("password", &Redacted(password))
+            .field("password_file", password_file)
+            .field("client_cert", client_cert)
+            .field("client_key", client_key)
+            .field("client_ca_keys", client_ca_keys)
+            .field("separator", separator)
+            .field("sentinel_master", sentinel_master)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -229,5 +348,30 @@ impl Settings {
             separator: self.separator.clone(),
             sentinel_master: self.sentinel_master.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_password() {
+        let table = BackendTable {
+            kind: "etcd".into(),
+            password: Some("hunter2-table".into()),
+            ..BackendTable::default()
+        };
+        let s = Settings {
+            password: Some("hunter2-flag".into()),
+            backends: Some(BTreeMap::from([("b".to_string(), table.clone())])),
+            ..Settings::default()
+        };
+        for text in [format!("{s:?}"), format!("{s:#?}"), format!("{table:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("***"), "{text}");
+        }
+        assert!(format!("{:?}", s.default_backend()).contains("***"));
+        assert!(!format!("{:?}", s.default_backend()).contains("hunter2"));
     }
 }

@@ -99,6 +99,9 @@ pub async fn run(
         retry_now: Arc::default(),
     };
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    // Once per process, not per generation: a SIGHUP generation overlaps a draining one
+    // whose stage files are live.
+    crate::resource::stage::sweep(&set.resources).await;
     let mut current = match generation::prepare(cfg, set, &shared).await {
         Ok(p) => p.start(),
         Err(mut fatal) => {

@@ -15,6 +15,7 @@ use super::{DaemonError, RunSummary};
 
 /// `--onetime`: list every backend once, sync every resource, report.
 pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, DaemonError> {
+    resource::stage::sweep(&set.resources).await;
     let opts = SyncOptions {
         noop: cfg.noop,
         sync_only: cfg.sync_only,

@@ -12,13 +12,15 @@
 //!   back (a new lease in etcd). State changes are logged, retries are not.
 //!
 //! # Layout
-//! - `mod.rs`: the flags, validation into [`Registration`]s, [`run`] and exit codes.
+//! - `mod.rs`: validation into [`Registration`]s, [`run`] and exit codes.
+//! - `args.rs`: the flags.
 //! - `service_file.rs`: several registrations from one TOML file.
 //! - `check.rs`: HTTP, TCP and command checks, rise/fall, the checker task.
 //! - `keeper.rs`: one registration's loop: register, refresh, deregister, back off.
 //! - `etcd.rs`, `redis.rs`: the two stores.
 //! - `tests.rs`: unit tests of flag and service-file validation.
 
+mod args;
 mod check;
 #[cfg(feature = "etcd")]
 mod etcd;
@@ -35,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{BackendConfig, BackendError, BackendKind};
 use crate::config::{ConfigError, duration};
+pub use args::RegisterArgs;
 pub use check::{CheckSpec, Probe};
 pub use keeper::Outcome;
 #[cfg(test)]
@@ -48,85 +51,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_RISE: u32 = 2;
 /// Failures in a row that take a healthy instance out.
 pub const DEFAULT_FALL: u32 = 2;
-
-/// Flags of `confsync register`. The store flags have the same names and `CONFSYNC_*`
-/// variables as `run`'s (`run`'s other settings mean nothing here, so they are not taken).
-#[derive(Debug, Clone, clap::Args)]
-pub struct RegisterArgs {
-    /// Store: etcd or redis
-    #[arg(long, env = "CONFSYNC_BACKEND")]
-    pub backend: String,
-    /// Store endpoint; repeat for every member (etcd URL, Redis host:port[/db], Sentinels)
-    #[arg(long = "node", env = "CONFSYNC_NODE", value_delimiter = ',')]
-    pub nodes: Vec<String>,
-    /// Store user (etcd user, Redis ACL user)
-    #[arg(long, env = "CONFSYNC_USERNAME")]
-    pub username: Option<String>,
-    /// Store password (prefer CONFSYNC_PASSWORD or --password-file; never logged)
-    #[arg(long, env = "CONFSYNC_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// File holding the store password
-    #[arg(long, env = "CONFSYNC_PASSWORD_FILE")]
-    pub password_file: Option<PathBuf>,
-    /// TLS client certificate (PEM)
-    #[arg(long, env = "CONFSYNC_CLIENT_CERT")]
-    pub client_cert: Option<PathBuf>,
-    /// TLS client key (PEM)
-    #[arg(long, env = "CONFSYNC_CLIENT_KEY")]
-    pub client_key: Option<PathBuf>,
-    /// TLS CA certificates (PEM) that sign the server's certificate
-    #[arg(long, env = "CONFSYNC_CLIENT_CA_KEYS")]
-    pub client_ca_keys: Option<PathBuf>,
-    /// Redis: the separator that stands for `/` in stored keys [default: /]
-    #[arg(long, env = "CONFSYNC_SEPARATOR")]
-    pub separator: Option<String>,
-    /// Redis: the nodes are Sentinels; register on the master with this name
-    #[arg(long, env = "CONFSYNC_SENTINEL_MASTER")]
-    pub sentinel_master: Option<String>,
-    /// The key to register (e.g. /app/servers/web1)
-    #[arg(
-        long,
-        required_unless_present = "service_file",
-        conflicts_with = "service_file"
-    )]
-    pub key: Option<String>,
-    /// The value to register under the key (e.g. 127.0.0.1:8001)
-    #[arg(long, required_unless_present = "service_file")]
-    pub value: Option<String>,
-    /// Seconds the key outlives this process if it dies without deregistering
-    #[arg(long, required_unless_present = "service_file")]
-    pub ttl: Option<u64>,
-    /// Health check: GET this http:// URL; 2xx and 3xx pass (plain HTTP only)
-    #[arg(long, group = "check")]
-    pub check_http: Option<String>,
-    /// Health check: a TCP connect to HOST:PORT
-    #[arg(long, group = "check")]
-    pub check_tcp: Option<String>,
-    /// Health check: a shell command (`/bin/sh -c`); exit 0 passes
-    #[arg(long, group = "check")]
-    pub check_cmd: Option<String>,
-    /// Time between two checks, e.g. "500ms", "2s" [default: 2s]
-    #[arg(long)]
-    pub check_interval: Option<String>,
-    /// A check still running after this long fails [default: 2s]
-    #[arg(long)]
-    pub check_timeout: Option<String>,
-    /// Passing checks in a row that register an unhealthy instance again [default: 2]
-    #[arg(long)]
-    pub rise: Option<u32>,
-    /// Failing checks in a row that deregister a healthy instance [default: 2]
-    #[arg(long)]
-    pub fall: Option<u32>,
-    /// TOML file with several registrations (`[[service]]` tables) instead of --key
-    #[arg(long, conflicts_with_all = ["check", "check_interval", "check_timeout", "rise", "fall"])]
-    pub service_file: Option<PathBuf>,
-    /// Log level: error, warn, info, debug, trace [default: info]
-    #[arg(long, env = "CONFSYNC_LOG_LEVEL")]
-    pub log_level: Option<String>,
-    /// Log format: text or json [default: text]
-    #[arg(long, env = "CONFSYNC_LOG_FORMAT")]
-    pub log_format: Option<String>,
-}
 
 /// One key kept in the store while the instance is healthy.
 #[derive(Debug, Clone, PartialEq)]

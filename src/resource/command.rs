@@ -1,5 +1,6 @@
-//! Check and reload commands: `{{.src}}`/`{{ src }}` and `{{ dest }}` substituted, run
-//! through `/bin/sh -c` in their own process group, killed whole at their timeout.
+//! Check and reload commands: `{{.src}}`/`{{ src }}` and `{{ dest }}` substituted (shell
+//! quoted, see [`super::quote`]), run through `/bin/sh -c` in their own process group,
+//! killed whole at their timeout or when the sync running them is dropped.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -53,19 +54,39 @@ fn output_suffix(output: &str) -> String {
     }
 }
 
-/// `cmd` with confd's `{{.src}}` and Tera-style `{{ src }}` / `{{ dest }}` replaced.
+/// `cmd` with confd's `{{.src}}` and Tera-style `{{ src }}` / `{{ dest }}` replaced by
+/// the paths, quoted for the shell where each placeholder sits.
 pub fn substitute(cmd: &str, src: &Path, dest: &Path) -> String {
     let src = src.display().to_string();
     let dest = dest.display().to_string();
-    let mut out = cmd.to_string();
-    for (names, value) in [(["src", ".src"], &src), (["dest", ".dest"], &dest)] {
-        for name in names {
-            for spaced in [format!("{{{{{name}}}}}"), format!("{{{{ {name} }}}}")] {
-                out = out.replace(&spaced, value);
-            }
+    super::quote::substitute(cmd, &[("src", &src), ("dest", &dest)])
+}
+
+/// Kills a command's whole process group with SIGKILL when dropped before the command
+/// was reaped: a sync dropped at shutdown or aborted takes everything its command
+/// started with it (`kill_on_drop` would kill only `sh`). Once the command has been
+/// reaped, what it left running (a daemon it started) is left alone.
+struct GroupGuard {
+    pgid: Option<nix::unistd::Pid>,
+}
+
+impl GroupGuard {
+    /// The command was reaped: its group is no longer ours to kill.
+    fn reaped(&mut self) {
+        self.pgid = None;
+    }
+
+    fn kill(&self) {
+        if let Some(pgid) = self.pgid {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
         }
     }
-    out
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Runs `cmd` under `/bin/sh -c` with `timeout`; on failure the error carries the exit
@@ -83,7 +104,6 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| CommandError::Spawn {
             cmd: cmd.to_string(),
@@ -93,9 +113,15 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
     // pipes open long after it exits, so only the exit status is waited for.
     let out_task = tokio::spawn(read_pipe(child.stdout.take()));
     let err_task = tokio::spawn(read_pipe(child.stderr.take()));
-    let pid = child.id();
+    // `sh` leads its own group (process_group(0)), so its pid is the group's id.
+    let mut group = GroupGuard {
+        pgid: child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32)),
+    };
     let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => status,
+        Ok(Ok(status)) => {
+            group.reaped();
+            status
+        }
         Ok(Err(e)) => {
             return Err(CommandError::Spawn {
                 cmd: cmd.to_string(),
@@ -103,14 +129,11 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
             });
         }
         Err(_) => {
-            if let Some(pid) = pid {
-                // The whole group: `sh -c` may have started children that hold the pipes.
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+            // The whole group: `sh -c` may have started children that hold the pipes.
+            group.kill();
+            if child.wait().await.is_ok() {
+                group.reaped();
             }
-            let _ = child.wait().await;
             return Err(CommandError::TimedOut {
                 cmd: cmd.to_string(),
                 timeout,
@@ -191,6 +214,71 @@ mod tests {
             Path::new("/x/d"),
         );
         assert_eq!(s, "haproxy -c -f /x/.s && cp /x/.s /x/d.bak /x/d");
+        let s = substitute(
+            "cp {{.src}} \"{{ dest }}\"",
+            Path::new("/a b/.s"),
+            Path::new("/a b/$d"),
+        );
+        assert_eq!(s, "cp '/a b/.s' \"/a b/\\$d\"");
+    }
+
+    /// True while a process whose command line holds `marker` is alive (not a zombie).
+    fn alive_with(marker: &str) -> bool {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(marker) && !stat.contains(") Z ")
+        })
+    }
+
+    #[tokio::test]
+    async fn a_dropped_command_takes_its_whole_group_with_it() {
+        let marker = format!("300.{}", fastrand::u32(1000..u32::MAX));
+        let cmd = format!("sh -c 'sleep {marker} & sleep {marker}'");
+        let running = tokio::spawn(async move { run(&cmd, Duration::from_secs(600)).await });
+        let started = tokio::time::timeout(Duration::from_secs(10), async {
+            while !alive_with(&marker) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(started.is_ok(), "the command never started");
+        running.abort();
+        let _ = running.await;
+        let gone = tokio::time::timeout(Duration::from_secs(5), async {
+            while alive_with(&marker) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            gone.is_ok(),
+            "a sleep of the dropped command's group is still running"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_finished_command_leaves_what_it_started_alone() {
+        let marker = format!("300.{}", fastrand::u32(1000..u32::MAX));
+        // The background sleep outlives sh, as a daemon started by a reload would.
+        let cmd = format!("sleep {marker} >/dev/null 2>&1 &");
+        run(&cmd, Duration::from_secs(10)).await.unwrap();
+        assert!(alive_with(&marker));
+        let pid = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .find(|e| {
+                String::from_utf8_lossy(
+                    &std::fs::read(e.path().join("cmdline")).unwrap_or_default(),
+                )
+                .contains(&marker)
+            })
+            .and_then(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+            .unwrap();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 
     #[tokio::test]

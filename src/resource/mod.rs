@@ -2,6 +2,10 @@
 //! never written in place: it is replaced by a rename only after the check passed.
 
 pub mod command;
+pub mod dest_path;
+mod leftovers;
+mod owner;
+mod quote;
 pub mod stage;
 
 use std::sync::Arc;
@@ -345,7 +349,7 @@ async fn update(
         let d = diff(&old, &String::from_utf8_lossy(&rendered), dest);
         return Ok((Outcome::WouldChange(d), excluded));
     }
-    let staged = blocking(|| stage::stage(dest, &rendered, current.target))
+    let staged = blocking(|| stage::stage(&current, &rendered, res.create_dest_dirs, &res.file))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
     drop(io_slot);
     if !opts.sync_only {
@@ -375,7 +379,7 @@ async fn update(
             blocking(|| l.owe(res));
         }
     }
-    let swapped = blocking(|| staged.swap(dest));
+    let swapped = blocking(|| staged.swap());
     if let Err(e) = swapped {
         // The rename may not have happened; the ledger is put right by the next sync.
         return Err(io("cannot replace", dest, e));

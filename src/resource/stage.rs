@@ -1,25 +1,39 @@
-//! The file side of a sync: compare with the destination, write a hidden stage file next
-//! to it (same filesystem, so the swap is one atomic rename), and swap it in.
+//! The file side of a sync: compare with the destination (through its symlinks), write a
+//! hidden stage file next to the file it names (same file system, so the swap is one
+//! atomic rename), swap it in, and sweep the stage files a killed run left behind.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::dest_path::{dir_of, ensure_dir, resolve};
+pub use super::leftovers::{remove_leftovers, sweep};
+use super::owner;
+
 /// Mode and ownership the destination must end up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     /// Permission bits.
     pub mode: u32,
-    /// Owner to set, if any.
+    /// Owner the resource sets, if any: failing to give it is an error.
     pub uid: Option<u32>,
-    /// Group to set, if any.
+    /// Group the resource sets, if any: failing to give it is an error.
     pub gid: Option<u32>,
+    /// The existing file's owner, kept where the resource sets none, when confsync may
+    /// (a daemon without CAP_CHOWN cannot give a file to another user: it warns and the
+    /// new file is its own, rather than failing every update).
+    pub keep_uid: Option<u32>,
+    /// The existing file's group, kept as `keep_uid` is.
+    pub keep_gid: Option<u32>,
 }
 
 /// The destination as it is now.
 #[derive(Debug)]
 pub struct Current {
+    /// The file that is compared and replaced: the destination, or the final target of
+    /// the symlink it is (the link itself is left alone).
+    pub file: PathBuf,
     /// Its contents, if it exists.
     pub bytes: Option<Vec<u8>>,
     /// What the new file must have: the resource's mode/owner where set, else the
@@ -29,7 +43,8 @@ pub struct Current {
     pub up_to_date: bool,
 }
 
-/// Reads `dest` and compares it with `rendered` and the wanted mode and owner.
+/// Reads `dest` (through its symlinks) and compares it with `rendered` and the wanted
+/// mode and owner.
 pub fn compare(
     dest: &Path,
     rendered: &[u8],
@@ -37,30 +52,37 @@ pub fn compare(
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> io::Result<Current> {
-    match std::fs::metadata(dest) {
+    let file = resolve(dest)?;
+    match std::fs::metadata(&file) {
         Ok(meta) => {
-            let bytes = std::fs::read(dest)?;
+            let bytes = std::fs::read(&file)?;
             let target = Target {
                 mode: mode.unwrap_or(meta.mode() & 0o7777),
-                uid: uid.or(Some(meta.uid())),
-                gid: gid.or(Some(meta.gid())),
+                uid,
+                gid,
+                keep_uid: uid.is_none().then_some(meta.uid()),
+                keep_gid: gid.is_none().then_some(meta.gid()),
             };
             let up_to_date = bytes == rendered
                 && meta.mode() & 0o7777 == target.mode
-                && target.uid.is_none_or(|u| u == meta.uid())
-                && target.gid.is_none_or(|g| g == meta.gid());
+                && uid.is_none_or(|u| u == meta.uid())
+                && gid.is_none_or(|g| g == meta.gid());
             Ok(Current {
+                file,
                 bytes: Some(bytes),
                 target,
                 up_to_date,
             })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current {
+            file,
             bytes: None,
             target: Target {
                 mode: mode.unwrap_or(0o644),
                 uid,
                 gid,
+                keep_uid: None,
+                keep_gid: None,
             },
             up_to_date: false,
         }),
@@ -72,6 +94,8 @@ pub fn compare(
 #[derive(Debug)]
 pub struct Staged {
     path: PathBuf,
+    /// The file it replaces (a symlinked destination's target).
+    file: PathBuf,
     keep: bool,
 }
 
@@ -81,21 +105,23 @@ impl Staged {
         &self.path
     }
 
-    /// Leave the file on disk when dropped (`--keep-stage-file`).
+    /// Leave the file on disk when dropped (`--keep-stage-file`), renamed with a
+    /// `.rejected` suffix so the sweep of leftovers at the next start keeps it.
     pub fn keep(mut self) -> PathBuf {
         self.keep = true;
-        self.path.clone()
+        let kept = PathBuf::from(format!("{}.rejected", self.path.display()));
+        match std::fs::rename(&self.path, &kept) {
+            Ok(()) => kept,
+            Err(_) => self.path.clone(),
+        }
     }
 
-    /// Renames the stage file over `dest` and syncs the directory, so after a crash
-    /// the destination is either the old file or the new one, never a mix.
-    pub fn swap(mut self, dest: &Path) -> io::Result<()> {
-        std::fs::rename(&self.path, dest)?;
+    /// Renames the stage file over the destination and syncs the directory, so after a
+    /// crash the destination is either the old file or the new one, never a mix.
+    pub fn swap(mut self) -> io::Result<()> {
+        std::fs::rename(&self.path, &self.file)?;
         self.keep = true;
-        if let Some(dir) = dest.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        File::open(dir_of(&self.file))?.sync_all()
     }
 }
 
@@ -107,34 +133,43 @@ impl Drop for Staged {
     }
 }
 
-/// Directory the stage file goes in: the destination's own.
-fn dest_dir(dest: &Path) -> &Path {
-    match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Writes `bytes` to a new hidden file beside `dest` with `target`'s mode and owner,
-/// and syncs it to disk.
-pub fn stage(dest: &Path, bytes: &[u8], target: Target) -> io::Result<Staged> {
-    let name = dest
+/// `.NAME.confsync-` for a file called NAME: what its stage files start with.
+pub(super) fn stage_prefix(file: &Path) -> String {
+    let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dest".into());
-    let path = dest_dir(dest).join(format!(".{name}.confsync-{:08x}", fastrand::u32(..)));
+    format!(".{name}.confsync-")
+}
+
+/// Writes `bytes` to a new hidden file beside `current.file` with the target mode and
+/// owner, and syncs it to disk. A missing directory is created when `create_dirs` is
+/// set, else an error naming it and `resource_file`. On any failure (a full disk, a
+/// read-only file system, an I/O error) the stage file is removed and the destination
+/// is untouched; the error keeps its kind.
+pub fn stage(
+    current: &Current,
+    bytes: &[u8],
+    create_dirs: bool,
+    resource_file: &Path,
+) -> io::Result<Staged> {
+    let file = &current.file;
+    ensure_dir(file, create_dirs, resource_file)?;
+    let path = dir_of(file).join(format!("{}{:08x}", stage_prefix(file), fastrand::u32(..)));
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)?;
-    let staged = Staged { path, keep: false };
+    let staged = Staged {
+        path,
+        file: file.clone(),
+        keep: false,
+    };
     f.write_all(bytes)?;
-    if target.uid.is_some() || target.gid.is_some() {
-        std::os::unix::fs::fchown(&f, target.uid, target.gid)?;
-    }
+    owner::apply(&f, file, &current.target)?;
     // After chown, which clears set-id bits.
-    f.set_permissions(std::fs::Permissions::from_mode(target.mode))?;
+    f.set_permissions(std::fs::Permissions::from_mode(current.target.mode))?;
     f.sync_all()?;
     Ok(staged)
 }
@@ -143,13 +178,27 @@ pub fn stage(dest: &Path, bytes: &[u8], target: Target) -> io::Result<Staged> {
 mod tests {
     use super::*;
 
+    fn plain() -> Target {
+        Target {
+            mode: 0o644,
+            uid: None,
+            gid: None,
+            keep_uid: None,
+            keep_gid: None,
+        }
+    }
+
+    fn stage_here(cur: &Current, bytes: &[u8]) -> io::Result<Staged> {
+        stage(cur, bytes, false, Path::new("test.toml"))
+    }
+
     #[test]
     fn stage_and_swap_apply_mode() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("haproxy.cfg");
         let cur = compare(&dest, b"new", Some(0o640), None, None).unwrap();
         assert!(!cur.up_to_date && cur.bytes.is_none());
-        let st = stage(&dest, b"new", cur.target).unwrap();
+        let st = stage_here(&cur, b"new").unwrap();
         assert!(
             st.path()
                 .file_name()
@@ -157,7 +206,7 @@ mod tests {
                 .to_string_lossy()
                 .starts_with(".haproxy.cfg.confsync-")
         );
-        st.swap(&dest).unwrap();
+        st.swap().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
         assert!(
@@ -177,19 +226,99 @@ mod tests {
     #[test]
     fn dropped_stage_file_is_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("x");
-        let st = stage(
-            &dest,
-            b"a",
-            Target {
-                mode: 0o644,
-                uid: None,
-                gid: None,
-            },
-        )
-        .unwrap();
+        let cur = Current {
+            file: dir.path().join("x"),
+            bytes: None,
+            target: plain(),
+            up_to_date: false,
+        };
+        let st = stage_here(&cur, b"a").unwrap();
         let p = st.path().to_path_buf();
         drop(st);
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_symlinked_dest_keeps_its_link_and_its_target_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let real = dir.path().join("real/haproxy.cfg");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("haproxy.cfg");
+        std::os::unix::fs::symlink("real/haproxy.cfg", &link).unwrap();
+        let cur = compare(&link, b"new", None, None, None).unwrap();
+        assert_eq!(cur.file, real);
+        assert_eq!(cur.bytes.as_deref(), Some(&b"old"[..]));
+        let st = stage_here(&cur, b"new").unwrap();
+        assert_eq!(st.path().parent().unwrap(), dir.path().join("real"));
+        st.swap().unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        assert!(compare(&link, b"new", None, None, None).unwrap().up_to_date);
+    }
+
+    #[test]
+    fn a_dangling_link_gets_its_target_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("site");
+        std::os::unix::fs::symlink("site.conf", &link).unwrap();
+        let cur = compare(&link, b"x", None, None, None).unwrap();
+        stage_here(&cur, b"x").unwrap().swap().unwrap();
+        assert_eq!(std::fs::read(dir.path().join("site.conf")).unwrap(), b"x");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_unless_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/dir/out.cfg");
+        let cur = compare(&dest, b"x", None, None, None).unwrap();
+        let e = stage_here(&cur, b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("test.toml"), "{e}");
+        stage(&cur, b"x", true, Path::new("t.toml"))
+            .unwrap()
+            .swap()
+            .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_kept_stage_file_survives_the_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("app.cfg");
+        let cur = compare(&dest, b"x", None, None, None).unwrap();
+        let kept = stage_here(&cur, b"x").unwrap().keep();
+        assert!(kept.to_string_lossy().ends_with(".rejected"));
+        assert_eq!(remove_leftovers(&dest).unwrap(), 0);
+        assert!(kept.exists());
+    }
+
+    #[test]
+    fn an_owner_the_resource_does_not_set_is_not_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x");
+        std::fs::write(&dest, "a").unwrap();
+        let meta = std::fs::metadata(&dest).unwrap();
+        let cur = compare(&dest, b"a", None, None, None).unwrap();
+        assert!(cur.up_to_date);
+        assert_eq!(cur.target.keep_uid, Some(meta.uid()));
+        assert_eq!(cur.target.uid, None);
+        let other = meta.uid() + 1;
+        assert!(
+            !compare(&dest, b"a", None, Some(other), None)
+                .unwrap()
+                .up_to_date
+        );
     }
 }

@@ -198,3 +198,22 @@ fn detection() {
     assert!(!detect(&argv(&["confsync"])));
     assert!(!detect(&argv(&["/usr/bin/confd.real"])));
 }
+
+#[test]
+fn debug_output_of_the_flags_and_their_mapping_never_shows_a_password() {
+    let cfg = run(&[
+        "-backend",
+        "redis",
+        "-node",
+        "127.0.0.1:6379",
+        "-client-key",
+        "hunter2-redis",
+        "-password",
+        "hunter2-etcd",
+    ]);
+    let text = format!("{cfg:?} {cfg:#?}");
+    assert!(!text.contains("hunter2") && text.contains("***"), "{text}");
+    let mapped = crate::confd::settings::map(&cfg, &|_| None).expect("maps");
+    let text = format!("{mapped:?}");
+    assert!(!text.contains("hunter2") && text.contains("***"), "{text}");
+}

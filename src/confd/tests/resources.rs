@@ -91,11 +91,11 @@ fn paths_resolve_as_confd_resolves_them() {
 #[test]
 fn resource_files_are_found_recursively() {
     let dir = confdir("[template]\nsrc = \"app.tmpl\"\ndest = \"/tmp/a\"\n");
-    let r = "[template]\nsrc = \"app.tmpl\"\ndest = \"/tmp/b\"\n";
-    write(dir.path(), "conf.d/sub/deeper/b.toml", r);
-    write(dir.path(), "conf.d/c-no-dot-toml", r);
+    let r = |dest: &str| format!("[template]\nsrc = \"app.tmpl\"\ndest = \"{dest}\"\n");
+    write(dir.path(), "conf.d/sub/deeper/b.toml", &r("/tmp/b"));
+    write(dir.path(), "conf.d/c-no-dot-toml", &r("/tmp/c"));
     write(dir.path(), "conf.d/notes.txt", "not a resource");
-    write(dir.path(), "conf.d/..2024_01_01/app.toml", r);
+    write(dir.path(), "conf.d/..2024_01_01/app.toml", &r("/tmp/b"));
     let (set, _) = load_resources_as(dir.path(), "", Dialect::Confd).unwrap();
     let names: Vec<&str> = set.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(

@@ -1,0 +1,172 @@
+//! The flags of `confsync register`, and their `Debug` output, which never shows the
+//! password.
+
+use std::path::PathBuf;
+
+/// Flags of `confsync register`. The store flags have the same names and `CONFSYNC_*`
+/// variables as `run`'s (`run`'s other settings mean nothing here, so they are not taken).
+#[derive(Clone, clap::Args)]
+pub struct RegisterArgs {
+    /// Store: etcd or redis
+    #[arg(long, env = "CONFSYNC_BACKEND")]
+    pub backend: String,
+    /// Store endpoint; repeat for every member (etcd URL, Redis host:port[/db], Sentinels)
+    #[arg(long = "node", env = "CONFSYNC_NODE", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// Store user (etcd user, Redis ACL user)
+    #[arg(long, env = "CONFSYNC_USERNAME")]
+    pub username: Option<String>,
+    /// Store password (prefer CONFSYNC_PASSWORD or --password-file; never logged)
+    #[arg(long, env = "CONFSYNC_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// File holding the store password
+    #[arg(long, env = "CONFSYNC_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// TLS client certificate (PEM)
+    #[arg(long, env = "CONFSYNC_CLIENT_CERT")]
+    pub client_cert: Option<PathBuf>,
+    /// TLS client key (PEM)
+    #[arg(long, env = "CONFSYNC_CLIENT_KEY")]
+    pub client_key: Option<PathBuf>,
+    /// TLS CA certificates (PEM) that sign the server's certificate
+    #[arg(long, env = "CONFSYNC_CLIENT_CA_KEYS")]
+    pub client_ca_keys: Option<PathBuf>,
+    /// Redis: the separator that stands for `/` in stored keys [default: /]
+    #[arg(long, env = "CONFSYNC_SEPARATOR")]
+    pub separator: Option<String>,
+    /// Redis: the nodes are Sentinels; register on the master with this name
+    #[arg(long, env = "CONFSYNC_SENTINEL_MASTER")]
+    pub sentinel_master: Option<String>,
+    /// The key to register (e.g. /app/servers/web1)
+    #[arg(
+        long,
+        required_unless_present = "service_file",
+        conflicts_with = "service_file"
+    )]
+    pub key: Option<String>,
+    /// The value to register under the key (e.g. 127.0.0.1:8001)
+    #[arg(long, required_unless_present = "service_file")]
+    pub value: Option<String>,
+    /// Seconds the key outlives this process if it dies without deregistering
+    #[arg(long, required_unless_present = "service_file")]
+    pub ttl: Option<u64>,
+    /// Health check: GET this http:// URL; 2xx and 3xx pass (plain HTTP only)
+    #[arg(long, group = "check")]
+    pub check_http: Option<String>,
+    /// Health check: a TCP connect to HOST:PORT
+    #[arg(long, group = "check")]
+    pub check_tcp: Option<String>,
+    /// Health check: a shell command (`/bin/sh -c`); exit 0 passes
+    #[arg(long, group = "check")]
+    pub check_cmd: Option<String>,
+    /// Time between two checks, e.g. "500ms", "2s" [default: 2s]
+    #[arg(long)]
+    pub check_interval: Option<String>,
+    /// A check still running after this long fails [default: 2s]
+    #[arg(long)]
+    pub check_timeout: Option<String>,
+    /// Passing checks in a row that register an unhealthy instance again [default: 2]
+    #[arg(long)]
+    pub rise: Option<u32>,
+    /// Failing checks in a row that deregister a healthy instance [default: 2]
+    #[arg(long)]
+    pub fall: Option<u32>,
+    /// TOML file with several registrations (`[[service]]` tables) instead of --key
+    #[arg(long, conflicts_with_all = ["check", "check_interval", "check_timeout", "rise", "fall"])]
+    pub service_file: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace [default: info]
+    #[arg(long, env = "CONFSYNC_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "CONFSYNC_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterArgs {
+    /// Every field, the password shown only as present or absent.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so a new field cannot be left out unnoticed.
+        let RegisterArgs {
+            backend,
+            nodes,
+            username,
+            password,
+            password_file,
+            client_cert,
+            client_key,
+            client_ca_keys,
+            separator,
+            sentinel_master,
+            key,
+            value,
+            ttl,
+            check_http,
+            check_tcp,
+            check_cmd,
+            check_interval,
+            check_timeout,
+            rise,
+            fall,
+            service_file,
+            log_level,
+            log_format,
+        } = self;
+        f.debug_struct("RegisterArgs")
+            .field("backend", backend)
+            .field("nodes", nodes)
+            .field("username", username)
+            .field("password", &crate::config::settings::Redacted(password))
+            .field("password_file", password_file)
+            .field("client_cert", client_cert)
+            .field("client_key", client_key)
+            .field("client_ca_keys", client_ca_keys)
+            .field("separator", separator)
+            .field("sentinel_master", sentinel_master)
+            .field("key", key)
+            .field("value", value)
+            .field("ttl", ttl)
+            .field("check_http", check_http)
+            .field("check_tcp", check_tcp)
+            .field("check_cmd", check_cmd)
+            .field("check_interval", check_interval)
+            .field("check_timeout", check_timeout)
+            .field("rise", rise)
+            .field("fall", fall)
+            .field("service_file", service_file)
+            .field("log_level", log_level)
+            .field("log_format", log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RegisterArgs,
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let cli = Cli::try_parse_from([
+            "register",
+            "--backend",
+            "etcd",
+            "--password",
+            "hunter2-reg",
+            "--key",
+            "/k",
+            "--value",
+            "v",
+            "--ttl",
+            "5",
+        ])
+        .unwrap();
+        let text = format!("{:?} {:#?}", cli.args, cli.args);
+        assert!(!text.contains("hunter2") && text.contains("***"), "{text}");
+    }
+}
