@@ -262,6 +262,7 @@ pub async fn build(cfg: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError
 /// Test hook, in debug builds only: true when a watch must drop its events for `key`,
 /// because `key` contains `CONFSYNC_TEST_DROP_WATCH_EVENTS` (so tests can lose an event
 /// the way a real store sometimes does, and see a resync repair it).
+#[cfg(any(feature = "etcd", feature = "redis"))]
 pub(crate) fn dropped_for_tests(key: &str) -> bool {
     #[cfg(debug_assertions)]
     {
