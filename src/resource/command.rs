@@ -155,12 +155,60 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
 
 type PipeTask = tokio::task::JoinHandle<Vec<u8>>;
 
+/// Reads `pipe` to its end in chunks, keeping only the last [`TAIL_KEEP`] bytes: a command
+/// that prints gigabytes is drained (so it never blocks on a full pipe) without the
+/// daemon holding more than the tail the error message shows.
 async fn read_pipe(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
-    let mut buf = Vec::new();
+    let mut tail = Tail::default();
     if let Some(mut p) = pipe {
-        let _ = p.read_to_end(&mut buf).await;
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            match p.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => tail.push(&chunk[..n]),
+            }
+        }
     }
-    buf
+    tail.into_bytes()
+}
+
+/// Most bytes of a command's output kept while reading: a little more than the message
+/// shows, so trimming trailing whitespace still leaves [`OUTPUT_LIMIT`] bytes.
+const TAIL_KEEP: usize = OUTPUT_LIMIT * 2;
+
+/// The last [`TAIL_KEEP`] bytes of a stream, and whether anything came before them.
+#[derive(Default)]
+struct Tail {
+    buf: std::collections::VecDeque<u8>,
+    dropped: bool,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        let bytes = if bytes.len() > TAIL_KEEP {
+            self.dropped = true;
+            self.buf.clear();
+            &bytes[bytes.len() - TAIL_KEEP..]
+        } else {
+            bytes
+        };
+        let over = (self.buf.len() + bytes.len()).saturating_sub(TAIL_KEEP);
+        if over > 0 {
+            self.dropped = true;
+            self.buf.drain(..over);
+        }
+        self.buf.extend(bytes);
+    }
+
+    /// The kept bytes, after a `...` when some were dropped in front of them.
+    fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.buf.len() + 3);
+        if self.dropped {
+            out.extend_from_slice(b"...");
+        }
+        out.extend(self.buf);
+        out
+    }
 }
 
 /// What the command printed, waiting briefly for pipes that a leftover child still holds.
@@ -289,6 +337,38 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("bad line") && text.contains('3'), "{text}");
         assert!(run("true", Duration::from_secs(5)).await.is_ok());
+    }
+
+    #[test]
+    fn tail_keeps_the_last_bytes_of_any_chunking() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        for size in [1, 7, 4096, 9000, 50_000] {
+            let mut tail = Tail::default();
+            data.chunks(size).for_each(|c| tail.push(c));
+            let kept = tail.into_bytes();
+            assert_eq!(&kept[..3], b"...");
+            assert_eq!(
+                &kept[3..],
+                &data[data.len() - TAIL_KEEP..],
+                "chunks of {size}"
+            );
+        }
+        let mut tail = Tail::default();
+        tail.push(b"short");
+        assert_eq!(tail.into_bytes(), b"short");
+    }
+
+    #[tokio::test]
+    async fn huge_output_keeps_its_tail() {
+        let e = run(
+            "head -c 3000000 /dev/zero | tr '\\0' x; echo THE-END; exit 1",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.ends_with("xxTHE-END"), "{}", &text[text.len() - 40..]);
+        assert!(text.len() < OUTPUT_LIMIT + 200, "{}", text.len());
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bounds;
 mod cli;
 mod confd_cli;
 mod convert;

@@ -1,0 +1,88 @@
+//! Limits that keep what commands print, what templates write and what the store holds
+//! from exhausting the host (issue #12, "Bounded everything"), with the real binary.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::{Proc, confsync, tempdir, wait_for, write};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A config dir on the file backend reading `data.yaml` (`app: {x: "1"}`), with a
+/// resource `name` rendering `template` into `out/NAME.cfg`; `extra` is appended to
+/// its `[template]` table.
+fn resource(dir: &Path, name: &str, template: &str, extra: &str) -> PathBuf {
+    write(dir, &format!("templates/{name}.tmpl"), template);
+    let dest = dir.join(format!("out/{name}.cfg"));
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    write(
+        dir,
+        &format!("conf.d/{name}.toml"),
+        &format!(
+            "[template]\nsrc = \"{name}.tmpl\"\ndest = \"{}\"\nkeys = [\"/app\"]\n{extra}",
+            dest.display()
+        ),
+    );
+    dest
+}
+
+fn config_dir(settings: &str) -> tempfile::TempDir {
+    let dir = tempdir();
+    let data = dir.path().join("data.yaml");
+    std::fs::write(&data, "app:\n  x: \"1\"\n").unwrap();
+    write(
+        dir.path(),
+        "confsync.toml",
+        &format!(
+            "backend = \"file\"\nfile = [\"{}\"]\n{settings}",
+            data.display()
+        ),
+    );
+    dir
+}
+
+fn daemon(dir: &Path, extra: &[&str]) -> Proc {
+    let mut c = confsync();
+    c.args(["run", "--watch", "--confdir"]).arg(dir).args(extra);
+    Proc::spawn("confsync", c, &dir.join("confsync.log"))
+}
+
+fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("confsync.log")).unwrap_or_default()
+}
+
+/// Peak resident set of process `pid` in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+fn reload_printing_500_mb_keeps_rss_small_and_logs_the_tail() {
+    let dir = config_dir("");
+    resource(
+        dir.path(),
+        "loud",
+        "x={{ getv(key=\"/app/x\") }}\n",
+        "reload_cmd = \"head -c 500000000 /dev/zero | tr '\\\\0' x; echo TAIL-MARK; exit 1\"\n",
+    );
+    let proc = daemon(dir.path(), &[]);
+    let logged = wait_for(LIMIT, || {
+        let log = log_of(dir.path());
+        log.contains("TAIL-MARK").then_some(log)
+    });
+    let rss = peak_rss_kib(proc.child.id());
+    let log =
+        logged.unwrap_or_else(|| panic!("no reload error with the tail:\n{}", log_of(dir.path())));
+    eprintln!("peak RSS after 500 MB of reload output: {rss} KiB");
+    assert!(rss < 50 * 1024, "peak RSS {rss} KiB");
+    assert!(log.contains("xxxxTAIL-MARK"), "{log}");
+    assert!(
+        !log.contains(&"x".repeat(10_000)),
+        "the log holds more than the tail"
+    );
+}
