@@ -43,6 +43,7 @@ struct RawResource {
     value_pattern: Option<Spanned<String>>,
     engine: Option<Spanned<String>>,
     create_dest_dirs: Option<bool>,
+    max_render_size: Option<usize>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -95,6 +96,9 @@ pub struct Resource {
     /// Create the destination's directory (and its parents, 0755) when it is missing;
     /// otherwise a missing directory is an error naming it.
     pub create_dest_dirs: bool,
+    /// Most bytes a render may write (default 64 MiB): one that reaches it is stopped
+    /// and counted as a render error, the destination untouched.
+    pub max_render_size: usize,
 }
 
 /// A `value_pattern`, compiled to match whole values.
@@ -285,6 +289,17 @@ pub fn load_as(
                 None
             }
         });
+    let max_render_size = match raw.max_render_size {
+        Some(0) => {
+            errors.push(err(
+                None,
+                "`max_render_size` must be at least 1 byte".into(),
+            ));
+            crate::template::limits::DEFAULT_MAX_RENDER_SIZE
+        }
+        Some(n) => n,
+        None => crate::template::limits::DEFAULT_MAX_RENDER_SIZE,
+    };
     let value_pattern =
         raw.value_pattern
             .as_ref()
@@ -348,6 +363,7 @@ pub fn load_as(
         value_pattern,
         engine,
         create_dest_dirs: raw.create_dest_dirs.unwrap_or(false),
+        max_render_size,
     };
     Ok((resource, warnings))
 }
@@ -377,6 +393,7 @@ pub fn test_resource() -> Resource {
         value_pattern: None,
         engine: None,
         create_dest_dirs: false,
+        max_render_size: crate::template::limits::DEFAULT_MAX_RENDER_SIZE,
     }
 }
 

@@ -169,8 +169,9 @@ pub fn render(
             });
         }
     }
+    let limits = crate::template::RenderLimits::sized(res.max_render_size);
     let text = engine
-        .render(&res.src, view)
+        .render_with(&res.src, view, &limits)
         .map_err(|source| SyncError::Render {
             resource: res.name.clone(),
             dest: res.dest.display().to_string(),

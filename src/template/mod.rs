@@ -8,6 +8,7 @@ pub mod entries;
 pub mod funcs;
 pub mod glob;
 pub mod go;
+pub mod limits;
 pub mod view;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use tera::{Context, Tera};
 
 pub use entries::EntryCache;
 pub use go::GoTemplate;
+pub use limits::RenderLimits;
 pub use view::{View, join_key};
 
 /// Environment variables a template may not read: confsync's and confd's own settings,
@@ -227,25 +229,45 @@ impl Engine {
         self.go.get(name)
     }
 
-    /// Renders `name` with the store functions reading `view`.
+    /// Renders `name` with the store functions reading `view`, within the default limits.
     pub fn render(&self, name: &str, view: View) -> Result<Vec<u8>, TemplateError> {
+        self.render_with(name, view, &RenderLimits::default())
+    }
+
+    /// Renders `name` with the store functions reading `view`, within `limits`: a render
+    /// that reaches `max_size` bytes or is cancelled stops with an error saying so.
+    pub fn render_with(
+        &self,
+        name: &str,
+        view: View,
+        limits: &RenderLimits,
+    ) -> Result<Vec<u8>, TemplateError> {
         if let Some(t) = self.go.get(name) {
-            return t.render(&view).map_err(|e| TemplateError::Render {
-                name: name.to_string(),
-                message: e.to_string(),
-            });
+            return t
+                .render_with(&view, limits)
+                .map_err(|e| TemplateError::Render {
+                    name: name.to_string(),
+                    message: e.to_string(),
+                });
         }
         let ctx = Context::new();
         let cache = view.cache().cloned();
-        let out = funcs::with_view(view, || self.tera.render(name, &ctx));
+        let mut out = limits::LimitedWriter::new(limits);
+        let done = funcs::with_view(view, || self.tera.render_to(name, &ctx, &mut out));
         if let Some(cache) = cache {
             cache.finish_render();
         }
-        out.map(String::into_bytes)
-            .map_err(|e| TemplateError::Render {
+        match (done, out.stopped) {
+            (Ok(()), _) => Ok(out.out),
+            (Err(_), Some(why)) => Err(TemplateError::Render {
+                name: name.to_string(),
+                message: why,
+            }),
+            (Err(e), None) => Err(TemplateError::Render {
                 name: name.to_string(),
                 message: error_text(&e),
-            })
+            }),
+        }
     }
 }
 

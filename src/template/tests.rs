@@ -360,3 +360,26 @@ fn getenv_refuses_the_daemons_own_settings_in_both_languages() {
         "even when unset: {e}"
     );
 }
+
+#[test]
+fn a_render_that_reaches_max_render_size_is_stopped_in_both_engines() {
+    let mut e = Engine::new();
+    e.add_raw(
+        "big.tera",
+        "{% for i in range(end=100000) %}0123456789{% endfor %}",
+    )
+    .unwrap();
+    e.add_go_raw("big.go", b"{{range seq 1 100000}}0123456789{{end}}")
+        .unwrap();
+    let kvs = data(&[]);
+    let view = || View::new(kvs.clone(), "", &["/".to_string()]);
+    for name in ["big.tera", "big.go"] {
+        let err = e
+            .render_with(name, view(), &RenderLimits::sized(64 << 10))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_render_size (64 KiB)"), "{name}: {err}");
+        let out = e.render(name, view()).unwrap();
+        assert_eq!(out.len(), 1_000_000, "{name}");
+    }
+}

@@ -86,3 +86,34 @@ fn reload_printing_500_mb_keeps_rss_small_and_logs_the_tail() {
         "the log holds more than the tail"
     );
 }
+
+#[test]
+fn a_2_gb_render_is_stopped_at_max_render_size_and_dest_is_untouched() {
+    let dir = config_dir("");
+    // 2 GB if nothing stopped it.
+    let big = resource(
+        dir.path(),
+        "big",
+        "{% for i in range(end=20000) %}{% for j in range(end=100000) %}x{% endfor %}{% endfor %}",
+        "max_render_size = 1048576\n",
+    );
+    let small = resource(dir.path(), "small", "x={{ getv(key=\"/app/x\") }}\n", "");
+    let proc = daemon(dir.path(), &[]);
+    let logged = wait_for(LIMIT, || {
+        let log = log_of(dir.path());
+        log.contains("max_render_size (1 MiB)").then_some(log)
+    });
+    let log = logged.unwrap_or_else(|| panic!("no size error:\n{}", log_of(dir.path())));
+    assert!(log.contains("big"), "{log}");
+    assert!(
+        !big.exists(),
+        "the destination of a stopped render was written"
+    );
+    assert!(
+        wait_for(LIMIT, || small.exists().then_some(())).is_some(),
+        "the other resource was not rendered"
+    );
+    let rss = peak_rss_kib(proc.child.id());
+    eprintln!("peak RSS with a render stopped at 1 MiB: {rss} KiB");
+    assert!(rss < 100 * 1024, "peak RSS {rss} KiB");
+}

@@ -158,14 +158,23 @@ impl GoTemplate {
     /// holds; template calls nest deeper ([`exec::MAX_RENDER_NESTING`] levels), so a template
     /// that makes them renders on a thread of its own with a stack sized for that.
     pub fn render(&self, view: &View) -> Result<Vec<u8>, GoError> {
+        self.render_with(view, &crate::template::RenderLimits::default())
+    }
+
+    /// [`GoTemplate::render`] within `limits` (output size, cancel flag).
+    pub fn render_with(
+        &self,
+        view: &View,
+        limits: &crate::template::RenderLimits,
+    ) -> Result<Vec<u8>, GoError> {
         if !self.trees.calls_templates {
-            return self.render_here(view);
+            return self.render_here(view, limits);
         }
         std::thread::scope(|s| {
             let started = std::thread::Builder::new()
                 .name("go-template".into())
                 .stack_size(CALLS_STACK)
-                .spawn_scoped(s, || self.render_here(view));
+                .spawn_scoped(s, || self.render_here(view, limits));
             match started {
                 Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
                 Err(e) => Err(GoError {
@@ -178,11 +187,22 @@ impl GoTemplate {
         })
     }
 
-    fn render_here(&self, view: &View) -> Result<Vec<u8>, GoError> {
+    fn render_here(
+        &self,
+        view: &View,
+        limits: &crate::template::RenderLimits,
+    ) -> Result<Vec<u8>, GoError> {
         use std::sync::atomic::Ordering::Relaxed;
         let store = store::Store::new(view);
         let hint = self.last_len.load(Relaxed);
-        let out = exec::render(&self.trees, &self.src, &self.name, &store, hint + hint / 16);
+        let out = exec::render(
+            &self.trees,
+            &self.src,
+            &self.name,
+            &store,
+            hint + hint / 16,
+            limits,
+        );
         if let Ok(o) = &out {
             self.last_len.store(o.len(), Relaxed);
         }

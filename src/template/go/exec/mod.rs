@@ -12,7 +12,8 @@ use super::value::{ListKind, Str, Value};
 /// fixed stack needs a bound, and real templates nest a few levels).
 pub const MAX_TEMPLATE_DEPTH: usize = 100;
 
-/// Largest output a render may produce.
+/// Largest output any render may produce, whatever its resource's `max_render_size`
+/// says, and the longest string a function may build.
 pub const MAX_OUTPUT: usize = 256 << 20;
 
 /// Deepest nesting of lists and pipelines a render may reach: controls, parentheses and
@@ -62,6 +63,10 @@ pub struct Exec<'a> {
     steps: u64,
     /// The construct being evaluated, for errors raised inside functions.
     at: Span,
+    /// The resource's output limit and cancel flag.
+    limits: &'a crate::template::RenderLimits,
+    /// Output size that stops the render: the resource's limit, at most [`MAX_OUTPUT`].
+    max_output: usize,
 }
 
 /// Renders the template `name` of `trees` (parsed from `src`) over `store`, into a
@@ -72,6 +77,7 @@ pub fn render<'a>(
     name: &str,
     store: &'a Store<'a>,
     capacity: usize,
+    limits: &'a crate::template::RenderLimits,
 ) -> Result<Vec<u8>, ExecError> {
     let Some(root) = trees.trees.get(name) else {
         return Err(ExecError {
@@ -83,13 +89,15 @@ pub fn render<'a>(
         trees,
         store,
         src,
-        out: Vec::with_capacity(capacity.min(MAX_OUTPUT)),
+        out: Vec::with_capacity(capacity.min(limits.max_size.min(MAX_OUTPUT))),
         scratch: String::new(),
         vars: vec![(Trees::DOLLAR, Value::Missing)],
         depth: 0,
         nesting: 0,
         steps: 0,
         at: Span::default(),
+        limits,
+        max_output: limits.max_size.min(MAX_OUTPUT),
     };
     e.walk(&Value::Missing, root)?;
     Ok(e.out)
@@ -138,6 +146,9 @@ impl<'a> Exec<'a> {
                 "the template evaluated more than {MAX_STEPS} nodes without finishing"
             ));
         }
+        if self.limits.cancelled() {
+            return self.fail(crate::template::RenderLimits::cancelled_message());
+        }
         for node in list {
             let flow = match node {
                 Node::Text(t) => {
@@ -160,11 +171,15 @@ impl<'a> Exec<'a> {
                 Node::Break(_) => return Ok(Flow::Break),
                 Node::Continue(_) => return Ok(Flow::Continue),
             };
-            if self.out.len() > MAX_OUTPUT {
-                return self.fail(format!(
-                    "the rendered output is larger than {} MiB",
-                    MAX_OUTPUT >> 20
-                ));
+            if self.out.len() >= self.max_output {
+                return self.fail(if self.max_output < MAX_OUTPUT {
+                    self.limits.too_large()
+                } else {
+                    format!(
+                        "the rendered output is larger than {} MiB",
+                        MAX_OUTPUT >> 20
+                    )
+                });
             }
             if flow != Flow::Next {
                 return Ok(flow);
