@@ -308,7 +308,7 @@ async fn render(
             }
         }
     };
-    match confsync::resource::render(res, &set.engine, Arc::new(kvs), None) {
+    match confsync::resource::render(res, &set.engine, Arc::new(kvs), None, None) {
         Ok(r) => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();

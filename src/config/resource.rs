@@ -44,6 +44,7 @@ struct RawResource {
     engine: Option<Spanned<String>>,
     create_dest_dirs: Option<bool>,
     max_render_size: Option<usize>,
+    render_timeout: Option<Spanned<duration::Raw>>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -99,6 +100,9 @@ pub struct Resource {
     /// Most bytes a render may write (default 64 MiB): one that reaches it is stopped
     /// and counted as a render error, the destination untouched.
     pub max_render_size: usize,
+    /// A render still running after this long (default 10 s) is reported as stuck and
+    /// abandoned; its result is discarded.
+    pub render_timeout: Duration,
 }
 
 /// A `value_pattern`, compiled to match whole values.
@@ -279,6 +283,7 @@ pub fn load_as(
     let check_timeout = timeout(&raw.check_timeout, 30, "check_timeout");
     let reload_timeout = timeout(&raw.reload_timeout, 60, "reload_timeout");
     let min_reload_interval = timeout(&raw.min_reload_interval, 0, "min_reload_interval");
+    let render_timeout = timeout(&raw.render_timeout, 10, "render_timeout");
     let wait = raw
         .wait
         .as_ref()
@@ -364,6 +369,7 @@ pub fn load_as(
         engine,
         create_dest_dirs: raw.create_dest_dirs.unwrap_or(false),
         max_render_size,
+        render_timeout,
     };
     Ok((resource, warnings))
 }
@@ -394,6 +400,7 @@ pub fn test_resource() -> Resource {
         engine: None,
         create_dest_dirs: false,
         max_render_size: crate::template::limits::DEFAULT_MAX_RENDER_SIZE,
+        render_timeout: Duration::from_secs(10),
     }
 }
 

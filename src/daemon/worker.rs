@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::backend::{Backoff, KvMap};
 use crate::config::Resource;
@@ -187,6 +187,7 @@ impl Worker {
             owed: self.owed.is_owed(res),
             limits: Some(&self.limits),
             ledger: Some(self.owed.as_ref()),
+            shared_engine: Some(&self.engine),
         };
         let result = resource::sync(res, &self.engine, kvs, self.opts, pass).await;
         let owed_after = self.owed.is_owed(res);
@@ -242,6 +243,10 @@ impl Worker {
             }
             Err(e) => {
                 match &e {
+                    SyncError::Render { .. } if e.is_render_timeout() => {
+                        m.render_timed_out(&res.name);
+                        warn!(resource = %res.name, timeout = ?res.render_timeout, "render stuck: still running after render_timeout; abandoned");
+                    }
                     SyncError::Render { .. } => m.render_failed(&res.name),
                     SyncError::Io { .. } => m.write_failed(&res.name),
                     SyncError::Guard { .. } => m.guard_refused(&res.name, "min_keys"),
@@ -254,7 +259,9 @@ impl Worker {
                 } else {
                     error!(resource = %res.name, stage = e.stage(), "{e}");
                 }
-                let what = if owed_after {
+                let what = if e.is_render_timeout() {
+                    "render stuck".to_string()
+                } else if owed_after {
                     "reload pending".to_string()
                 } else {
                     format!("{} failed", e.stage())

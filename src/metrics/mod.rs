@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `confsync_renders_total` | counter | `resource` |
 //! | `confsync_render_errors_total` | counter | `resource` |
+//! | `confsync_render_timeouts_total` | counter | `resource` |
 //! | `confsync_check_failures_total` | counter | `resource` |
 //! | `confsync_reloads_total` | counter | `resource` |
 //! | `confsync_reload_failures_total` | counter | `resource` |
@@ -70,6 +71,7 @@ pub struct Metrics {
     registry: Registry,
     renders: ResourceCounter,
     render_errors: ResourceCounter,
+    render_timeouts: ResourceCounter,
     check_failures: ResourceCounter,
     reloads: ResourceCounter,
     reload_failures: ResourceCounter,
@@ -101,6 +103,12 @@ impl Metrics {
             "confsync_render_errors",
             "Renders that failed (template error, missing key), per resource",
             render_errors.clone(),
+        );
+        let render_timeouts = ResourceCounter::default();
+        registry.register(
+            "confsync_render_timeouts",
+            "Renders abandoned at their render_timeout (reported as stuck), per resource",
+            render_timeouts.clone(),
         );
         let check_failures = ResourceCounter::default();
         registry.register(
@@ -182,6 +190,7 @@ impl Metrics {
             registry,
             renders,
             render_errors,
+            render_timeouts,
             check_failures,
             reloads,
             reload_failures,
@@ -211,6 +220,12 @@ impl Metrics {
     /// Counts a successful render of `resource` (`confsync_renders_total`).
     pub fn rendered(&self, resource: &str) {
         self.renders.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a render of `resource` abandoned at its render_timeout
+    /// (`confsync_render_timeouts_total`).
+    pub fn render_timed_out(&self, resource: &str) {
+        self.render_timeouts.get_or_create(&res(resource)).inc();
     }
 
     /// Counts a failed render of `resource` (`confsync_render_errors_total`).
@@ -306,6 +321,7 @@ impl Metrics {
         for family in [
             &self.renders,
             &self.render_errors,
+            &self.render_timeouts,
             &self.check_failures,
             &self.reloads,
             &self.reload_failures,

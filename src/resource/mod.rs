@@ -118,6 +118,17 @@ impl SyncError {
         }
     }
 
+    /// True for a render abandoned at its `render_timeout`.
+    pub fn is_render_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Render {
+                source: crate::template::TemplateError::TimedOut { .. },
+                ..
+            }
+        )
+    }
+
     /// Short label for metrics and logs: render, io, check or reload.
     pub fn stage(&self) -> &'static str {
         match self {
@@ -146,6 +157,7 @@ pub fn render(
     engine: &Engine,
     kvs: Arc<KvMap>,
     cache: Option<&Arc<EntryCache>>,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Rendered, SyncError> {
     let mut view = View::new(kvs, &res.prefix, &res.keys_or_root());
     if let Some(c) = cache {
@@ -169,7 +181,10 @@ pub fn render(
             });
         }
     }
-    let limits = crate::template::RenderLimits::sized(res.max_render_size);
+    let limits = crate::template::RenderLimits {
+        max_size: res.max_render_size,
+        cancel,
+    };
     let text = engine
         .render_with(&res.src, view, &limits)
         .map_err(|source| SyncError::Render {
@@ -212,6 +227,9 @@ pub struct Pass<'a> {
     pub limits: Option<&'a Limits>,
     /// Told when a swap makes a reload owed and when the reload is done.
     pub ledger: Option<&'a dyn Ledger>,
+    /// The engine, shared: renders then run on a thread of their own and are abandoned
+    /// at the resource's `render_timeout`. `None` (one-time runs): they run in place.
+    pub shared_engine: Option<&'a Arc<Engine>>,
 }
 
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
@@ -324,7 +342,10 @@ async fn update(
     let Rendered {
         text: rendered,
         excluded,
-    } = blocking(|| render(res, engine, kvs, pass.cache))?;
+    } = match pass.shared_engine {
+        Some(shared) => render_bounded(res, shared, kvs, pass.cache).await?,
+        None => blocking(|| render(res, engine, kvs, pass.cache, None))?,
+    };
     let mut t = Timings {
         render: started.elapsed(),
         ..Timings::default()
@@ -386,6 +407,60 @@ async fn update(
         return Err(io("cannot replace", dest, e));
     }
     Ok((Outcome::Updated(t), excluded))
+}
+
+/// Renders `res` on a thread of its own and waits at most its `render_timeout`. A render
+/// still running then (or when this future is dropped, at shutdown) has its cancel flag
+/// set, which the engines check as they go, and its result is discarded whenever it
+/// ends: a stuck render never holds up other resources or the process's exit. A Tera
+/// loop that writes nothing and calls nothing is not interrupted until it writes.
+async fn render_bounded(
+    res: &Resource,
+    engine: &Arc<Engine>,
+    kvs: Arc<KvMap>,
+    cache: Option<&Arc<EntryCache>>,
+) -> Result<Rendered, SyncError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Sets the flag when the wait ends, however it ends.
+    struct CancelOnDrop(Arc<AtomicBool>);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let guard = CancelOnDrop(cancel.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (owned, engine, cache) = (res.clone(), engine.clone(), cache.cloned());
+    let spawned = std::thread::Builder::new()
+        .name("render".into())
+        .spawn(move || {
+            let _ = tx.send(render(&owned, &engine, kvs, cache.as_ref(), Some(cancel)));
+        });
+    let render_error = |source| SyncError::Render {
+        resource: res.name.clone(),
+        dest: res.dest.display().to_string(),
+        source,
+    };
+    if let Err(e) = spawned {
+        return Err(render_error(crate::template::TemplateError::Render {
+            name: res.src.clone(),
+            message: format!("cannot start a thread to render on: {e}"),
+        }));
+    }
+    let out = match tokio::time::timeout(res.render_timeout, rx).await {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(_)) => Err(render_error(crate::template::TemplateError::Render {
+            name: res.src.clone(),
+            message: "the render thread ended without a result".into(),
+        })),
+        Err(_) => Err(render_error(crate::template::TemplateError::TimedOut {
+            name: res.src.clone(),
+            timeout: res.render_timeout,
+        })),
+    };
+    drop(guard);
+    out
 }
 
 /// Runs `f`, which blocks (a render, reads and writes with fsync), without stalling the

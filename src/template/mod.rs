@@ -44,6 +44,15 @@ pub enum TemplateError {
     /// Rendering failed (a missing key in `getv`, a bad filter argument, ...).
     #[error("rendering template {name}: {message}")]
     Render { name: String, message: String },
+    /// The render was still running at the resource's `render_timeout`: it was told to
+    /// stop and whatever it returns is discarded.
+    #[error(
+        "render stuck: template {name} still running after render_timeout ({timeout:?}); abandoned, its result will be discarded"
+    )]
+    TimedOut {
+        name: String,
+        timeout: std::time::Duration,
+    },
 }
 
 /// Which language a template is written in.

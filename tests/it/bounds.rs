@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::daemon::http_get;
 use crate::support::{Proc, confsync, tempdir, wait_for, write};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -116,4 +117,55 @@ fn a_2_gb_render_is_stopped_at_max_render_size_and_dest_is_untouched() {
     let rss = peak_rss_kib(proc.child.id());
     eprintln!("peak RSS with a render stopped at 1 MiB: {rss} KiB");
     assert!(rss < 100 * 1024, "peak RSS {rss} KiB");
+}
+
+#[test]
+fn a_stuck_render_is_reported_while_others_update_and_sigterm_still_exits() {
+    let dir = config_dir("");
+    let stuck = resource(
+        dir.path(),
+        "stuck",
+        "{{range seq 1 10000000}}{{range seq 1 10000000}}{{end}}{{end}}",
+        "engine = \"go\"\nrender_timeout = \"2s\"\n",
+    );
+    let fast = resource(dir.path(), "fast", "x={{ getv(key=\"/app/x\") }}\n", "");
+    let port = crate::support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut proc = daemon(dir.path(), &["--metrics-addr", &listen]);
+    let reported = wait_for(LIMIT, || {
+        let log = log_of(dir.path());
+        (log.contains("render stuck") && log.contains("stuck")).then_some(())
+    });
+    assert!(
+        reported.is_some(),
+        "no stuck render reported:\n{}",
+        log_of(dir.path())
+    );
+    assert!(!stuck.exists());
+    // The fast resource keeps following the data.
+    std::fs::write(dir.path().join("data.yaml"), "app:\n  x: \"2\"\n").unwrap();
+    let followed = wait_for(LIMIT, || {
+        (std::fs::read_to_string(&fast).ok()? == "x=2\n").then_some(())
+    });
+    assert!(
+        followed.is_some(),
+        "the fast resource stopped updating:\n{}",
+        log_of(dir.path())
+    );
+    let (_, metrics) = http_get(port, "/metrics").expect("/metrics answers");
+    let timeouts = crate::daemon::sample(
+        &metrics,
+        "confsync_render_timeouts_total",
+        "resource=\"stuck\"",
+    );
+    assert!(timeouts.is_some_and(|n| n >= 1.0), "{metrics}");
+    let (_, ready) = http_get(port, "/ready").expect("/ready answers");
+    assert!(ready.contains("render stuck"), "{ready}");
+    let t = std::time::Instant::now();
+    proc.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        proc.wait_exit(Duration::from_secs(5)).is_some(),
+        "SIGTERM did not end the daemon within 5 s"
+    );
+    eprintln!("exited {:?} after SIGTERM", t.elapsed());
 }
