@@ -4,16 +4,75 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use tracing::{error, warn};
+
 use crate::backend::{Change, KvMap};
+
+/// A backend's `max_value_size` when it sets none: 1 MiB.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 1 << 20;
+/// A backend's `max_keys` when it sets none.
+pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+/// What one backend's data may hold. Keys and values are written by the instances
+/// themselves, so a huge value or a million keys must not reach a template that loops
+/// over them. Checked here, where every backend's listings and events enter; Redis and
+/// etcd have already read a whole value by then, which bounds renders, not the read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// A value longer than this (bytes) is dropped with its key, with a warning.
+    pub max_value_size: usize,
+    /// A listing with more keys than this is refused (the last good keys stay); watch
+    /// events adding keys past it are dropped.
+    pub max_keys: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            max_keys: DEFAULT_MAX_KEYS,
+        }
+    }
+}
 
 /// The last good view of one backend.
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     /// Shared with renders in progress; changed copy-on-write.
     kvs: Arc<KvMap>,
+    /// Bounds on what it takes in.
+    limits: StoreLimits,
+    /// The backend's name, for warnings.
+    backend: String,
+    /// Keys dropped or listings refused by the limits so far.
+    refused: u64,
 }
 
 impl Store {
+    /// An empty store of `backend` held to `limits`.
+    pub fn limited(backend: &str, limits: StoreLimits) -> Self {
+        Self {
+            limits,
+            backend: backend.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// How many keys the limits dropped and listings they refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// True (after a warning) when `value` of `key` is over `max_value_size`.
+    fn too_big(&mut self, key: &str, value: &str) -> bool {
+        if value.len() <= self.limits.max_value_size {
+            return false;
+        }
+        self.refused += 1;
+        warn!(backend = %self.backend, key = %key, size = value.len(), max_value_size = self.limits.max_value_size, "value larger than max_value_size; key dropped");
+        true
+    }
+
     /// The current keys, cheap to clone.
     pub fn snapshot(&self) -> Arc<KvMap> {
         self.kvs.clone()
@@ -21,7 +80,24 @@ impl Store {
 
     /// Replaces everything under `prefixes` with a fresh listing; returns the keys that
     /// were added, changed or removed.
-    pub fn replace(&mut self, fresh: KvMap) -> Vec<String> {
+    /// A listing over `max_keys` is refused: the store keeps what it had and nothing
+    /// changes; values over `max_value_size` are dropped with their keys.
+    pub fn replace(&mut self, mut fresh: KvMap) -> Vec<String> {
+        if fresh.len() > self.limits.max_keys {
+            self.refused += 1;
+            error!(backend = %self.backend, keys = fresh.len(), max_keys = self.limits.max_keys, "listing has more keys than max_keys; refused, keeping the last good keys");
+            return Vec::new();
+        }
+        let big: Vec<String> = fresh
+            .iter()
+            .filter(|(_, v)| v.len() > self.limits.max_value_size)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in big {
+            if let Some(v) = fresh.remove(&key) {
+                self.too_big(&key, &v);
+            }
+        }
         let changed = diff_keys(&self.kvs, &fresh);
         if !changed.is_empty() {
             // A copy made in key order lays keys and values out in the order renders walk
@@ -36,7 +112,19 @@ impl Store {
     /// Applies watch events; returns the keys whose value really changed.
     pub fn apply(&mut self, changes: Vec<Change>) -> Vec<String> {
         let mut changed = Vec::new();
-        for (key, value) in changes {
+        for (key, mut value) in changes {
+            if value.as_ref().is_some_and(|v| self.too_big(&key, v)) {
+                // Dropped: the key goes as if it were deleted.
+                value = None;
+            }
+            if value.is_some()
+                && !self.kvs.contains_key(&key)
+                && self.kvs.len() >= self.limits.max_keys
+            {
+                self.refused += 1;
+                warn!(backend = %self.backend, key = %key, max_keys = self.limits.max_keys, "the store already holds max_keys keys; new key dropped");
+                continue;
+            }
             let same = self.kvs.get(&key) == value.as_ref();
             if same {
                 continue;
@@ -160,5 +248,42 @@ mod tests {
             watch_prefixes_of([a.as_slice(), b.as_slice()].into_iter()),
             vec!["/app", "/other"]
         );
+    }
+
+    #[test]
+    fn values_over_max_value_size_are_dropped_with_their_key() {
+        let limits = StoreLimits {
+            max_value_size: 4,
+            max_keys: 10,
+        };
+        let mut s = Store::limited("b", limits);
+        let changed = s.replace(map(&[("/a", "1234"), ("/big", "12345")]));
+        assert_eq!(changed, vec!["/a"]);
+        assert_eq!(s.refused(), 1);
+        // An event growing a value past the limit removes the key.
+        let changed = s.apply(vec![("/a".into(), Some("123456".into()))]);
+        assert_eq!(changed, vec!["/a"]);
+        assert!(s.is_empty());
+        assert_eq!(s.refused(), 2);
+    }
+
+    #[test]
+    fn a_listing_over_max_keys_is_refused_and_the_last_good_keys_stay() {
+        let limits = StoreLimits {
+            max_value_size: 100,
+            max_keys: 2,
+        };
+        let mut s = Store::limited("b", limits);
+        s.replace(map(&[("/a", "1"), ("/b", "2")]));
+        let changed = s.replace(map(&[("/a", "1"), ("/b", "2"), ("/c", "3")]));
+        assert!(changed.is_empty());
+        assert_eq!(s.len(), 2);
+        // Events cannot add past it either, but may change what is there.
+        let changed = s.apply(vec![
+            ("/c".into(), Some("3".into())),
+            ("/a".into(), Some("9".into())),
+        ]);
+        assert_eq!(changed, vec!["/a"]);
+        assert_eq!(s.refused(), 2);
     }
 }

@@ -214,6 +214,8 @@ pub struct BackendConfig {
     pub resync_interval: Option<std::time::Duration>,
     /// Data older than this makes `/ready` fail (`None`: never).
     pub max_staleness: Option<std::time::Duration>,
+    /// Bounds on the values and keys taken from it (`max_value_size`, `max_keys`).
+    pub store_limits: crate::store::StoreLimits,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -236,6 +238,7 @@ impl fmt::Debug for BackendConfig {
             .field("interval", &self.interval)
             .field("resync_interval", &self.resync_interval)
             .field("max_staleness", &self.max_staleness)
+            .field("store_limits", &self.store_limits)
             .finish()
     }
 }

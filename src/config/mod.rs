@@ -312,7 +312,12 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         tables.push((name, t, origin));
     }
     for (name, t, origin) in tables {
-        let top = (s.resync_interval.as_ref(), s.max_staleness.as_ref());
+        let top = (
+            s.resync_interval.as_ref(),
+            s.max_staleness.as_ref(),
+            s.max_value_size,
+            s.max_keys,
+        );
         match backend_config(t, watch, interval, top, &origin) {
             Ok(b) => {
                 backends.insert(name, b);
@@ -359,11 +364,20 @@ pub fn password(given: Option<String>, file: Option<&Path>) -> Result<Option<Str
 }
 
 /// Validates one backend's settings; `origin` says where they came from in messages.
+/// The top-level settings a backend table falls back to: `resync_interval`,
+/// `max_staleness`, `max_value_size`, `max_keys`.
+type TopLevel<'a> = (
+    Option<&'a duration::Raw>,
+    Option<&'a duration::Raw>,
+    Option<usize>,
+    Option<usize>,
+);
+
 fn backend_config(
     t: settings::BackendTable,
     watch: bool,
     interval: u64,
-    top: (Option<&duration::Raw>, Option<&duration::Raw>),
+    top: TopLevel<'_>,
     origin: &ConfigError,
 ) -> Result<BackendConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
@@ -422,7 +436,18 @@ fn backend_config(
     if !errors.is_empty() {
         return Err(errors);
     }
+    let store_limits = crate::store::StoreLimits {
+        max_value_size: t
+            .max_value_size
+            .or(top.2)
+            .unwrap_or(crate::store::DEFAULT_MAX_VALUE_SIZE),
+        max_keys: t
+            .max_keys
+            .or(top.3)
+            .unwrap_or(crate::store::DEFAULT_MAX_KEYS),
+    };
     Ok(BackendConfig {
+        store_limits,
         resync_interval,
         max_staleness,
         kind,

@@ -46,6 +46,16 @@ pub struct Settings {
     #[arg(long, env = "CONFSYNC_MAX_STALENESS", value_parser = duration::raw_arg)]
     #[serde(alias = "max-staleness")]
     pub max_staleness: Option<duration::Raw>,
+    /// A value longer than this many bytes is dropped with its key, with a warning
+    /// [default: 1048576 (1 MiB)]
+    #[arg(long, env = "CONFSYNC_MAX_VALUE_SIZE")]
+    #[serde(alias = "max-value-size")]
+    pub max_value_size: Option<usize>,
+    /// A listing with more keys than this is refused and the last good keys kept
+    /// [default: 1000000]
+    #[arg(long, env = "CONFSYNC_MAX_KEYS")]
+    #[serde(alias = "max-keys")]
+    pub max_keys: Option<usize>,
     /// Render every resource once and exit
     #[arg(long, env = "CONFSYNC_ONETIME", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub onetime: Option<bool>,
@@ -135,6 +145,10 @@ pub struct BackendTable {
     pub resync_interval: Option<duration::Raw>,
     /// Age past which `/ready` fails [default: the top-level `max_staleness`].
     pub max_staleness: Option<duration::Raw>,
+    /// Longest value kept, in bytes [default: the top-level `max_value_size`].
+    pub max_value_size: Option<usize>,
+    /// Most keys a listing may hold [default: the top-level `max_keys`].
+    pub max_keys: Option<usize>,
     /// Auth user.
     pub username: Option<String>,
     /// Auth password (prefer `password_file`).
@@ -178,6 +192,8 @@ impl fmt::Debug for Settings {
             interval,
             resync_interval,
             max_staleness,
+            max_value_size,
+            max_keys,
             onetime,
             noop,
             sync_only,
@@ -207,6 +223,8 @@ impl fmt::Debug for Settings {
             .field("interval", interval)
             .field("resync_interval", resync_interval)
             .field("max_staleness", max_staleness)
+            .field("max_value_size", max_value_size)
+            .field("max_keys", max_keys)
             .field("onetime", onetime)
             .field("noop", noop)
             .field("sync_only", sync_only)
@@ -242,6 +260,8 @@ impl fmt::Debug for BackendTable {
             interval,
             resync_interval,
             max_staleness,
+            max_value_size,
+            max_keys,
             username,
             password,
             password_file,
@@ -259,6 +279,8 @@ impl fmt::Debug for BackendTable {
             .field("interval", interval)
             .field("resync_interval", resync_interval)
             .field("max_staleness", max_staleness)
+            .field("max_value_size", max_value_size)
+            .field("max_keys", max_keys)
             .field("username", username)
             .field("password", &Redacted(password))
             .field("password_file", password_file)
@@ -283,6 +305,8 @@ impl Settings {
             interval: self.interval.or(lower.interval),
             resync_interval: self.resync_interval.or(lower.resync_interval),
             max_staleness: self.max_staleness.or(lower.max_staleness),
+            max_value_size: self.max_value_size.or(lower.max_value_size),
+            max_keys: self.max_keys.or(lower.max_keys),
             onetime: self.onetime.or(lower.onetime),
             noop: self.noop.or(lower.noop),
             sync_only: self.sync_only.or(lower.sync_only),
@@ -339,6 +363,8 @@ impl Settings {
             interval: self.interval,
             resync_interval: self.resync_interval.clone(),
             max_staleness: self.max_staleness.clone(),
+            max_value_size: self.max_value_size,
+            max_keys: self.max_keys,
             username: self.username.clone(),
             password: self.password.clone(),
             password_file: self.password_file.clone(),

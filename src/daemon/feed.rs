@@ -81,7 +81,7 @@ impl Feed {
             .clone()
             .map(|(path, id)| state::run_writer(path, id, self.snapshot.subscribe(), synced_rx));
         let feed = Running {
-            store: Store::default(),
+            store: Store::limited(&self.name, self.cfg.store_limits),
             up: true,
             feed: self,
             saved,

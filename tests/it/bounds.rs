@@ -169,3 +169,43 @@ fn a_stuck_render_is_reported_while_others_update_and_sigterm_still_exits() {
     );
     eprintln!("exited {:?} after SIGTERM", t.elapsed());
 }
+
+#[test]
+fn values_over_max_value_size_are_dropped_and_listings_over_max_keys_refused() {
+    let dir = config_dir("max_value_size = 16\nmax_keys = 3\n");
+    let data = dir.path().join("data.yaml");
+    let big = "y".repeat(100);
+    std::fs::write(&data, format!("app:\n  x: \"1\"\n  big: \"{big}\"\n")).unwrap();
+    let dest = resource(
+        dir.path(),
+        "keys",
+        "{% for s in gets(key=\"/app/*\") %}{{ s.key }}={{ s.value }}\n{% endfor %}",
+        "",
+    );
+    let _proc = daemon(dir.path(), &[]);
+    let rendered = wait_for(LIMIT, || std::fs::read_to_string(&dest).ok());
+    assert_eq!(
+        rendered.as_deref(),
+        Some("/app/x=1\n"),
+        "{}",
+        log_of(dir.path())
+    );
+    let log = log_of(dir.path());
+    assert!(
+        log.contains("max_value_size") && log.contains("/app/big"),
+        "{log}"
+    );
+    // Four keys: refused, the last good keys stay.
+    std::fs::write(
+        &data,
+        "app:\n  x: \"2\"\n  a: \"1\"\n  b: \"1\"\n  c: \"1\"\n",
+    )
+    .unwrap();
+    let refused = wait_for(LIMIT, || {
+        log_of(dir.path())
+            .contains("more keys than max_keys")
+            .then_some(())
+    });
+    assert!(refused.is_some(), "{}", log_of(dir.path()));
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "/app/x=1\n");
+}
