@@ -36,7 +36,7 @@ impl Default for StoreLimits {
 }
 
 /// The last good view of one backend.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Store {
     /// Shared with renders in progress; changed copy-on-write.
     kvs: Arc<KvMap>,
@@ -46,6 +46,8 @@ pub struct Store {
     backend: String,
     /// Keys dropped or listings refused by the limits so far.
     refused: u64,
+    /// Where refusals are counted (`confsync_data_refused_total`).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Store {
@@ -55,6 +57,19 @@ impl Store {
             limits,
             backend: backend.to_string(),
             ..Self::default()
+        }
+    }
+
+    /// Counts refusals in `metrics` too.
+    pub fn counted_in(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_refusal(&mut self) {
+        self.refused += 1;
+        if let Some(m) = &self.metrics {
+            m.data_refused(&self.backend);
         }
     }
 
@@ -68,7 +83,7 @@ impl Store {
         if value.len() <= self.limits.max_value_size {
             return false;
         }
-        self.refused += 1;
+        self.count_refusal();
         warn!(backend = %self.backend, key = %key, size = value.len(), max_value_size = self.limits.max_value_size, "value larger than max_value_size; key dropped");
         true
     }
@@ -84,7 +99,7 @@ impl Store {
     /// changes; values over `max_value_size` are dropped with their keys.
     pub fn replace(&mut self, mut fresh: KvMap) -> Vec<String> {
         if fresh.len() > self.limits.max_keys {
-            self.refused += 1;
+            self.count_refusal();
             error!(backend = %self.backend, keys = fresh.len(), max_keys = self.limits.max_keys, "listing has more keys than max_keys; refused, keeping the last good keys");
             return Vec::new();
         }
@@ -121,7 +136,7 @@ impl Store {
                 && !self.kvs.contains_key(&key)
                 && self.kvs.len() >= self.limits.max_keys
             {
-                self.refused += 1;
+                self.count_refusal();
                 warn!(backend = %self.backend, key = %key, max_keys = self.limits.max_keys, "the store already holds max_keys keys; new key dropped");
                 continue;
             }

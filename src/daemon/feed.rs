@@ -81,7 +81,8 @@ impl Feed {
             .clone()
             .map(|(path, id)| state::run_writer(path, id, self.snapshot.subscribe(), synced_rx));
         let feed = Running {
-            store: Store::limited(&self.name, self.cfg.store_limits),
+            store: Store::limited(&self.name, self.cfg.store_limits)
+                .counted_in(self.services.metrics.clone()),
             up: true,
             feed: self,
             saved,

@@ -17,6 +17,7 @@
 //! | `confsync_guard_refusals_total` | counter | `resource`, `guard` |
 //! | `confsync_backend_up` | gauge (0/1) | `backend` |
 //! | `confsync_backend_errors_total` | counter | `backend` |
+//! | `confsync_data_refused_total` | counter | `backend` |
 //! | `confsync_backend_keys` | gauge | `backend` |
 //! | `confsync_backend_last_sync_timestamp_seconds` | gauge (unix time) | `backend` |
 //! | `confsync_backend_serving_saved_state` | gauge (0/1) | `backend` |
@@ -80,6 +81,7 @@ pub struct Metrics {
     reload_pending: Family<ResourceLabels, Gauge>,
     backend_up: BackendGauge,
     backend_errors: BackendCounter,
+    data_refused: BackendCounter,
     backend_keys: BackendGauge,
     backend_last_sync: BackendTimeGauge,
     serving_saved: BackendGauge,
@@ -152,6 +154,12 @@ impl Metrics {
             "1 if the backend's last listing or watch succeeded, else 0",
             backend_up.clone(),
         );
+        let data_refused = BackendCounter::default();
+        registry.register(
+            "confsync_data_refused",
+            "Keys dropped by max_value_size or max_keys, and listings refused by max_keys, per backend",
+            data_refused.clone(),
+        );
         let backend_errors = BackendCounter::default();
         registry.register(
             "confsync_backend_errors",
@@ -199,6 +207,7 @@ impl Metrics {
             reload_pending,
             backend_up,
             backend_errors,
+            data_refused,
             backend_keys,
             backend_last_sync,
             serving_saved,
@@ -279,6 +288,12 @@ impl Metrics {
             .set(i64::from(up));
     }
 
+    /// Counts one key dropped or listing refused by a backend's data limits
+    /// (`confsync_data_refused_total`).
+    pub fn data_refused(&self, backend: &str) {
+        self.data_refused.get_or_create(&be(backend)).inc();
+    }
+
     /// Counts one backend error (`confsync_backend_errors_total`).
     pub fn backend_error(&self, backend: &str) {
         self.backend_errors.get_or_create(&be(backend)).inc();
@@ -344,6 +359,7 @@ impl Metrics {
     pub fn init_backend(&self, backend: &str) {
         let labels = be(backend);
         drop(self.backend_errors.get_or_create(&labels));
+        drop(self.data_refused.get_or_create(&labels));
         drop(self.backend_up.get_or_create(&labels));
         drop(self.serving_saved.get_or_create(&labels));
     }

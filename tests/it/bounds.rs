@@ -172,7 +172,10 @@ fn a_stuck_render_is_reported_while_others_update_and_sigterm_still_exits() {
 
 #[test]
 fn values_over_max_value_size_are_dropped_and_listings_over_max_keys_refused() {
-    let dir = config_dir("max_value_size = 16\nmax_keys = 3\n");
+    let port = crate::support::free_port();
+    let dir = config_dir(&format!(
+        "max_value_size = 16\nmax_keys = 3\nmetrics_addr = \"127.0.0.1:{port}\"\n"
+    ));
     let data = dir.path().join("data.yaml");
     let big = "y".repeat(100);
     std::fs::write(&data, format!("app:\n  x: \"1\"\n  big: \"{big}\"\n")).unwrap();
@@ -208,4 +211,7 @@ fn values_over_max_value_size_are_dropped_and_listings_over_max_keys_refused() {
     });
     assert!(refused.is_some(), "{}", log_of(dir.path()));
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "/app/x=1\n");
+    let (_, metrics) = http_get(port, "/metrics").expect("/metrics answers");
+    let refused = crate::daemon::sample(&metrics, "confsync_data_refused_total", "backend=");
+    assert!(refused.is_some_and(|n| n >= 2.0), "{metrics}");
 }
