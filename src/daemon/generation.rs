@@ -57,6 +57,8 @@ pub struct Generation {
     pub pending: usize,
     /// Resource names, for readiness.
     pub names: Vec<String>,
+    /// Their destinations.
+    pub dests: Vec<PathBuf>,
     /// Backend names, for readiness.
     pub backends: Vec<String>,
     pub fatal: mpsc::Receiver<(String, BackendError)>,
@@ -90,6 +92,7 @@ pub async fn prepare(
         keep_stage_file: cfg.keep_stage_file,
     };
     let names: Vec<String> = set.resources.iter().map(|r| r.name.clone()).collect();
+    let dests: Vec<PathBuf> = set.resources.iter().map(|r| r.dest.clone()).collect();
     let mut by_backend: BTreeMap<String, Vec<crate::config::Resource>> = BTreeMap::new();
     for r in set.resources {
         by_backend.entry(r.backend.clone()).or_default().push(r);
@@ -191,6 +194,7 @@ pub async fn prepare(
             first_render,
             pending: n,
             names,
+            dests,
             backends,
             fatal,
         },
