@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod resource;
+mod room;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -557,6 +558,7 @@ pub fn load_resources_as(
         }
     }
     errors.extend(resource::duplicate_dests(&resources));
+    errors.extend(room::dest_errors(&resources, confdir, dialect));
     if errors.is_empty() {
         Ok((ResourceSet { resources, engine }, warnings))
     } else {
