@@ -43,6 +43,8 @@ struct RawResource {
     value_pattern: Option<Spanned<String>>,
     engine: Option<Spanned<String>>,
     create_dest_dirs: Option<bool>,
+    src_outside_templates: Option<bool>,
+    allow_special_mode: Option<bool>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -95,6 +97,12 @@ pub struct Resource {
     /// Create the destination's directory (and its parents, 0755) when it is missing;
     /// otherwise a missing directory is an error naming it.
     pub create_dest_dirs: bool,
+    /// `src` may resolve outside `templates/` (`src_outside_templates = true`); otherwise
+    /// a template reached through `..`, an absolute path or a symlink is an error.
+    pub src_outside_templates: bool,
+    /// `mode` may have set-uid, set-gid or sticky bits or be world-writable
+    /// (`allow_special_mode = true`); otherwise such a mode is an error.
+    pub allow_special_mode: bool,
 }
 
 /// A `value_pattern`, compiled to match whole values.
@@ -218,6 +226,12 @@ pub fn load_as(
             format!("template `{src}` not found at {}", src_path.display()),
         ));
     }
+    let src_outside_templates = raw.src_outside_templates.unwrap_or(false);
+    if !src_outside_templates {
+        if let Some(e) = super::room::src_outside(&src, &src_path, templates_dir) {
+            errors.push(err(at(&raw.src.span()), e));
+        }
+    }
     let dest = PathBuf::from(raw.dest.get_ref());
     if raw.dest.get_ref().is_empty() {
         errors.push(err(at(&raw.dest.span()), "`dest` is empty".into()));
@@ -245,6 +259,12 @@ pub fn load_as(
             }
         }
     });
+    let allow_special_mode = raw.allow_special_mode.unwrap_or(false);
+    if let (Some(m), Some(span), false) = (mode, raw.mode.as_ref(), allow_special_mode) {
+        if let Some(e) = super::room::special_mode(m) {
+            errors.push(err(at(&span.span()), e));
+        }
+    }
     let mut uid = raw.uid;
     if let Some(owner) = &raw.owner {
         match nix::unistd::User::from_name(owner.get_ref()) {
@@ -348,6 +368,8 @@ pub fn load_as(
         value_pattern,
         engine,
         create_dest_dirs: raw.create_dest_dirs.unwrap_or(false),
+        src_outside_templates,
+        allow_special_mode,
     };
     Ok((resource, warnings))
 }
@@ -377,6 +399,8 @@ pub fn test_resource() -> Resource {
         value_pattern: None,
         engine: None,
         create_dest_dirs: false,
+        src_outside_templates: false,
+        allow_special_mode: false,
     }
 }
 

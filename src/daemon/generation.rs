@@ -91,6 +91,7 @@ pub async fn prepare(
         sync_only: cfg.sync_only,
         keep_stage_file: cfg.keep_stage_file,
     };
+    let command_env = Arc::new(cfg.command_env.clone());
     let names: Vec<String> = set.resources.iter().map(|r| r.name.clone()).collect();
     let dests: Vec<PathBuf> = set.resources.iter().map(|r| r.dest.clone()).collect();
     let mut by_backend: BTreeMap<String, Vec<crate::config::Resource>> = BTreeMap::new();
@@ -143,6 +144,7 @@ pub async fn prepare(
                 services: services.clone(),
                 owed: shared.owed.clone(),
                 limits: shared.limits.clone(),
+                command_env: command_env.clone(),
                 retry_now: shared.retry_now.clone(),
                 first_done: first_tx.clone(),
             });

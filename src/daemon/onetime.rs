@@ -60,6 +60,7 @@ pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, Dae
             owed: owed.is_owed(r),
             limits: Some(&limits),
             ledger: Some(&owed),
+            env: Some(&cfg.command_env),
         };
         match resource::sync(r, &set.engine, kvs.clone(), opts, pass).await {
             Ok(s) => match s.outcome {

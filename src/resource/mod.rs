@@ -1,6 +1,7 @@
 //! One resource's sync: render, compare, stage, check, swap, reload. The destination is
 //! never written in place: it is replaced by a rename only after the check passed.
 
+pub mod child_env;
 pub mod command;
 pub mod dest_path;
 mod leftovers;
@@ -17,6 +18,7 @@ use tracing::warn;
 
 use crate::template::{Engine, EntryCache, TemplateError, View};
 
+pub use child_env::CommandEnv;
 pub use command::CommandError;
 
 /// Run-wide switches that change what a sync does.
@@ -211,6 +213,8 @@ pub struct Pass<'a> {
     pub limits: Option<&'a Limits>,
     /// Told when a swap makes a reload owed and when the reload is done.
     pub ledger: Option<&'a dyn Ledger>,
+    /// The environment of check and reload commands; `None`: [`CommandEnv::INHERIT`].
+    pub env: Option<&'a CommandEnv>,
 }
 
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
@@ -297,7 +301,8 @@ async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
     let _slot = permit(pass.limits, |l| &l.commands).await;
     let begun = Instant::now();
     let cmd = command::substitute(cmd, &res.dest, &res.dest);
-    command::run(&cmd, res.reload_timeout)
+    let env = pass.env.unwrap_or(CommandEnv::inherit());
+    command::run(&cmd, res.reload_timeout, env)
         .await
         .map_err(|source| SyncError::Reload {
             resource: res.name.clone(),
@@ -357,7 +362,8 @@ async fn update(
             let _slot = permit(pass.limits, |l| &l.commands).await;
             let begun = Instant::now();
             let cmd = command::substitute(cmd, staged.path(), dest);
-            if let Err(source) = command::run(&cmd, res.check_timeout).await {
+            let env = pass.env.unwrap_or(CommandEnv::inherit());
+            if let Err(source) = command::run(&cmd, res.check_timeout, env).await {
                 let kept = if opts.keep_stage_file {
                     format!(" (rejected file kept at {})", staged.keep().display())
                 } else {
