@@ -13,6 +13,7 @@ mod etcd;
 mod faults;
 mod file_backend;
 mod go_templates;
+mod input_quirks;
 mod redis;
 mod register;
 mod reliability;
