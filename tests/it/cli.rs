@@ -459,8 +459,9 @@ fn haproxy_check_accepts_good_and_rejects_bad() {
     assert!(o.status.success(), "{}", stderr(&o));
     let good = std::fs::read_to_string(f.dest()).unwrap();
     assert!(good.contains("server web2 127.0.0.1:8002 check"), "{good}");
-    // A value that is not an address: haproxy -c rejects it; the live file stays.
-    let f2 = haproxy_fixture("not-an-address:::");
+    // A well-formed address haproxy -c rejects (a name that cannot resolve, RFC 6761's
+    // `.invalid`; a malformed one never gets past the `addr` filter): the live file stays.
+    let f2 = haproxy_fixture("no-such-host.invalid:80");
     write(f2.path(), "out/app.cfg", &good);
     let o = f2.run(&[]);
     assert_eq!(o.status.code(), Some(1));
