@@ -13,6 +13,7 @@ mod etcd;
 mod faults;
 mod file_backend;
 mod go_templates;
+mod injection;
 mod redis;
 mod register;
 mod reliability;
