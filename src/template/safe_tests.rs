@@ -292,3 +292,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn convert_maps_the_go_checks_to_the_filters() {
+    let src = "{{range gets \"/s/*\"}}server {{base .Key | ident}} {{addr .Value}} {{token \"x\"}}\n{{end}}";
+    let go = crate::template::GoTemplate::parse("t.tmpl", src.to_string()).unwrap();
+    let c = crate::template::convert::convert(&go).unwrap();
+    for filter in ["| ident", "| addr", "| token"] {
+        assert!(c.text.contains(filter), "{filter} in {}", c.text);
+    }
+    let mut e = Engine::new();
+    e.add_raw("t.tera", &c.text).unwrap();
+    for (value, ok) in [("10.0.0.1:80", true), ("10.0.0.1:80;", false)] {
+        let got = e.render("t.tera", view(&[("/s/web1", value)]));
+        let want = go.render(&view(&[("/s/web1", value)]));
+        assert_eq!(got.is_ok(), ok);
+        assert_eq!(want.is_ok(), ok);
+        if ok {
+            assert_eq!(got.unwrap(), want.unwrap());
+        }
+    }
+}
