@@ -41,6 +41,7 @@ struct RawResource {
     min_reload_interval: Option<Spanned<duration::Raw>>,
     min_keys: Option<usize>,
     value_pattern: Option<Spanned<String>>,
+    key_pattern: Option<Spanned<String>>,
     engine: Option<Spanned<String>>,
     create_dest_dirs: Option<bool>,
     src_outside_templates: Option<bool>,
@@ -91,6 +92,9 @@ pub struct Resource {
     pub min_keys: usize,
     /// Values that do not match this whole pattern are left out of the render.
     pub value_pattern: Option<ValuePattern>,
+    /// Keys whose whole name, relative to the prefix (as templates see it), does not
+    /// match this pattern are left out of the render: key names come from the store too.
+    pub key_pattern: Option<ValuePattern>,
     /// The template's language, when the resource names it (`engine = "go"|"tera"`);
     /// otherwise the engine's detection rule decides.
     pub engine: Option<EngineKind>,
@@ -105,7 +109,7 @@ pub struct Resource {
     pub allow_special_mode: bool,
 }
 
-/// A `value_pattern`, compiled to match whole values.
+/// A `value_pattern` or `key_pattern`, compiled to match whole values or keys.
 #[derive(Debug, Clone)]
 pub struct ValuePattern {
     /// As written in the resource file.
@@ -305,19 +309,21 @@ pub fn load_as(
                 None
             }
         });
-    let value_pattern =
-        raw.value_pattern
-            .as_ref()
+    let mut pattern = |field: &str, raw: &Option<Spanned<String>>| {
+        raw.as_ref()
             .and_then(|p| match ValuePattern::new(p.get_ref()) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     errors.push(err(
                         at(&p.span()),
-                        format!("`value_pattern` is not a valid regex: {e}"),
+                        format!("`{field}` is not a valid regex: {e}"),
                     ));
                     None
                 }
-            });
+            })
+    };
+    let value_pattern = pattern("value_pattern", &raw.value_pattern);
+    let key_pattern = pattern("key_pattern", &raw.key_pattern);
 
     let engine = raw.engine.as_ref().and_then(|e| {
         EngineKind::parse(e.get_ref()).or_else(|| {
@@ -366,6 +372,7 @@ pub fn load_as(
         min_reload_interval,
         min_keys: raw.min_keys.unwrap_or(0),
         value_pattern,
+        key_pattern,
         engine,
         create_dest_dirs: raw.create_dest_dirs.unwrap_or(false),
         src_outside_templates,
@@ -397,6 +404,7 @@ pub fn test_resource() -> Resource {
         min_reload_interval: Duration::ZERO,
         min_keys: 0,
         value_pattern: None,
+        key_pattern: None,
         engine: None,
         create_dest_dirs: false,
         src_outside_templates: false,

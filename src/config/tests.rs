@@ -186,12 +186,16 @@ fn named_backends_and_resource_options() {
     write(
         dir.path(),
         "conf.d/b.toml",
-        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\nvalue_pattern = \"(\"\nwait = \"2s:1s\"\n",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\nvalue_pattern = \"(\"\nwait = \"2s:1s\"\nkey_pattern = \"[\"\n",
     );
     let errs = load_resources(dir.path(), "").unwrap_err();
     let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert!(
         text.iter().any(|e| e.contains("b.toml:4: `value_pattern`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|e| e.contains("b.toml:6: `key_pattern`")),
         "{text:?}"
     );
     assert!(

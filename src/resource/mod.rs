@@ -132,12 +132,12 @@ impl SyncError {
     }
 }
 
-/// A render's text and the keys its `value_pattern` left out.
+/// A render's text and the keys its `value_pattern` and `key_pattern` left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// The output (bytes: a Go template need not produce UTF-8).
     pub text: Vec<u8>,
-    /// Full keys whose values failed `value_pattern`.
+    /// Full keys whose values failed `value_pattern` or whose names failed `key_pattern`.
     pub excluded: Vec<String>,
 }
 
@@ -153,12 +153,18 @@ pub fn render(
     if let Some(c) = cache {
         view = view.with_cache(c.clone());
     }
-    let excluded = match &res.value_pattern {
+    let mut excluded = match &res.value_pattern {
         Some(p) => view.exclude_values(|v| p.regex.is_match(v)),
         None => Vec::new(),
     };
     for key in &excluded {
         warn!(resource = %res.name, key = %key, pattern = %res.value_pattern.as_ref().map(|p| p.source.as_str()).unwrap_or_default(), "value does not match value_pattern; key left out of the render");
+    }
+    if let Some(p) = &res.key_pattern {
+        for key in view.exclude_keys(|k| p.regex.is_match(k)) {
+            warn!(resource = %res.name, key = ?key, pattern = %p.source, "key does not match key_pattern; key left out of the render");
+            excluded.push(key);
+        }
     }
     if res.min_keys > 0 {
         let found = view.len();

@@ -8,6 +8,7 @@ pub mod entries;
 pub mod funcs;
 pub mod glob;
 pub mod go;
+pub mod safe;
 pub mod view;
 
 use std::collections::HashMap;

@@ -14,6 +14,7 @@ mod faults;
 mod file_backend;
 mod go_templates;
 mod hostile_resources;
+mod injection;
 mod input_quirks;
 mod redis;
 mod register;
