@@ -438,7 +438,10 @@ fn haproxy_fixture(server_value: &str, balance: &str) -> Fixture {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/haproxy.cfg.tmpl"),
     )
     .unwrap()
-    .replace("balance roundrobin", "balance {{ getv(key=\"/app/balance\") }}");
+    .replace(
+        "balance roundrobin",
+        "balance {{ getv(key=\"/app/balance\") }}",
+    );
     let data = format!(
         "app:\n  balance: {balance}\n  servers:\n    web1: \"127.0.0.1:{}\"\n    web2: \"{server_value}\"\n  stats:\n    user: admin\n    password: pw\n  listen:\n    http: \"127.0.0.1:{}\"\n    stats: \"127.0.0.1:{}\"\n",
         support::free_port(),
