@@ -7,7 +7,6 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use confsync::cli::{Cli, Command, ConfArgs};
 use confsync::confd;
 use confsync::config::{self, ConfigError, LogFormat, ResourceSet, RunConfig, Settings};
@@ -20,7 +19,12 @@ fn main() -> ExitCode {
     if confd::detect(&argv) {
         return confd_main(&argv[1..]);
     }
-    let cli = Cli::parse_from(argv);
+    let matches = <Cli as clap::CommandFactory>::command().get_matches_from(argv);
+    warn_password_on_command_line(&matches);
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -49,6 +53,22 @@ fn main() -> ExitCode {
             Command::Register { args } => confsync::register::run(args).await,
         }
     })
+}
+
+/// Warns (once, at start) when `--password` was given on the command line, where every
+/// user of the host can read it (`ps`, `/proc/PID/cmdline`). `CONFSYNC_PASSWORD` and
+/// `--password-file` fill the same setting and stay quiet.
+fn warn_password_on_command_line(matches: &clap::ArgMatches) {
+    let Some((name, sub)) = matches.subcommand() else {
+        return;
+    };
+    let on_command_line = sub.ids().any(|id| id.as_str() == "password")
+        && sub.value_source("password") == Some(clap::parser::ValueSource::CommandLine);
+    if on_command_line {
+        eprintln!(
+            "confsync {name}: warning: --password is visible to every user of this host in the process list; use CONFSYNC_PASSWORD or --password-file instead"
+        );
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -88,6 +108,11 @@ fn confd_main(args: &[OsString]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(confd::Parsed::Run(flags)) => {
+            if *flags.origin("password") == confd::spec::Origin::Flag {
+                eprintln!(
+                    "confd: warning: -password is visible to every user of this host in the process list; put it in confd.toml instead"
+                );
+            }
             let rt = match runtime() {
                 Ok(rt) => rt,
                 Err(code) => return code,

@@ -37,6 +37,7 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
             "\"1s:2s\"",
             "min_keys",
             "value_pattern",
+            "key_pattern",
             "\"(\"",
             "engine",
             "\"go\"",

@@ -20,6 +20,8 @@ pub mod etcd;
 pub mod file;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "etcd", feature = "redis"))]
+pub(crate) mod text;
 
 /// Keys to values, sorted by key (so prefix scans are range scans).
 pub type KvMap = BTreeMap<String, String>;

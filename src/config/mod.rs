@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod resource;
+mod room;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -99,6 +100,9 @@ pub struct RunConfig {
     pub state_dir_setting: Option<PathBuf>,
     /// Most check and reload commands running at once, over all resources.
     pub parallel_commands: usize,
+    /// What check and reload commands see of the environment (`command_env`): never
+    /// confsync's secrets.
+    pub command_env: crate::resource::CommandEnv,
 }
 
 /// How often a watching backend is listed in full when `resync_interval` is not set.
@@ -289,6 +293,14 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
     if parallel_commands == 0 {
         errors.push(ConfigError::cli("parallel_commands must be at least 1"));
     }
+    let command_env = crate::resource::CommandEnv::new(s.command_env.clone().map(|v| {
+        // `--command-env ""` (or an empty variable) is an empty list.
+        v.into_iter().filter(|n| !n.is_empty()).collect()
+    }))
+    .unwrap_or_else(|e| {
+        errors.push(ConfigError::cli(e));
+        crate::resource::CommandEnv::INHERIT
+    });
     let mut backends = BTreeMap::new();
     let mut backend_errors = BTreeMap::new();
     let mut tables = vec![(
@@ -345,6 +357,7 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         metrics_addr: s.metrics_addr.filter(|a| !a.is_empty()),
         state_dir_setting: s.state_dir,
         parallel_commands,
+        command_env,
     })
 }
 
@@ -570,6 +583,7 @@ pub fn load_resources_as(
         }
     }
     errors.extend(resource::duplicate_dests(&resources));
+    errors.extend(room::dest_errors(&resources, confdir, dialect));
     if errors.is_empty() {
         Ok((ResourceSet { resources, engine }, warnings))
     } else {

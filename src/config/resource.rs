@@ -41,10 +41,13 @@ struct RawResource {
     min_reload_interval: Option<Spanned<duration::Raw>>,
     min_keys: Option<usize>,
     value_pattern: Option<Spanned<String>>,
+    key_pattern: Option<Spanned<String>>,
     engine: Option<Spanned<String>>,
     create_dest_dirs: Option<bool>,
     max_render_size: Option<usize>,
     render_timeout: Option<Spanned<duration::Raw>>,
+    src_outside_templates: Option<bool>,
+    allow_special_mode: Option<bool>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -91,6 +94,9 @@ pub struct Resource {
     pub min_keys: usize,
     /// Values that do not match this whole pattern are left out of the render.
     pub value_pattern: Option<ValuePattern>,
+    /// Keys whose whole name, relative to the prefix (as templates see it), does not
+    /// match this pattern are left out of the render: key names come from the store too.
+    pub key_pattern: Option<ValuePattern>,
     /// The template's language, when the resource names it (`engine = "go"|"tera"`);
     /// otherwise the engine's detection rule decides.
     pub engine: Option<EngineKind>,
@@ -103,9 +109,15 @@ pub struct Resource {
     /// A render still running after this long (default 10 s) is reported as stuck and
     /// abandoned; its result is discarded.
     pub render_timeout: Duration,
+    /// `src` may resolve outside `templates/` (`src_outside_templates = true`); otherwise
+    /// a template reached through `..`, an absolute path or a symlink is an error.
+    pub src_outside_templates: bool,
+    /// `mode` may have set-uid, set-gid or sticky bits or be world-writable
+    /// (`allow_special_mode = true`); otherwise such a mode is an error.
+    pub allow_special_mode: bool,
 }
 
-/// A `value_pattern`, compiled to match whole values.
+/// A `value_pattern` or `key_pattern`, compiled to match whole values or keys.
 #[derive(Debug, Clone)]
 pub struct ValuePattern {
     /// As written in the resource file.
@@ -226,6 +238,12 @@ pub fn load_as(
             format!("template `{src}` not found at {}", src_path.display()),
         ));
     }
+    let src_outside_templates = raw.src_outside_templates.unwrap_or(false);
+    if !src_outside_templates {
+        if let Some(e) = super::room::src_outside(&src, &src_path, templates_dir) {
+            errors.push(err(at(&raw.src.span()), e));
+        }
+    }
     let dest = PathBuf::from(raw.dest.get_ref());
     if raw.dest.get_ref().is_empty() {
         errors.push(err(at(&raw.dest.span()), "`dest` is empty".into()));
@@ -253,6 +271,12 @@ pub fn load_as(
             }
         }
     });
+    let allow_special_mode = raw.allow_special_mode.unwrap_or(false);
+    if let (Some(m), Some(span), false) = (mode, raw.mode.as_ref(), allow_special_mode) {
+        if let Some(e) = super::room::special_mode(m) {
+            errors.push(err(at(&span.span()), e));
+        }
+    }
     let mut uid = raw.uid;
     if let Some(owner) = &raw.owner {
         match nix::unistd::User::from_name(owner.get_ref()) {
@@ -305,19 +329,21 @@ pub fn load_as(
         Some(n) => n,
         None => crate::template::limits::DEFAULT_MAX_RENDER_SIZE,
     };
-    let value_pattern =
-        raw.value_pattern
-            .as_ref()
+    let mut pattern = |field: &str, raw: &Option<Spanned<String>>| {
+        raw.as_ref()
             .and_then(|p| match ValuePattern::new(p.get_ref()) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     errors.push(err(
                         at(&p.span()),
-                        format!("`value_pattern` is not a valid regex: {e}"),
+                        format!("`{field}` is not a valid regex: {e}"),
                     ));
                     None
                 }
-            });
+            })
+    };
+    let value_pattern = pattern("value_pattern", &raw.value_pattern);
+    let key_pattern = pattern("key_pattern", &raw.key_pattern);
 
     let engine = raw.engine.as_ref().and_then(|e| {
         EngineKind::parse(e.get_ref()).or_else(|| {
@@ -366,10 +392,13 @@ pub fn load_as(
         min_reload_interval,
         min_keys: raw.min_keys.unwrap_or(0),
         value_pattern,
+        key_pattern,
         engine,
         create_dest_dirs: raw.create_dest_dirs.unwrap_or(false),
         max_render_size,
         render_timeout,
+        src_outside_templates,
+        allow_special_mode,
     };
     Ok((resource, warnings))
 }
@@ -397,10 +426,13 @@ pub fn test_resource() -> Resource {
         min_reload_interval: Duration::ZERO,
         min_keys: 0,
         value_pattern: None,
+        key_pattern: None,
         engine: None,
         create_dest_dirs: false,
         max_render_size: crate::template::limits::DEFAULT_MAX_RENDER_SIZE,
         render_timeout: Duration::from_secs(10),
+        src_outside_templates: false,
+        allow_special_mode: false,
     }
 }
 

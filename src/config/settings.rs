@@ -119,6 +119,12 @@ pub struct Settings {
     #[arg(long, env = "CONFSYNC_PARALLEL_COMMANDS")]
     #[serde(alias = "parallel-commands")]
     pub parallel_commands: Option<usize>,
+    /// The only environment variables check and reload commands get (NAME or PREFIX*,
+    /// comma-separated); CONFSYNC_* and CONFD_* never reach them [default: the whole
+    /// environment but those]
+    #[arg(long, env = "CONFSYNC_COMMAND_ENV", value_delimiter = ',')]
+    #[serde(alias = "command-env")]
+    pub command_env: Option<Vec<String>>,
     /// Named backends (`[backends.NAME]` in confsync.toml) that resources pick with
     /// `backend = "NAME"`; the flags above define the default backend.
     #[arg(skip)]
@@ -212,6 +218,7 @@ impl fmt::Debug for Settings {
             metrics_addr,
             state_dir,
             parallel_commands,
+            command_env,
             backends,
         } = self;
         f.debug_struct("Settings")
@@ -243,6 +250,7 @@ impl fmt::Debug for Settings {
             .field("metrics_addr", metrics_addr)
             .field("state_dir", state_dir)
             .field("parallel_commands", parallel_commands)
+            .field("command_env", command_env)
             .field("backends", backends)
             .finish()
     }
@@ -325,6 +333,7 @@ impl Settings {
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             state_dir: self.state_dir.or(lower.state_dir),
             parallel_commands: self.parallel_commands.or(lower.parallel_commands),
+            command_env: self.command_env.or(lower.command_env),
             backends: self.backends.or(lower.backends),
         }
     }

@@ -186,12 +186,16 @@ fn named_backends_and_resource_options() {
     write(
         dir.path(),
         "conf.d/b.toml",
-        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\nvalue_pattern = \"(\"\nwait = \"2s:1s\"\n",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\nvalue_pattern = \"(\"\nwait = \"2s:1s\"\nkey_pattern = \"[\"\n",
     );
     let errs = load_resources(dir.path(), "").unwrap_err();
     let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert!(
         text.iter().any(|e| e.contains("b.toml:4: `value_pattern`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|e| e.contains("b.toml:6: `key_pattern`")),
         "{text:?}"
     );
     assert!(
@@ -307,4 +311,26 @@ fn resync_interval_and_max_staleness() {
     let cfg = run_config(plain.path(), None, cli).unwrap();
     let errs = &cfg.backend_errors[DEFAULT_BACKEND];
     assert!(errs[0].message.contains("resync_interval"), "{errs:?}");
+}
+
+#[test]
+fn command_env_comes_from_the_file_and_never_names_secrets() {
+    use std::ffi::OsStr;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"env\"\ncommand_env = [\"PATH\", \"LC_*\"]\n",
+    );
+    let cfg = run_config(dir.path(), None, Settings::default()).unwrap();
+    assert!(cfg.command_env.passes(OsStr::new("LC_ALL")));
+    assert!(!cfg.command_env.passes(OsStr::new("HOME")));
+    let cfg = run_config(&dir.path().join("none"), None, settings("env")).unwrap();
+    assert_eq!(cfg.command_env, crate::resource::CommandEnv::INHERIT);
+    let bad = Settings {
+        command_env: Some(vec!["CONFD_CLIENT_PASSWORD".into()]),
+        ..settings("env")
+    };
+    let errors = run_config(dir.path(), None, bad).unwrap_err();
+    assert!(errors[0].message.contains("CONFD_"), "{errors:?}");
 }

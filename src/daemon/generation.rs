@@ -57,6 +57,8 @@ pub struct Generation {
     pub pending: usize,
     /// Resource names, for readiness.
     pub names: Vec<String>,
+    /// Their destinations.
+    pub dests: Vec<PathBuf>,
     /// Backend names, for readiness.
     pub backends: Vec<String>,
     pub fatal: mpsc::Receiver<(String, BackendError)>,
@@ -89,7 +91,9 @@ pub async fn prepare(
         sync_only: cfg.sync_only,
         keep_stage_file: cfg.keep_stage_file,
     };
+    let command_env = Arc::new(cfg.command_env.clone());
     let names: Vec<String> = set.resources.iter().map(|r| r.name.clone()).collect();
+    let dests: Vec<PathBuf> = set.resources.iter().map(|r| r.dest.clone()).collect();
     let mut by_backend: BTreeMap<String, Vec<crate::config::Resource>> = BTreeMap::new();
     for r in set.resources {
         by_backend.entry(r.backend.clone()).or_default().push(r);
@@ -140,6 +144,7 @@ pub async fn prepare(
                 services: services.clone(),
                 owed: shared.owed.clone(),
                 limits: shared.limits.clone(),
+                command_env: command_env.clone(),
                 retry_now: shared.retry_now.clone(),
                 first_done: first_tx.clone(),
             });
@@ -191,6 +196,7 @@ pub async fn prepare(
             first_render,
             pending: n,
             names,
+            dests,
             backends,
             fatal,
         },

@@ -10,6 +10,7 @@ mod pace;
 mod worker;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,6 +134,8 @@ pub async fn run(
                 match r {
                     Ok(next) => {
                         let old = std::mem::replace(&mut current, next.start());
+                        // Owed reloads of resources the new set dropped are moot.
+                        shared.owed.retain(current.dests.iter().map(PathBuf::as_path));
                         switch(old, &current, &services, &mut draining);
                         ready = ready || current.pending == 0;
                     }
@@ -199,9 +202,6 @@ fn reconfigure(reload: Reload, shared: Shared) -> Preparing {
             .map_err(|e| vec![format!("reading the configuration failed: {e}")])?;
         let (cfg, set) =
             parsed.map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        shared
-            .owed
-            .retain(set.resources.iter().map(|r| r.dest.as_path()));
         generation::prepare(cfg, set, &shared)
             .await
             .map_err(|fatal| {

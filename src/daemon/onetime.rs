@@ -61,6 +61,7 @@ pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, Dae
             limits: Some(&limits),
             ledger: Some(&owed),
             shared_engine: None,
+            env: Some(&cfg.command_env),
         };
         match resource::sync(r, &set.engine, kvs.clone(), opts, pass).await {
             Ok(s) => match s.outcome {

@@ -126,10 +126,20 @@ impl Ledger for OwedReloads {
     }
 }
 
-/// The record's text: the destination's path on the first line.
+/// The record's text: the destination's path on the first line. Readable by the
+/// daemon's user only (0600), as every state file is: the set of destinations says what
+/// the host runs.
 fn write_record(path: &Path, dest: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    // A leftover tmp file from an older run keeps its mode on open: set it.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(dest.as_os_str().as_encoded_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -182,6 +192,18 @@ mod tests {
         // Junk in the directory is skipped.
         std::fs::write(dir.path().join("owed/x.owed"), b"").unwrap();
         assert!(OwedReloads::open(Some(dir.path())).is_owed(&b));
+    }
+
+    #[test]
+    fn owed_records_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let owed = OwedReloads::open(Some(dir.path()));
+        let a = res("/etc/haproxy/haproxy.cfg");
+        owed.owe(&a);
+        let record = owed.record(&a.dest).unwrap();
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", record.display());
     }
 
     #[test]

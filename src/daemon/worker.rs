@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 use crate::backend::{Backoff, KvMap};
 use crate::config::Resource;
 use crate::http::ResourceState;
-use crate::resource::{self, Limits, Outcome, Pass, SyncError, SyncOptions};
+use crate::resource::{self, CommandEnv, Limits, Outcome, Pass, SyncError, SyncOptions};
 use crate::template::{Engine, EntryCache};
 
 use super::Services;
@@ -49,6 +49,8 @@ pub struct Worker {
     /// Reloads owed, shared by every generation of the run.
     pub owed: Arc<OwedReloads>,
     pub limits: Arc<Limits>,
+    /// The environment of its check and reload commands (`command_env`).
+    pub command_env: Arc<CommandEnv>,
     /// Held while syncing, shared with the next generation's worker for the same
     /// destination, which so starts its first sync only once this one's is over.
     pub dest_lock: Arc<Mutex<()>>,
@@ -188,6 +190,7 @@ impl Worker {
             limits: Some(&self.limits),
             ledger: Some(self.owed.as_ref()),
             shared_engine: Some(&self.engine),
+            env: Some(self.command_env.as_ref()),
         };
         let result = resource::sync(res, &self.engine, kvs, self.opts, pass).await;
         let owed_after = self.owed.is_owed(res);

@@ -21,10 +21,11 @@
 //! | `confsync_backend_keys` | gauge | `backend` |
 //! | `confsync_backend_last_sync_timestamp_seconds` | gauge (unix time) | `backend` |
 //! | `confsync_backend_serving_saved_state` | gauge (0/1) | `backend` |
+//! | `confsync_backend_invalid_text_total` | counter | `kind` (etcd, redis) |
 //! | `confsync_change_to_file_seconds` | histogram | none |
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -57,6 +58,14 @@ struct GuardLabels {
 struct BackendLabels {
     /// The backend's name (`[backends.NAME]`, or the default one).
     backend: String,
+}
+
+/// Labels of counters a backend updates itself: it knows its kind, not the name it was
+/// configured under.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    /// The backend's kind: `etcd`, `redis`.
+    kind: String,
 }
 
 type ResourceCounter = Family<ResourceLabels, Counter>;
@@ -186,6 +195,12 @@ impl Metrics {
             "1 while the backend has not answered since start and its snapshot saved by \
              an earlier run is rendered instead, else 0",
             serving_saved.clone(),
+        );
+        registry.register(
+            "confsync_backend_invalid_text",
+            "Keys or values left out of a listing or watch event because they are not UTF-8, \
+             per backend kind",
+            invalid_text().clone(),
         );
         // 0.5 ms, 1 ms, 2 ms ... 8.192 s: 15 doubling buckets (plus +Inf).
         let change_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 15));
@@ -369,6 +384,22 @@ impl Metrics {
     pub fn observe_change_latency(&self, seconds: f64) {
         self.change_latency.observe(seconds);
     }
+}
+
+/// Keys and values left out because they are not UTF-8, by backend kind. Process-wide,
+/// because the backends count them where they read the bytes, below any [`Metrics`].
+fn invalid_text() -> &'static Family<KindLabels, Counter> {
+    static FAMILY: OnceLock<Family<KindLabels, Counter>> = OnceLock::new();
+    FAMILY.get_or_init(Family::default)
+}
+
+/// Counts `n` keys or values a `kind` backend left out as not UTF-8
+/// (`confsync_backend_invalid_text_total`).
+pub fn count_invalid_text(kind: &str, n: u64) {
+    let labels = KindLabels {
+        kind: kind.to_owned(),
+    };
+    invalid_text().get_or_create(&labels).inc_by(n);
 }
 
 fn res(resource: &str) -> ResourceLabels {

@@ -81,9 +81,12 @@ impl Probe {
     /// Runs the check once, failing it at `timeout`; the error says why it failed.
     pub async fn run(&self, timeout: Duration) -> Result<(), String> {
         match self {
-            Probe::Cmd(cmd) => crate::resource::command::run(cmd, timeout)
-                .await
-                .map_err(|e| e.to_string()),
+            // The store's password is confsync's secret, not the check's.
+            Probe::Cmd(cmd) => {
+                crate::resource::command::run(cmd, timeout, &crate::resource::CommandEnv::INHERIT)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Probe::Tcp(addr) => {
                 match tokio::time::timeout(timeout, TcpStream::connect(addr.as_str())).await {
                     Ok(Ok(_)) => Ok(()),

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
+use super::child_env::CommandEnv;
+
 /// Most stderr/stdout kept for an error message.
 const OUTPUT_LIMIT: usize = 4096;
 
@@ -89,14 +91,12 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Runs `cmd` under `/bin/sh -c` with `timeout`; on failure the error carries the exit
-/// status and the command's stderr (or stdout when stderr is empty).
-pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
+/// Runs `cmd` under `/bin/sh -c` with `timeout` in the environment `env` gives (never
+/// confsync's secrets); on failure the error carries the exit status and the command's
+/// stderr (or stdout when stderr is empty).
+pub async fn run(cmd: &str, timeout: Duration, env: &CommandEnv) -> Result<(), CommandError> {
     let mut command = tokio::process::Command::new("/bin/sh");
-    // Only confsync itself talks to systemd.
-    for var in crate::systemd::CHILD_ENV_REMOVE {
-        command.env_remove(var);
-    }
+    env.apply(&mut command);
     let mut child = command
         .arg("-c")
         .arg(cmd)
@@ -283,7 +283,10 @@ mod tests {
     async fn a_dropped_command_takes_its_whole_group_with_it() {
         let marker = format!("300.{}", fastrand::u32(1000..u32::MAX));
         let cmd = format!("sh -c 'sleep {marker} & sleep {marker}'");
-        let running = tokio::spawn(async move { run(&cmd, Duration::from_secs(600)).await });
+        let running =
+            tokio::spawn(
+                async move { run(&cmd, Duration::from_secs(600), &CommandEnv::INHERIT).await },
+            );
         let started = tokio::time::timeout(Duration::from_secs(10), async {
             while !alive_with(&marker) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -310,7 +313,9 @@ mod tests {
         let marker = format!("300.{}", fastrand::u32(1000..u32::MAX));
         // The background sleep outlives sh, as a daemon started by a reload would.
         let cmd = format!("sleep {marker} >/dev/null 2>&1 &");
-        run(&cmd, Duration::from_secs(10)).await.unwrap();
+        run(&cmd, Duration::from_secs(10), &CommandEnv::INHERIT)
+            .await
+            .unwrap();
         assert!(alive_with(&marker));
         let pid = std::fs::read_dir("/proc")
             .unwrap()
@@ -331,12 +336,20 @@ mod tests {
 
     #[tokio::test]
     async fn failure_carries_stderr_and_status() {
-        let e = run("echo bad line >&2; exit 3", Duration::from_secs(5))
-            .await
-            .unwrap_err();
+        let e = run(
+            "echo bad line >&2; exit 3",
+            Duration::from_secs(5),
+            &CommandEnv::INHERIT,
+        )
+        .await
+        .unwrap_err();
         let text = e.to_string();
         assert!(text.contains("bad line") && text.contains('3'), "{text}");
-        assert!(run("true", Duration::from_secs(5)).await.is_ok());
+        assert!(
+            run("true", Duration::from_secs(5), &CommandEnv::INHERIT)
+                .await
+                .is_ok()
+        );
     }
 
     #[test]
@@ -363,6 +376,7 @@ mod tests {
         let e = run(
             "head -c 3000000 /dev/zero | tr '\\0' x; echo THE-END; exit 1",
             Duration::from_secs(30),
+            &CommandEnv::INHERIT,
         )
         .await
         .unwrap_err();
@@ -374,9 +388,13 @@ mod tests {
     #[tokio::test]
     async fn timeout_kills_the_group() {
         let start = std::time::Instant::now();
-        let e = run("sleep 30 & sleep 30", Duration::from_millis(200))
-            .await
-            .unwrap_err();
+        let e = run(
+            "sleep 30 & sleep 30",
+            Duration::from_millis(200),
+            &CommandEnv::INHERIT,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(e, CommandError::TimedOut { .. }), "{e}");
         assert!(start.elapsed() < Duration::from_secs(5));
     }

@@ -98,6 +98,50 @@ pub fn identity(dest: &Path) -> PathBuf {
     cleaned
 }
 
+/// What a destination that is not a regular file is ("a directory", "a FIFO", ...), or
+/// `None` for a regular file. Replacing a device, a FIFO or a socket with a regular file
+/// would break whatever uses it; a directory cannot be renamed over.
+pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    Some(if t.is_file() {
+        return None;
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_symlink() {
+        "a symlink"
+    } else {
+        "not a regular file"
+    })
+}
+
+/// An error unless `file` (a resolved destination, see [`resolve`]) is a regular file or
+/// does not exist yet.
+pub fn ensure_regular(file: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(file) {
+        Ok(meta) => match not_regular(&meta) {
+            None => Ok(()),
+            Some(kind) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is {kind}; a destination must be a regular file (or a symlink to one)",
+                    file.display()
+                ),
+            )),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Makes sure the directory that will hold `file` exists: creates it (and its parents,
 /// 0755 as `mkdir -p` does) when `create` is set, else fails naming the directory and
 /// `resource_file`.

@@ -1,6 +1,7 @@
 //! One resource's sync: render, compare, stage, check, swap, reload. The destination is
 //! never written in place: it is replaced by a rename only after the check passed.
 
+pub mod child_env;
 pub mod command;
 pub mod dest_path;
 mod leftovers;
@@ -17,6 +18,7 @@ use tracing::warn;
 
 use crate::template::{Engine, EntryCache, TemplateError, View};
 
+pub use child_env::CommandEnv;
 pub use command::CommandError;
 
 /// Run-wide switches that change what a sync does.
@@ -141,12 +143,12 @@ impl SyncError {
     }
 }
 
-/// A render's text and the keys its `value_pattern` left out.
+/// A render's text and the keys its `value_pattern` and `key_pattern` left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// The output (bytes: a Go template need not produce UTF-8).
     pub text: Vec<u8>,
-    /// Full keys whose values failed `value_pattern`.
+    /// Full keys whose values failed `value_pattern` or whose names failed `key_pattern`.
     pub excluded: Vec<String>,
 }
 
@@ -163,12 +165,18 @@ pub fn render(
     if let Some(c) = cache {
         view = view.with_cache(c.clone());
     }
-    let excluded = match &res.value_pattern {
+    let mut excluded = match &res.value_pattern {
         Some(p) => view.exclude_values(|v| p.regex.is_match(v)),
         None => Vec::new(),
     };
     for key in &excluded {
         warn!(resource = %res.name, key = %key, pattern = %res.value_pattern.as_ref().map(|p| p.source.as_str()).unwrap_or_default(), "value does not match value_pattern; key left out of the render");
+    }
+    if let Some(p) = &res.key_pattern {
+        for key in view.exclude_keys(|k| p.regex.is_match(k)) {
+            warn!(resource = %res.name, key = ?key, pattern = %p.source, "key does not match key_pattern; key left out of the render");
+            excluded.push(key);
+        }
     }
     if res.min_keys > 0 {
         let found = view.len();
@@ -230,6 +238,8 @@ pub struct Pass<'a> {
     /// The engine, shared: renders then run on a thread of their own and are abandoned
     /// at the resource's `render_timeout`. `None` (one-time runs): they run in place.
     pub shared_engine: Option<&'a Arc<Engine>>,
+    /// The environment of check and reload commands; `None`: [`CommandEnv::INHERIT`].
+    pub env: Option<&'a CommandEnv>,
 }
 
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
@@ -316,7 +326,8 @@ async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
     let _slot = permit(pass.limits, |l| &l.commands).await;
     let begun = Instant::now();
     let cmd = command::substitute(cmd, &res.dest, &res.dest);
-    command::run(&cmd, res.reload_timeout)
+    let env = pass.env.unwrap_or(CommandEnv::inherit());
+    command::run(&cmd, res.reload_timeout, env)
         .await
         .map_err(|source| SyncError::Reload {
             resource: res.name.clone(),
@@ -379,7 +390,8 @@ async fn update(
             let _slot = permit(pass.limits, |l| &l.commands).await;
             let begun = Instant::now();
             let cmd = command::substitute(cmd, staged.path(), dest);
-            if let Err(source) = command::run(&cmd, res.check_timeout).await {
+            let env = pass.env.unwrap_or(CommandEnv::inherit());
+            if let Err(source) = command::run(&cmd, res.check_timeout, env).await {
                 let kept = if opts.keep_stage_file {
                     format!(" (rejected file kept at {})", staged.keep().display())
                 } else {

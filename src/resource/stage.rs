@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::dest_path::{dir_of, ensure_dir, resolve};
+use super::dest_path::{dir_of, ensure_dir, ensure_regular, resolve};
 pub use super::leftovers::{remove_leftovers, sweep};
 use super::owner;
 
@@ -53,6 +53,8 @@ pub fn compare(
     gid: Option<u32>,
 ) -> io::Result<Current> {
     let file = resolve(dest)?;
+    // Before reading: a FIFO would block the read, a device never end it.
+    ensure_regular(&file)?;
     match std::fs::metadata(&file) {
         Ok(meta) => {
             let bytes = std::fs::read(&file)?;
@@ -118,7 +120,10 @@ impl Staged {
 
     /// Renames the stage file over the destination and syncs the directory, so after a
     /// crash the destination is either the old file or the new one, never a mix.
+    /// The destination is checked again first: it was a regular file (or missing) when
+    /// it was read, but may have been replaced by something else while the check ran.
     pub fn swap(mut self) -> io::Result<()> {
+        ensure_regular(&self.file)?;
         std::fs::rename(&self.path, &self.file)?;
         self.keep = true;
         File::open(dir_of(&self.file))?.sync_all()
@@ -221,6 +226,35 @@ mod tests {
         );
         // No leftovers.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_dest_that_is_no_longer_a_regular_file_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("d");
+        std::fs::write(&dest, "old").unwrap();
+        let cur = compare(&dest, b"new", None, None, None).unwrap();
+        let st = stage_here(&cur, b"new").unwrap();
+        // Replaced by a FIFO between the compare and the swap (while the check ran).
+        std::fs::remove_file(&dest).unwrap();
+        nix::unistd::mkfifo(&dest, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = st.swap().unwrap_err();
+        assert!(e.to_string().contains("is a FIFO"), "{e}");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::symlink_metadata(&dest)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        // Nor is it read (which would block) at the next compare.
+        let e = compare(&dest, b"new", None, None, None).unwrap_err();
+        assert!(e.to_string().contains("is a FIFO"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "stage file left"
+        );
     }
 
     #[test]

@@ -23,27 +23,34 @@ pub fn encode(data: &[u8]) -> String {
     out
 }
 
-/// Decodes padded or unpadded base64; white space is ignored.
+/// Decodes standard base64, padded or not; white space (line breaks) is ignored.
+/// Anything else that is not base64 is an error, never skipped: a stray `=` inside or a
+/// length no encoder makes (`a`) would otherwise decode to something the writer did not
+/// mean. Bits set past the last whole byte (`Zm9=`) are allowed, as Go's
+/// `base64.StdEncoding` (confd's `base64Decode`) allows them. The error gives the
+/// position, not the input (it may be a secret).
 pub fn decode(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for (i, c) in text.bytes().enumerate() {
-        if c.is_ascii_whitespace() || c == b'=' {
-            continue;
+    use ::base64::Engine as _;
+    use ::base64::alphabet::STANDARD;
+    use ::base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    ENGINE.decode(&clean).map_err(|e| {
+        use ::base64::DecodeError::*;
+        match e {
+            InvalidByte(i, b) => format!("invalid character {:?} at byte {i}", b as char),
+            InvalidLength(n) => format!("{n} base64 characters cannot be whole bytes"),
+            InvalidLastSymbol(i, b) => {
+                format!("invalid last character {:?} at byte {i}", b as char)
+            }
+            InvalidPadding => "misplaced or missing `=` padding".to_string(),
         }
-        let v = ALPHABET
-            .iter()
-            .position(|&a| a == c)
-            .ok_or_else(|| format!("invalid character {:?} at byte {i}", c as char))?;
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
+    })
 }
 
 #[cfg(test)]
@@ -57,5 +64,21 @@ mod tests {
         assert_eq!(super::encode(b"foobar"), "Zm9vYmFy");
         assert_eq!(super::encode(b"fo"), "Zm8=");
         assert!(super::decode("a!").is_err());
+        assert_eq!(super::decode("Zm8").unwrap(), b"fo", "unpadded");
+        assert_eq!(
+            super::decode("Zm9=").unwrap(),
+            b"fo",
+            "trailing bits, as Go"
+        );
+        assert_eq!(super::decode("Zm9v\nYmFy\n").unwrap(), b"foobar");
+    }
+
+    #[test]
+    fn invalid_input_is_an_error() {
+        for bad in ["%%%", "a", "Zg=v", "Zm8=Zm8=", "Zm9v!", "Zg==="] {
+            assert!(super::decode(bad).is_err(), "{bad}");
+        }
+        let e = super::decode("%%%").unwrap_err();
+        assert!(e.contains("'%' at byte 0"), "{e}");
     }
 }

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use tera::{Error, Kwargs, State, Tera, TeraResult, Value};
 
 use super::entries::entry;
+use super::safe;
 use super::view::View;
 
 thread_local! {
@@ -175,12 +176,39 @@ pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
 
 // `base` and `dir` return a slice of their input as the value (short ones are stored
 // inline), so the per-line filter of a 10,000-entry loop allocates nothing.
-fn base(s: &str, _: Kwargs, _: &State) -> Value {
+/// The last segment of a key; one with whitespace or control characters fails the
+/// render (a key name could write a directive) unless the template says `unsafe=true`.
+fn base(s: &str, kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let t = s.trim_end_matches('/');
     if t.is_empty() {
-        return Value::from(if s.is_empty() { "." } else { "/" });
+        return Ok(Value::from(if s.is_empty() { "." } else { "/" }));
     }
-    Value::from(t.rsplit('/').next().unwrap_or(t))
+    let b = t.rsplit('/').next().unwrap_or(t);
+    if !kwargs.get::<bool>("unsafe")?.unwrap_or(false) {
+        safe::base_name(b).map_err(|e| {
+            Error::message(format!(
+                "{e} (a template that wants it anyway says `base(unsafe=true)`)"
+            ))
+        })?;
+    }
+    Ok(Value::from(b))
+}
+
+/// `addr`, `ident`, `token`: the value unchanged, or a failed render naming it.
+fn checked(check: fn(&str) -> Result<&str, String>, s: &str) -> TeraResult<Value> {
+    check(s).map(Value::from).map_err(Error::message)
+}
+
+fn addr(s: &str, _: Kwargs, _: &State) -> TeraResult<Value> {
+    checked(safe::addr, s)
+}
+
+fn ident(s: &str, _: Kwargs, _: &State) -> TeraResult<Value> {
+    checked(safe::ident, s)
+}
+
+fn token(s: &str, _: Kwargs, _: &State) -> TeraResult<Value> {
+    checked(safe::token, s)
 }
 
 fn dir(s: &str, _: Kwargs, _: &State) -> Value {
@@ -281,6 +309,11 @@ pub fn register(tera: &mut Tera) {
     tera.register_filter("trim_prefix", trim_prefix);
     tera.register_filter("parse_bool", parse_bool);
     tera.register_filter("safe_line", safe_line);
+    tera.register_filter("addr", addr);
+    tera.register_filter("ident", ident);
+    tera.register_filter("haproxy_name", ident);
+    tera.register_filter("nginx_name", ident);
+    tera.register_filter("token", token);
     tera.register_filter("sort_by_length", sort_by_length);
     tera.register_filter("base64_encode", base64_encode);
     tera.register_filter("base64_decode", base64_decode);

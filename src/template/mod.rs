@@ -9,6 +9,7 @@ pub mod funcs;
 pub mod glob;
 pub mod go;
 pub mod limits;
+pub mod safe;
 pub mod view;
 
 use std::collections::HashMap;

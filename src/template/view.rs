@@ -75,6 +75,18 @@ impl View {
 
     /// Hides every visible key whose value `keep` rejects; returns the hidden full keys.
     pub fn exclude_values(&mut self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.exclude(|_, v| keep(v))
+    }
+
+    /// Hides every visible key whose name (relative to the prefix, as templates see it)
+    /// `keep` rejects; returns the hidden full keys.
+    pub fn exclude_keys(&mut self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.exclude(|k, _| keep(k))
+    }
+
+    /// Hides every visible key that `keep(relative key, value)` rejects, on top of those
+    /// already hidden; returns the newly hidden full keys, sorted.
+    fn exclude(&mut self, keep: impl Fn(&str, &str) -> bool) -> Vec<String> {
         let mut out = BTreeSet::new();
         for p in &self.visible {
             for (k, v) in self
@@ -82,13 +94,17 @@ impl View {
                 .range::<str, _>((Bound::Included(p.as_str()), Bound::Unbounded))
                 .take_while(|(k, _)| k.starts_with(p.as_str()))
             {
-                if !keep(v) {
+                if !self.excluded.contains(k.as_str()) && !keep(self.strip(k), v) {
                     out.insert(k.clone());
                 }
             }
         }
         let hidden = out.iter().cloned().collect();
-        self.excluded = Arc::new(out);
+        if !out.is_empty() {
+            let mut all = (*self.excluded).clone();
+            all.extend(out);
+            self.excluded = Arc::new(all);
+        }
         hidden
     }
 
@@ -360,5 +376,22 @@ mod tests {
         assert_eq!(v.get("/s/b"), None);
         assert_eq!(v.ls("/s"), vec!["a"]);
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn excluded_keys_match_relative_to_the_prefix_and_add_to_excluded_values() {
+        let mut v = view(
+            "/app",
+            &["/s"],
+            &[
+                ("/app/s/a", "10.0.0.1:80"),
+                ("/app/s/b x", "10.0.0.2:80"),
+                ("/app/s/c", "bad value"),
+            ],
+        );
+        assert_eq!(v.exclude_values(|val| !val.contains(' ')), vec!["/app/s/c"]);
+        let hidden = v.exclude_keys(|k| k.strip_prefix("/s/").is_some_and(|b| !b.contains(' ')));
+        assert_eq!(hidden, vec!["/app/s/b x"]);
+        assert_eq!(v.ls("/s"), vec!["a"]);
     }
 }

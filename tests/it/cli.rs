@@ -430,13 +430,20 @@ fn watch_follows_file_changes_and_survives_bad_data() {
     );
 }
 
-fn haproxy_fixture(server_value: &str) -> Fixture {
+/// The shipped HAProxy template, with its `balance` taken from `/app/balance` (a value
+/// no filter guards, so the test can hand `haproxy -c` a file it rejects without any
+/// name lookup).
+fn haproxy_fixture(server_value: &str, balance: &str) -> Fixture {
     let tpl = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/haproxy.cfg.tmpl"),
     )
-    .unwrap();
+    .unwrap()
+    .replace(
+        "balance roundrobin",
+        "balance {{ getv(key=\"/app/balance\") }}",
+    );
     let data = format!(
-        "app:\n  servers:\n    web1: \"127.0.0.1:{}\"\n    web2: \"{server_value}\"\n  stats:\n    user: admin\n    password: pw\n  listen:\n    http: \"127.0.0.1:{}\"\n    stats: \"127.0.0.1:{}\"\n",
+        "app:\n  balance: {balance}\n  servers:\n    web1: \"127.0.0.1:{}\"\n    web2: \"{server_value}\"\n  stats:\n    user: admin\n    password: pw\n  listen:\n    http: \"127.0.0.1:{}\"\n    stats: \"127.0.0.1:{}\"\n",
         support::free_port(),
         support::free_port(),
         support::free_port()
@@ -454,13 +461,14 @@ fn haproxy_fixture(server_value: &str) -> Fixture {
 
 #[test]
 fn haproxy_check_accepts_good_and_rejects_bad() {
-    let f = haproxy_fixture("127.0.0.1:8002");
+    let f = haproxy_fixture("127.0.0.1:8002", "roundrobin");
     let o = f.run(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let good = std::fs::read_to_string(f.dest()).unwrap();
     assert!(good.contains("server web2 127.0.0.1:8002 check"), "{good}");
-    // A value that is not an address: haproxy -c rejects it; the live file stays.
-    let f2 = haproxy_fixture("not-an-address:::");
+    // A file haproxy -c rejects (an unknown balance algorithm; a malformed address never
+    // gets past the `addr` filter): the live file stays.
+    let f2 = haproxy_fixture("127.0.0.1:8002", "no-such-algorithm");
     write(f2.path(), "out/app.cfg", &good);
     let o = f2.run(&[]);
     assert_eq!(o.status.code(), Some(1));

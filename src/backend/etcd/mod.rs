@@ -12,6 +12,9 @@
 //!   every `resync_interval` while the stream is healthy, and events the listing already
 //!   holds are then skipped by revision, so a listing never undoes a newer event.
 //!
+//! Keys and values are bytes in etcd: one that is not UTF-8 is left out with a warning
+//! (see [`super::text`]), in listings and in watch events alike.
+//!
 //! Every member given in `--node` is handed to the client, which balances over them, so
 //! losing one member does not stop anything. Errors name the endpoints and never the
 //! password.
@@ -29,6 +32,7 @@ use etcd_client::{
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::text::Strict;
 use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update};
 use errors::ListError;
 
@@ -175,11 +179,13 @@ impl EtcdBackend {
                     }
                 }
                 let more = resp.more();
-                let mut last = None;
+                let last = resp.kvs().last().map(|kv| kv.key().to_vec());
+                let mut strict = Strict::new(KIND, &self.endpoint);
                 for item in resp.take_kvs() {
                     let (k, v) = item.into_key_value();
-                    kvs.insert(lossy(&k), lossy(&v));
-                    last = Some(k);
+                    if let Some((k, v)) = strict.entry(k, v) {
+                        kvs.insert(k, v);
+                    }
                 }
                 match (more, last) {
                     (true, Some(mut k)) => {
@@ -371,11 +377,6 @@ fn key_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
         }
     }
     (bytes.to_vec(), vec![0])
-}
-
-/// Keys and values are bytes in etcd; confsync works on text.
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use etcd_client::{EventType, WatchOptions, WatchStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{EtcdBackend, KIND, MAX_MESSAGE, RETRY_PAUSE, key_range, lossy, minimal_prefixes};
+use super::{EtcdBackend, KIND, MAX_MESSAGE, RETRY_PAUSE, key_range, minimal_prefixes};
+use crate::backend::text::Strict;
 use crate::backend::{Backend, BackendError, Backoff, Change, Update};
 
 /// Bound on opening the watch stream (the server answers it at once when it is up).
@@ -323,6 +324,7 @@ impl Pump<'_> {
                     backoff.reset();
                 }
             }
+            let mut strict = Strict::new(KIND, &self.be.endpoint);
             let changes: Vec<Change> = resp
                 .events()
                 .iter()
@@ -331,24 +333,37 @@ impl Pump<'_> {
                     if kv.mod_revision() <= listed_at {
                         return None;
                     }
-                    let key = lossy(kv.key());
-                    if crate::backend::dropped_for_tests(&key) {
-                        return None;
-                    }
-                    let value = match ev.event_type() {
-                        EventType::Put => Some(lossy(kv.value())),
-                        // Deletes (and lease expiries) carry an empty value: the key is gone.
-                        EventType::Delete => None,
-                    };
-                    Some((key, value))
+                    event_change(&mut strict, ev.event_type(), kv.key(), kv.value())
                 })
                 .collect();
+            drop(strict);
             if !changes.is_empty() && !send(self.tx, self.shutdown, Update::Changes(changes)).await
             {
                 return End::Stop;
             }
         }
     }
+}
+
+/// The change one event makes, strictly as text (see [`crate::backend::text`]): a key
+/// that is not UTF-8 was never in the snapshot, so its events are skipped; a good key
+/// whose new value is not UTF-8 leaves the snapshot, as the next listing would leave it
+/// out.
+fn event_change(strict: &mut Strict, kind: EventType, key: &[u8], value: &[u8]) -> Option<Change> {
+    let key = match kind {
+        EventType::Put => strict.key(key.to_vec())?,
+        // A delete of a key that is not text: nothing to remove, nothing to warn about.
+        EventType::Delete => String::from_utf8(key.to_vec()).ok()?,
+    };
+    if crate::backend::dropped_for_tests(&key) {
+        return None;
+    }
+    let value = match kind {
+        EventType::Put => strict.value(&key, value.to_vec()),
+        // Deletes (and lease expiries) carry an empty value: the key is gone.
+        EventType::Delete => None,
+    };
+    Some((key, value))
 }
 
 /// Sends `u` unless shutdown comes first; false when the loop should stop.
@@ -364,5 +379,36 @@ async fn sleep(d: Duration, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_that_are_not_utf8_are_left_out_or_remove_their_key() {
+        let mut s = Strict::new(KIND, "test");
+        let put = EventType::Put;
+        assert_eq!(
+            event_change(&mut s, put, b"/a", b"1"),
+            Some(("/a".into(), Some("1".into())))
+        );
+        // A key that is not text never reaches the store, whichever event it is.
+        assert_eq!(event_change(&mut s, put, b"/a\xff", b"1"), None);
+        assert_eq!(
+            event_change(&mut s, EventType::Delete, b"/a\xff", b""),
+            None
+        );
+        // A good key whose value is not text leaves the store, as a listing leaves it out.
+        assert_eq!(
+            event_change(&mut s, put, b"/a", b"1\xff"),
+            Some(("/a".into(), None))
+        );
+        assert_eq!(
+            event_change(&mut s, EventType::Delete, b"/a", b""),
+            Some(("/a".into(), None))
+        );
+        assert_eq!(s.count(), 2);
     }
 }

@@ -12,6 +12,7 @@
 //! and aliases), `fast` (the common shape in one pass). JSON and TOML go through serde
 //! (`serde_flatten`).
 
+mod empty;
 mod fast;
 mod keys;
 mod path;
@@ -32,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, under_any};
+use empty::Format;
 use settle::{Complete, Files, Patience};
 
 /// Data files and directories, read afresh on every listing; a file is used only once it
@@ -127,19 +129,30 @@ pub fn into_map(mut entries: Entries) -> KvMap {
 
 /// Flattens one document onto `out`, choosing the format from the file's extension
 /// (YAML, as confd reads it, for anything but `.toml` and `.json`).
+///
+/// An empty document is an error (see [`empty`]): a file that means to hold no keys
+/// says so with `{}` (YAML, JSON) or a table header (TOML).
 pub fn flatten_str(path: &Path, text: &str, out: &mut Entries) -> Result<(), String> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => {
+    let base = out.len();
+    let format = Format::of(path);
+    empty::check_blank(format, text)?;
+    match format {
+        Format::Toml => {
             let de = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
-            serde_flatten::flatten(de, out).map_err(|e| e.to_string())
+            serde_flatten::flatten(de, out).map_err(|e| e.to_string())?;
         }
-        Some("json") => {
+        Format::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
             serde_flatten::flatten(&mut de, out).map_err(|e| e.to_string())?;
-            de.end().map_err(|e| e.to_string())
+            de.end().map_err(|e| e.to_string())?;
         }
-        _ => yaml::read(text, out).map_err(|e| e.to_string()),
+        Format::Yaml => yaml::read(text, out).map_err(|e| e.to_string())?,
     }
+    // Only a file without keys can be empty; the check reads it again, so only then.
+    if out.len() == base {
+        empty::check(format, text)?;
+    }
+    Ok(())
 }
 
 #[async_trait]

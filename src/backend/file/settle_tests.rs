@@ -174,3 +174,39 @@ fn a_file_that_never_settles_fails_a_first_listing_within_the_wait() {
     let took = start.elapsed();
     assert!(took >= MAX_WAIT / 2 && took < MAX_WAIT * 3, "{took:?}");
 }
+
+#[test]
+fn an_emptied_file_keeps_its_last_good_data_until_it_says_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("d.yaml");
+    let complete = Complete::default();
+    let mut files = Files::default();
+    // With nothing to fall back on, an empty file fails the first listing, naming it.
+    std::fs::write(&f, "# soon\n").unwrap();
+    complete.mark(&f);
+    let e = files
+        .load(std::slice::from_ref(&f), &complete, Patience::Now)
+        .unwrap_err();
+    assert!(e.contains("d.yaml: the file is empty"), "{e}");
+    std::fs::write(&f, "a: 1\n").unwrap();
+    complete.mark(&f);
+    assert_eq!(
+        v(&load(&mut files, &[&f], &complete, Patience::Now).0, "/a"),
+        "1"
+    );
+    // Truncated: the last good data stays.
+    std::fs::write(&f, "").unwrap();
+    complete.mark(&f);
+    assert_eq!(
+        v(&load(&mut files, &[&f], &complete, Patience::Now).0, "/a"),
+        "1"
+    );
+    // `{}`: no keys, on purpose.
+    std::fs::write(&f, "{}\n").unwrap();
+    complete.mark(&f);
+    assert!(
+        load(&mut files, &[&f], &complete, Patience::Now)
+            .0
+            .is_empty()
+    );
+}

@@ -113,3 +113,22 @@ mod never_panic {
         assert!(e.contains("d.yaml: not UTF-8 text (byte 3)"), "{e}");
     }
 }
+
+#[test]
+fn an_empty_file_is_an_error_and_an_empty_map_is_not() {
+    let mut m = Entries::new();
+    for (name, text) in [("d.yaml", "# c\n"), ("d.json", ""), ("d.toml", "\n# c\n")] {
+        let e = flatten_str(Path::new(name), text, &mut m).unwrap_err();
+        assert!(e.starts_with("the file is empty"), "{name}: {e}");
+    }
+    assert!(flat("d.yaml", "{}").is_empty());
+    assert!(flat("d.json", "{}").is_empty());
+    assert!(flat("d.toml", "[unused]\n").is_empty());
+    // A file after others: only its own keys count.
+    let mut m = vec![("/a".to_string(), "1".to_string())];
+    assert!(flatten_str(Path::new("d.yaml"), "", &mut m).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.yaml"), "").unwrap();
+    let e = load(&[dir.path().join("d.yaml")]).unwrap_err();
+    assert!(e.contains("d.yaml: the file is empty"), "{e}");
+}

@@ -3,7 +3,9 @@
 //! Keys map as in confd (see [`keys`]): a string key is one value, a hash `k` gives
 //! `k/field` per field, and `--separator` stands for `/` in stores that use `:`.
 //! Listing walks the prefixes with `SCAN MATCH` (never `KEYS`) and reads the values with
-//! pipelined `GET`/`HGETALL`; a key that vanishes in between is simply absent.
+//! pipelined `GET`/`HGETALL`; a key that vanishes in between is simply absent. A key,
+//! hash field or value that is not UTF-8 is left out with a warning naming it (see
+//! [`super::text`]), in listings and in the fetches that follow events alike.
 //!
 //! Watching (see [`watch`]) subscribes to keyspace notifications on a dedicated pub/sub
 //! connection, enabling them with `CONFIG SET` when they are off, and fetches only the
@@ -32,6 +34,7 @@ use redis::{RedisResult, Value};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::text::Strict;
 use super::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update, under_any};
 use conn::{KIND, Node, Target, classify};
 pub use keys::KeyMap;
@@ -163,24 +166,27 @@ async fn list_entries(
     keys: &KeyMap,
     prefixes: &[String],
 ) -> Result<HashMap<String, Entry>, BackendError> {
+    let mut strict = Strict::new(KIND, shown);
     let mut store_keys = BTreeSet::new();
     for p in prefixes {
-        scan(conn, shown, &keys.scan_pattern(p), &mut store_keys).await?;
+        scan(conn, &mut strict, &keys.scan_pattern(p), &mut store_keys).await?;
         store_keys.extend(keys.ancestor_keys(p));
     }
     let store_keys: Vec<String> = store_keys.into_iter().collect();
-    let mut entries = fetch(conn, shown, keys, prefixes, &store_keys).await?;
+    let mut entries = fetch(conn, &mut strict, keys, prefixes, &store_keys).await?;
     entries.retain(|_, e| !e.is_empty());
     Ok(entries)
 }
 
-/// Adds every key matching `pattern` to `out`, walking SCAN to the end.
+/// Adds every key matching `pattern` to `out`, walking SCAN to the end; keys that are
+/// not UTF-8 are left out (with a warning).
 async fn scan(
     conn: &mut MultiplexedConnection,
-    shown: &str,
+    strict: &mut Strict<'_>,
     pattern: &str,
     out: &mut BTreeSet<String>,
 ) -> Result<(), BackendError> {
+    let shown = strict.endpoint();
     let mut cursor: u64 = 0;
     for _ in 0..MAX_SCAN_STEPS {
         let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
@@ -192,16 +198,7 @@ async fn scan(
             .query_async(conn)
             .await
             .map_err(|e| classify(shown, &e))?;
-        for k in batch {
-            match String::from_utf8(k) {
-                Ok(k) => {
-                    out.insert(k);
-                }
-                Err(e) => {
-                    tracing::debug!(endpoint = shown, key = %String::from_utf8_lossy(e.as_bytes()), "skipping a key that is not UTF-8")
-                }
-            }
-        }
+        out.extend(batch.into_iter().filter_map(|k| strict.key(k)));
         if next == 0 {
             return Ok(());
         }
@@ -219,11 +216,12 @@ async fn scan(
 /// when the key is gone, is another type, or has nothing under `prefixes`.
 async fn fetch(
     conn: &mut MultiplexedConnection,
-    shown: &str,
+    strict: &mut Strict<'_>,
     keys: &KeyMap,
     prefixes: &[String],
     store_keys: &[String],
 ) -> Result<HashMap<String, Entry>, BackendError> {
+    let shown = strict.endpoint();
     let mut out = HashMap::with_capacity(store_keys.len());
     for chunk in store_keys.chunks(BATCH) {
         let mut pipe = redis::pipe();
@@ -243,7 +241,7 @@ async fn fetch(
             ));
         }
         for (i, k) in chunk.iter().enumerate() {
-            let entry = decode(shown, keys, k, &replies[2 * i], &replies[2 * i + 1])?;
+            let entry = decode(strict, keys, k, &replies[2 * i], &replies[2 * i + 1])?;
             let entry: Entry = entry
                 .into_iter()
                 .filter(|(lk, _)| under_any(lk, prefixes))
@@ -254,49 +252,98 @@ async fn fetch(
     Ok(out)
 }
 
-/// What key `k` holds, from its GET and HGETALL replies.
+/// What key `k` holds, from its GET and HGETALL replies; fields and values that are not
+/// UTF-8 are left out (with a warning).
 fn decode(
-    shown: &str,
+    strict: &mut Strict<'_>,
     keys: &KeyMap,
     k: &str,
     get: &RedisResult<Value>,
     hgetall: &RedisResult<Value>,
 ) -> Result<Entry, BackendError> {
     let wrongtype = |r: &RedisResult<Value>| matches!(r, Err(e) if e.code() == Some("WRONGTYPE"));
+    let failed = |strict: &Strict, e| classify(&format!("{} key {k}", strict.endpoint()), e);
     match get {
         Ok(Value::BulkString(v)) => {
-            return Ok(vec![(
-                keys.to_logical(k),
-                String::from_utf8_lossy(v).into_owned(),
-            )]);
+            let key = keys.to_logical(k);
+            return Ok(strict
+                .value(&key, v.clone())
+                .map(|v| (key, v))
+                .into_iter()
+                .collect());
         }
         Ok(Value::Nil) => return Ok(Vec::new()),
         Ok(_) => {}
         Err(_) if wrongtype(get) => {}
-        Err(e) => return Err(classify(&format!("{shown} key {k}"), e)),
+        Err(e) => return Err(failed(strict, e)),
     }
-    match hgetall {
-        Ok(Value::Array(items)) => Ok(items
-            .chunks_exact(2)
-            .filter_map(|pair| Some((bytes_of(&pair[0])?, bytes_of(&pair[1])?)))
-            .map(|(f, v)| (keys.field_key(k, &f), v))
-            .collect()),
-        Ok(Value::Map(pairs)) => Ok(pairs
-            .iter()
-            .filter_map(|(f, v)| Some((bytes_of(f)?, bytes_of(v)?)))
-            .map(|(f, v)| (keys.field_key(k, &f), v))
-            .collect()),
-        Ok(_) => Ok(Vec::new()),
+    let pairs: Vec<(&Value, &Value)> = match hgetall {
+        Ok(Value::Array(items)) => items.chunks_exact(2).map(|p| (&p[0], &p[1])).collect(),
+        Ok(Value::Map(pairs)) => pairs.iter().map(|(f, v)| (f, v)).collect(),
+        Ok(_) => Vec::new(),
         // Lists, sets, sorted sets and streams are not part of the key mapping.
-        Err(_) if wrongtype(hgetall) => Ok(Vec::new()),
-        Err(e) => Err(classify(&format!("{shown} key {k}"), e)),
+        Err(_) if wrongtype(hgetall) => Vec::new(),
+        Err(e) => return Err(failed(strict, e)),
+    };
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(f, v)| field(strict, keys, k, bytes_of(f)?, bytes_of(v)?))
+        .collect())
+}
+
+/// One hash field as a key and value, when both are text.
+fn field(
+    strict: &mut Strict<'_>,
+    keys: &KeyMap,
+    k: &str,
+    f: &[u8],
+    v: &[u8],
+) -> Option<(String, String)> {
+    let Ok(f) = std::str::from_utf8(f) else {
+        // Shown as the whole `hash/field` name, so the warning names the hash too.
+        let mut name = format!("{k}/").into_bytes();
+        name.extend_from_slice(f);
+        strict.key(name);
+        return None;
+    };
+    let key = keys.field_key(k, f);
+    let value = strict.value(&key, v.to_vec())?;
+    Some((key, value))
+}
+
+fn bytes_of(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
     }
 }
 
-fn bytes_of(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(b: &[u8]) -> RedisResult<Value> {
+        Ok(Value::BulkString(b.to_vec()))
+    }
+
+    #[test]
+    fn values_and_fields_that_are_not_utf8_are_left_out() {
+        let keys = KeyMap::new(None);
+        let mut s = Strict::new(KIND, "test");
+        let nil = Ok(Value::Nil);
+        let got = decode(&mut s, &keys, "/k", &bulk(b"v\xff"), &nil).unwrap();
+        assert!(got.is_empty());
+        let got = decode(&mut s, &keys, "/k", &bulk("é".as_bytes()), &nil).unwrap();
+        assert_eq!(got, vec![("/k".to_string(), "é".to_string())]);
+        let hash = Ok(Value::Array(
+            [&b"a\xff"[..], b"1", b"b", b"2\xfe", b"c", b"3"]
+                .iter()
+                .map(|b| Value::BulkString(b.to_vec()))
+                .collect(),
+        ));
+        let got = decode(&mut s, &keys, "/h", &Ok(Value::Int(0)), &hash).unwrap();
+        assert_eq!(got, vec![("/h/c".to_string(), "3".to_string())]);
+        assert_eq!(s.count(), 3);
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::conn::{KIND, Node, classify, describe, is_refusal};
 use super::keys::glob_escape;
 use super::{Entry, RedisBackend, fetch, list_entries, snapshot_of};
+use crate::backend::text::Strict;
 use crate::backend::{BackendError, Backoff, Change, KvMap, Snapshot, Update};
 
 /// Most pub/sub messages handled as one batch (one fetch pipeline, one `Changes`).
@@ -326,6 +327,8 @@ async fn on_events(
     let mut order: Vec<String> = Vec::new();
     let mut last: HashMap<String, bool> = HashMap::new();
     for msg in batch {
+        // A key that is not UTF-8 comes as the channel "?" and is skipped here; listings
+        // name it (see `crate::backend::text`).
         let Some(key) = msg.get_channel_name().strip_prefix(channel_prefix) else {
             continue;
         };
@@ -349,7 +352,8 @@ async fn on_events(
     let mut fetched = if to_fetch.is_empty() {
         HashMap::new()
     } else {
-        fetch(conn, &node.shown, &backend.keys, prefixes, &to_fetch).await?
+        let mut strict = Strict::new(KIND, &node.shown);
+        fetch(conn, &mut strict, &backend.keys, prefixes, &to_fetch).await?
     };
     for key in order {
         let entry = fetched.remove(&key).unwrap_or_default();

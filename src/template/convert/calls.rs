@@ -143,6 +143,7 @@ impl Converter<'_> {
             Eq | Ne | Lt | Le | Gt | Ge => self.compare(f, a, span)?,
             Exists | Ls | Lsdir | Get | Gets | Getv | Getvs => self.store(f, a, span)?,
             Base => Typed::new(arg(0).expr.filter("base", vec![]), Ty::Str),
+            Addr | Ident | Token => Typed::new(arg(0).expr.filter(name, vec![]), Ty::Str),
             Dir => self.dir(arg(0), span)?,
             Split => self.split(arg(0), arg(1), span),
             Json | JsonArray => self.json(f, arg(0), span)?,

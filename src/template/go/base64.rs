@@ -43,5 +43,9 @@ mod tests {
         assert_eq!(decode("aGVs\nbG8=").unwrap(), "hello");
         assert!(decode("aGVsbG8").is_err(), "padding is required");
         assert!(decode("a*==").is_err());
+        assert_eq!(
+            decode("%%%").unwrap_err(),
+            "illegal base64 data at input byte 0"
+        );
     }
 }

@@ -49,7 +49,13 @@ impl<'a> Exec<'a> {
             Func::Gets => confd::gets(store, str_arg(args, 0))?,
             Func::Getv => confd::getv(store, args)?,
             Func::Getvs => confd::getvs(store, str_arg(args, 0))?,
-            Func::Base => confd::base(args),
+            Func::Base => {
+                // Unlike confd: a key name with whitespace or control characters could
+                // write a directive of its own.
+                let v = confd::base(args);
+                crate::template::safe::base_name(v.as_str().unwrap_or(""))?;
+                v
+            }
             Func::Dir => confd::dir(args),
             Func::Split => confd::split(args)?,
             Func::Json => confd::json(str_arg(args, 0))?,
@@ -83,6 +89,15 @@ impl<'a> Exec<'a> {
             }
             Func::Seq => confd::seq(int_arg(args, 0), int_arg(args, 1))?,
             Func::Atoi => Value::Int(confd::atoi(str_arg(args, 0))?),
+            Func::Addr | Func::Ident | Func::Token => {
+                let check = match f {
+                    Func::Addr => crate::template::safe::addr,
+                    Func::Ident => crate::template::safe::ident,
+                    _ => crate::template::safe::token,
+                };
+                check(str_arg(args, 0))?;
+                arg(0)
+            }
         };
         // What printf, html, ... made, bounded as replace and join check before they make it.
         if let Value::Str(Str::Rc(s)) = &v {

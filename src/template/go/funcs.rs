@@ -151,4 +151,9 @@ funcs! {
     Mod "mod" (Int, Int);
     Seq "seq" (Int, Int);
     Atoi "atoi" (Str);
+    // confsync's extensions (confd has none of these): a value checked for the place
+    // it goes in a proxy config, unchanged or an error (see `template::safe`).
+    Addr "addr" (Str);
+    Ident "ident" (Str);
+    Token "token" (Str);
 }
