@@ -23,13 +23,17 @@
 //!   confd's rules ([`config::Dialect::Confd`]: a global prefix replaces the resource's).
 //! - [`config`]: `confsync.toml` and flags merged (flag > env > file > default) into a
 //!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
-//!   with their guards, by confsync's or confd's rules ([`config::Dialect`]); durations.
+//!   with their guards, by confsync's or confd's rules ([`config::Dialect`]); durations;
+//!   `config/room` keeps templates inside `templates/` and destinations off devices and
+//!   confsync's own files.
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
 //!   module per backend: `file/`, `env`, `etcd/`, `redis/`. `file/` reads YAML as confd
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
 //!   JSON and TOML through serde (`serde_flatten`); files are found by `tree`, read by
-//!   `read` (capped), used once stable by `settle` (last good data per file), `watch`ed.
+//!   `read` (capped), used once stable by `settle` (last good data per file), `watch`ed;
+//!   `empty` refuses a data file that is empty by accident. `backend/text` turns store
+//!   bytes into keys and values, leaving out (and naming) what is not UTF-8.
 //! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
 //! - [`gonum`]: Go's rule for `_` in number literals (YAML numbers, Go template constants).
 //! - [`store`]: the last good keys of a backend and their diffs.
@@ -38,7 +42,9 @@
 //! - [`template`]: the [`template::Engine`] holding both languages and the rule that picks
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
-//!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from.
+//!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from;
+//!   `template/safe` (the `addr`, `ident`, `token` filters and the strict `base`) and
+//!   `template/limits` (a render's size limit and cancel flag).
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
 //!     `parse` (into `ast`; `parse/controls`, `parse/pipeline`, `parse/literal`), `exec`
 //!     (the evaluator; argument checks in `exec/args`, dispatch in `call`, bodies in
@@ -54,8 +60,11 @@
 //!     `collections`, `store` and `printing` the pipelines, on `texpr`'s Tera expressions
 //!     typed by `types`; `scope` and `names` map Go's variables to Tera names; `command`
 //!     and `resource_file` are the subcommand and its `--write`.
-//! - [`resource`]: guards, render, compare, stage, check, swap, reload; commands with
-//!   timeouts.
+//! - [`resource`]: guards, render (bounded in size and time), compare, stage, check,
+//!   swap, reload; `dest_path` follows a symlinked destination to its target, `stage`
+//!   writes beside it, `leftovers` sweeps stage files of a killed run, `owner` explains
+//!   chown failures, `command` runs commands in their own process group with
+//!   `child_env`'s environment (no secrets) and `quote`'s shell-quoted paths.
 //! - [`daemon`]: a run's loop (SIGHUP, SIGTERM, readiness, the watchdog);
 //!   `daemon/generation` prepares a configuration's feeds and workers beside the running
 //!   one and switches per destination; `feed` (one task per backend), `worker` (one per
@@ -63,7 +72,7 @@
 //!   in the state dir), `onetime`.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
 //! - [`http`]: `/metrics`, `/health` and `/ready` (`http/behind`: resources behind the
-//!   store).
+//!   store; `http/freshness`: each backend's age against `max_staleness`).
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
 //! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check
