@@ -362,9 +362,12 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
 }
 
 /// The password given directly, else the first line of `file` (an error names the file).
-pub fn password(given: Option<String>, file: Option<&Path>) -> Result<Option<String>, ConfigError> {
+pub fn password(
+    given: Option<settings::Secret>,
+    file: Option<&Path>,
+) -> Result<Option<String>, ConfigError> {
     match (given, file) {
-        (Some(p), _) => Ok(Some(p)),
+        (Some(p), _) => Ok(Some(p.0)),
         (None, None) => Ok(None),
         (None, Some(f)) => std::fs::read_to_string(f)
             .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_string()))

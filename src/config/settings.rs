@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::duration;
 
 /// Every setting of `run` and `render`; `None` means "not given at this layer".
-#[derive(Clone, Default, clap::Args, Deserialize)]
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Backend kind: file, env, etcd or redis [default: file]
@@ -83,7 +83,7 @@ pub struct Settings {
     pub username: Option<String>,
     /// Backend password (prefer CONFSYNC_PASSWORD or password_file; never logged)
     #[arg(long, env = "CONFSYNC_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// File holding the backend password
     #[arg(long, env = "CONFSYNC_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
@@ -132,7 +132,7 @@ pub struct Settings {
 }
 
 /// One `[backends.NAME]` table: the backend settings, nothing else.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendTable {
     /// file, env, etcd or redis.
@@ -158,7 +158,7 @@ pub struct BackendTable {
     /// Auth user.
     pub username: Option<String>,
     /// Auth password (prefer `password_file`).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// File holding the password.
     pub password_file: Option<PathBuf>,
     /// TLS client certificate.
@@ -173,6 +173,31 @@ pub struct BackendTable {
     pub sentinel_master: Option<String>,
 }
 
+/// A password: its text is never shown in `Debug` output (`"***"`), so settings can be
+/// logged or printed whole.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
+    }
+}
+
 /// Shows whether a secret is set, never its text, in `Debug` output.
 pub struct Redacted<'a>(pub &'a Option<String>);
 
@@ -182,122 +207,6 @@ impl fmt::Debug for Redacted<'_> {
             Some(_) => f.write_str("Some(\"***\")"),
             None => f.write_str("None"),
         }
-    }
-}
-
-impl fmt::Debug for Settings {
-    /// Every field, the password shown only as present or absent.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured, so a new field cannot be left out unnoticed.
-        let Settings {
-            backend,
-            nodes,
-            file,
-            prefix,
-            watch,
-            interval,
-            resync_interval,
-            max_staleness,
-            max_value_size,
-            max_keys,
-            onetime,
-            noop,
-            sync_only,
-            keep_stage_file,
-            log_level,
-            log_format,
-            username,
-            password,
-            password_file,
-            client_cert,
-            client_key,
-            client_ca_keys,
-            separator,
-            sentinel_master,
-            wait,
-            metrics_addr,
-            state_dir,
-            parallel_commands,
-            command_env,
-            backends,
-        } = self;
-        f.debug_struct("Settings")
-            .field("backend", backend)
-            .field("nodes", nodes)
-            .field("file", file)
-            .field("prefix", prefix)
-            .field("watch", watch)
-            .field("interval", interval)
-            .field("resync_interval", resync_interval)
-            .field("max_staleness", max_staleness)
-            .field("max_value_size", max_value_size)
-            .field("max_keys", max_keys)
-            .field("onetime", onetime)
-            .field("noop", noop)
-            .field("sync_only", sync_only)
-            .field("keep_stage_file", keep_stage_file)
-            .field("log_level", log_level)
-            .field("log_format", log_format)
-            .field("username", username)
-            .field("password", &Redacted(password))
-            .field("password_file", password_file)
-            .field("client_cert", client_cert)
-            .field("client_key", client_key)
-            .field("client_ca_keys", client_ca_keys)
-            .field("separator", separator)
-            .field("sentinel_master", sentinel_master)
-            .field("wait", wait)
-            .field("metrics_addr", metrics_addr)
-            .field("state_dir", state_dir)
-            .field("parallel_commands", parallel_commands)
-            .field("command_env", command_env)
-            .field("backends", backends)
-            .finish()
-    }
-}
-
-impl fmt::Debug for BackendTable {
-    /// Every field, the password shown only as present or absent.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured, so a new field cannot be left out unnoticed.
-        let BackendTable {
-            kind,
-            nodes,
-            file,
-            watch,
-            interval,
-            resync_interval,
-            max_staleness,
-            max_value_size,
-            max_keys,
-            username,
-            password,
-            password_file,
-            client_cert,
-            client_key,
-            client_ca_keys,
-            separator,
-            sentinel_master,
-        } = self;
-        f.debug_struct("BackendTable")
-            .field("kind", kind)
-            .field("nodes", nodes)
-            .field("file", file)
-            .field("watch", watch)
-            .field("interval", interval)
-            .field("resync_interval", resync_interval)
-            .field("max_staleness", max_staleness)
-            .field("max_value_size", max_value_size)
-            .field("max_keys", max_keys)
-            .field("username", username)
-            .field("password", &Redacted(password))
-            .field("password_file", password_file)
-            .field("client_cert", client_cert)
-            .field("client_key", client_key)
-            .field("client_ca_keys", client_ca_keys)
-            .field("separator", separator)
-            .field("sentinel_master", sentinel_master)
-            .finish()
     }
 }
 

@@ -57,7 +57,6 @@ pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, Dae
         };
         let pass = Pass {
             cache: None,
-            owed: owed.is_owed(r),
             limits: Some(&limits),
             ledger: Some(&owed),
             shared_engine: None,

@@ -77,11 +77,6 @@ impl OwedReloads {
         }
     }
 
-    /// Whether `res`'s reload is owed.
-    pub fn is_owed(&self, res: &Resource) -> bool {
-        self.set().contains(&res.dest)
-    }
-
     fn set(&self) -> MutexGuard<'_, BTreeSet<PathBuf>> {
         // Nothing panics while holding the lock; the set stays valid regardless.
         self.owed.lock().unwrap_or_else(|e| e.into_inner())
@@ -98,6 +93,10 @@ impl OwedReloads {
 }
 
 impl Ledger for OwedReloads {
+    fn is_owed(&self, res: &Resource) -> bool {
+        self.set().contains(&res.dest)
+    }
+
     fn owe(&self, res: &Resource) {
         if !self.set().insert(res.dest.clone()) {
             return;

@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 use crate::backend::{Backoff, KvMap};
 use crate::config::Resource;
 use crate::http::ResourceState;
-use crate::resource::{self, CommandEnv, Limits, Outcome, Pass, SyncError, SyncOptions};
+use crate::resource::{self, CommandEnv, Ledger, Limits, Outcome, Pass, SyncError, SyncOptions};
 use crate::template::{Engine, EntryCache};
 
 use super::Services;
@@ -186,7 +186,6 @@ impl Worker {
         let keys_changed = self.changed_keys.swap(0, Ordering::Relaxed);
         let pass = Pass {
             cache: Some(&self.cache),
-            owed: self.owed.is_owed(res),
             limits: Some(&self.limits),
             ledger: Some(self.owed.as_ref()),
             shared_engine: Some(&self.engine),

@@ -1,11 +1,11 @@
-//! The flags of `confsync register`, and their `Debug` output, which never shows the
-//! password.
+//! The flags of `confsync register` (their `Debug` output never shows the password: it
+//! is a [`crate::config::settings::Secret`]).
 
 use std::path::PathBuf;
 
 /// Flags of `confsync register`. The store flags have the same names and `CONFSYNC_*`
 /// variables as `run`'s (`run`'s other settings mean nothing here, so they are not taken).
-#[derive(Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RegisterArgs {
     /// Store: etcd or redis
     #[arg(long, env = "CONFSYNC_BACKEND")]
@@ -18,7 +18,7 @@ pub struct RegisterArgs {
     pub username: Option<String>,
     /// Store password (prefer CONFSYNC_PASSWORD or --password-file; never logged)
     #[arg(long, env = "CONFSYNC_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    pub password: Option<crate::config::settings::Secret>,
     /// File holding the store password
     #[arg(long, env = "CONFSYNC_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
@@ -80,63 +80,6 @@ pub struct RegisterArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "CONFSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
-}
-
-impl std::fmt::Debug for RegisterArgs {
-    /// Every field, the password shown only as present or absent.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Destructured, so a new field cannot be left out unnoticed.
-        let RegisterArgs {
-            backend,
-            nodes,
-            username,
-            password,
-            password_file,
-            client_cert,
-            client_key,
-            client_ca_keys,
-            separator,
-            sentinel_master,
-            key,
-            value,
-            ttl,
-            check_http,
-            check_tcp,
-            check_cmd,
-            check_interval,
-            check_timeout,
-            rise,
-            fall,
-            service_file,
-            log_level,
-            log_format,
-        } = self;
-        f.debug_struct("RegisterArgs")
-            .field("backend", backend)
-            .field("nodes", nodes)
-            .field("username", username)
-            .field("password", &crate::config::settings::Redacted(password))
-            .field("password_file", password_file)
-            .field("client_cert", client_cert)
-            .field("client_key", client_key)
-            .field("client_ca_keys", client_ca_keys)
-            .field("separator", separator)
-            .field("sentinel_master", sentinel_master)
-            .field("key", key)
-            .field("value", value)
-            .field("ttl", ttl)
-            .field("check_http", check_http)
-            .field("check_tcp", check_tcp)
-            .field("check_cmd", check_cmd)
-            .field("check_interval", check_interval)
-            .field("check_timeout", check_timeout)
-            .field("rise", rise)
-            .field("fall", fall)
-            .field("service_file", service_file)
-            .field("log_level", log_level)
-            .field("log_format", log_format)
-            .finish()
-    }
 }
 
 #[cfg(test)]

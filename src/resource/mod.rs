@@ -228,12 +228,11 @@ pub struct Synced {
 pub struct Pass<'a> {
     /// Entries of the last render, reused by this one.
     pub cache: Option<&'a Arc<EntryCache>>,
-    /// A reload is owed for the file already in place (an earlier swap whose reload
-    /// failed or was interrupted): run it even if the render changes nothing.
-    pub owed: bool,
     /// Shared bounds on blocking work and commands; `None`: unbounded.
     pub limits: Option<&'a Limits>,
-    /// Told when a swap makes a reload owed and when the reload is done.
+    /// Told when a swap makes a reload owed and when the reload is done; asked whether
+    /// one is owed for the file already in place (then it runs even if the render
+    /// changes nothing).
     pub ledger: Option<&'a dyn Ledger>,
     /// The engine, shared: renders then run on a thread of their own and are abandoned
     /// at the resource's `render_timeout`. `None` (one-time runs): they run in place.
@@ -245,6 +244,9 @@ pub struct Pass<'a> {
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
 /// restart.
 pub trait Ledger: Send + Sync {
+    /// Whether a reload is owed for `res`'s destination (an earlier swap whose reload
+    /// failed or was interrupted).
+    fn is_owed(&self, res: &Resource) -> bool;
     /// `res`'s destination was replaced and its reload has not succeeded yet.
     fn owe(&self, res: &Resource);
     /// `res`'s reload succeeded (or it has none).
@@ -291,14 +293,16 @@ pub async fn sync(
     opts: SyncOptions,
     pass: Pass<'_>,
 ) -> Result<Synced, SyncError> {
+    let was_owed = pass.ledger.is_some_and(|l| l.is_owed(res));
     let updated = update(res, engine, kvs, opts, pass).await;
     let owed = match &updated {
-        Ok((Outcome::Updated(_), _)) => true,
-        Ok((Outcome::Unchanged, _)) => pass.owed,
+        // Without a reload command there is nothing to run, only an old debt to clear.
+        Ok((Outcome::Updated(_), _)) => res.reload_cmd.is_some() || was_owed,
+        Ok((Outcome::Unchanged, _)) => was_owed,
         Ok((Outcome::WouldChange(_) | Outcome::Reloaded(_), _)) => false,
         // The file in place passed its check when it was swapped in: its reload is still
         // owed whatever became of this render.
-        Err(_) => pass.owed,
+        Err(_) => was_owed,
     };
     let reload = if owed && !opts.noop && !opts.sync_only {
         Some(reload(res, pass).await)

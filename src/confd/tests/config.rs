@@ -329,7 +329,7 @@ fn auth_and_tls_as_confd_uses_them() {
     );
     let m = mapped(&["-basic-auth", "-username", "u", "-password", "p"]);
     assert_eq!(m.settings.username.as_deref(), Some("u"));
-    assert_eq!(m.settings.password.as_deref(), Some("p"));
+    assert_eq!(m.settings.password.map(|s| s.0).as_deref(), Some("p"));
     // Redis: confd sends -client-key as the password.
     let m = mapped(&[
         "-backend",
@@ -341,7 +341,7 @@ fn auth_and_tls_as_confd_uses_them() {
         "-separator",
         ":",
     ]);
-    assert_eq!(m.settings.password.as_deref(), Some("secret"));
+    assert_eq!(m.settings.password.map(|s| s.0).as_deref(), Some("secret"));
     assert_eq!(m.settings.client_key, None);
     assert_eq!(m.settings.separator.as_deref(), Some(":"));
     assert!(
