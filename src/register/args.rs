@@ -74,6 +74,11 @@ pub struct RegisterArgs {
     /// TOML file with several registrations (`[[service]]` tables) instead of --key
     #[arg(long, conflicts_with_all = ["check", "check_interval", "check_timeout", "rise", "fall"])]
     pub service_file: Option<PathBuf>,
+    /// Variables a --check-cmd (or a service file's `cmd`) sees, by NAME or PREFIX*
+    /// (comma-separated); CONFSYNC_* and CONFD_* never reach it [default: the whole
+    /// environment but those]
+    #[arg(long, env = "CONFSYNC_COMMAND_ENV", value_delimiter = ',')]
+    pub command_env: Option<Vec<String>>,
     /// Log level: error, warn, info, debug, trace [default: info]
     #[arg(long, env = "CONFSYNC_LOG_LEVEL")]
     pub log_level: Option<String>,

@@ -4,6 +4,7 @@
 //! The HTTP check speaks plain HTTP only (no TLS): it is meant for the instance's own
 //! port on loopback or a private network. For HTTPS use `--check-cmd "curl -fsS ..."`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,6 +12,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::resource::CommandEnv;
 
 /// Most bytes read while looking for the HTTP status line.
 const STATUS_LINE_LIMIT: usize = 1024;
@@ -31,8 +34,9 @@ pub enum Probe {
     },
     /// Connect to `HOST:PORT`; an accepted connection passes.
     Tcp(String),
-    /// Run under `/bin/sh -c`; exit status 0 passes.
-    Cmd(String),
+    /// Run under `/bin/sh -c` with the given environment (never confsync's secrets);
+    /// exit status 0 passes.
+    Cmd(String, Arc<CommandEnv>),
 }
 
 impl Probe {
@@ -75,18 +79,24 @@ impl Probe {
         if cmd.trim().is_empty() {
             return Err("the check command is empty".into());
         }
-        Ok(Probe::Cmd(cmd.to_string()))
+        Ok(Probe::Cmd(cmd.to_string(), Arc::new(CommandEnv::INHERIT)))
+    }
+
+    /// The same check, a command one running with `env` (`--command-env`).
+    pub fn with_env(self, env: &Arc<CommandEnv>) -> Probe {
+        match self {
+            Probe::Cmd(cmd, _) => Probe::Cmd(cmd, env.clone()),
+            other => other,
+        }
     }
 
     /// Runs the check once, failing it at `timeout`; the error says why it failed.
     pub async fn run(&self, timeout: Duration) -> Result<(), String> {
         match self {
             // The store's password is confsync's secret, not the check's.
-            Probe::Cmd(cmd) => {
-                crate::resource::command::run(cmd, timeout, &crate::resource::CommandEnv::INHERIT)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Probe::Cmd(cmd, env) => crate::resource::command::run(cmd, timeout, env)
+                .await
+                .map_err(|e| e.to_string()),
             Probe::Tcp(addr) => {
                 match tokio::time::timeout(timeout, TcpStream::connect(addr.as_str())).await {
                     Ok(Ok(_)) => Ok(()),
@@ -142,7 +152,7 @@ impl Probe {
         match self {
             Probe::Http { url, .. } => format!("GET {url}"),
             Probe::Tcp(a) => format!("connect {a}"),
-            Probe::Cmd(c) => format!("`{c}`"),
+            Probe::Cmd(c, _) => format!("`{c}`"),
         }
     }
 }

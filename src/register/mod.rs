@@ -31,12 +31,14 @@ mod service_file;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{BackendConfig, BackendError, BackendKind};
 use crate::config::{ConfigError, duration};
+use crate::resource::CommandEnv;
 pub use args::RegisterArgs;
 pub use check::{CheckSpec, Probe};
 pub use keeper::Outcome;
@@ -129,9 +131,31 @@ fn cli_error(message: String) -> ConfigError {
 
 /// The registrations the flags (or the service file) describe; every error at once.
 pub fn registrations(args: &RegisterArgs) -> Result<Vec<Registration>, Vec<ConfigError>> {
-    if let Some(file) = &args.service_file {
-        return service_file::load(file);
+    // `--command-env ""` (or an empty variable) is an empty list, as for `run`.
+    let env = CommandEnv::new(
+        args.command_env
+            .clone()
+            .map(|v| v.into_iter().filter(|n| !n.is_empty()).collect()),
+    )
+    .map_err(|m| vec![cli_error(m.replacen("command_env", "--command-env", 1))])?;
+    let env = Arc::new(env);
+    let mut regs = match &args.service_file {
+        Some(file) => service_file::load(file)?,
+        None => flag_registration(args)?,
+    };
+    for reg in &mut regs {
+        if let Some(check) = reg.check.take() {
+            reg.check = Some(CheckSpec {
+                probe: check.probe.with_env(&env),
+                ..check
+            });
+        }
     }
+    Ok(regs)
+}
+
+/// The one registration `--key`, `--value`, `--ttl` and the check flags describe.
+fn flag_registration(args: &RegisterArgs) -> Result<Vec<Registration>, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut err = |m: String| errors.push(cli_error(m));
     let key = args.key.clone().unwrap_or_default();

@@ -522,3 +522,50 @@ fn redis_behind_sentinel_registers_on_the_master() {
     );
     assert_eq!(redis_get(&master, &key), None);
 }
+
+#[test]
+fn check_cmd_sees_only_what_command_env_allows_and_never_the_password() {
+    let srv = shared();
+    let dir = tempdir();
+    let key = format!("{}/env/web1", random_prefix());
+    let out = dir.path().join("check-env");
+    let check = format!("env > {}", out.display());
+    let mut cmd = confsync();
+    cmd.arg("register")
+        .args(["--backend", "redis", "--node", &srv.node(), "--key", &key])
+        .args([
+            "--value",
+            "127.0.0.1:80",
+            "--ttl",
+            "5",
+            "--check-cmd",
+            &check,
+        ])
+        .args(["--check-interval", "200ms", "--rise", "1"])
+        .args(["--command-env", "PATH,LC_*"])
+        .env("CONFSYNC_LOG_FORMAT", "text")
+        .env("LC_REGTEST", "kept")
+        .env("HOME_SECRET_TEST", "dropped");
+    let mut reg = Proc::spawn("env", cmd, &dir.path().join("env.log"));
+    wait_for(START_LIMIT, || redis_get(srv, &key))
+        .unwrap_or_else(|| panic!("never registered; log:\n{}", log(dir.path(), "env")));
+    let env = std::fs::read_to_string(&out).expect("the check ran");
+    assert!(env.contains("LC_REGTEST=kept"), "{env}");
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    assert!(!env.contains("HOME_SECRET_TEST"), "{env}");
+    assert!(!env.lines().any(|l| l.starts_with("CONFSYNC_")), "{env}");
+    reg.signal(Signal::SIGTERM);
+    assert!(reg.wait_exit(Duration::from_secs(5)).is_some());
+
+    // A list naming a secret variable is a configuration error.
+    let bad = confsync()
+        .arg("register")
+        .args(["--backend", "redis", "--node", &srv.node(), "--key", &key])
+        .args(["--value", "v", "--ttl", "5", "--check-cmd", "true"])
+        .args(["--command-env", "CONFSYNC_PASSWORD"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--command-env"), "{stderr}");
+}
