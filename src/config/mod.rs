@@ -532,6 +532,17 @@ pub fn load_resources_as(
     global_prefix: &str,
     dialect: Dialect,
 ) -> Result<(ResourceSet, Vec<ConfigError>), Vec<ConfigError>> {
+    load_resources_with(confdir, global_prefix, dialect, None)
+}
+
+/// [`load_resources_as`], with the settings file given on the command line
+/// (`--config-file`, which may live outside the confdir) protected as a destination too.
+pub fn load_resources_with(
+    confdir: &Path,
+    global_prefix: &str,
+    dialect: Dialect,
+    settings_file: Option<&Path>,
+) -> Result<(ResourceSet, Vec<ConfigError>), Vec<ConfigError>> {
     let confd = confdir.join("conf.d");
     let templates = confdir.join("templates");
     let mut errors = Vec::new();
@@ -586,7 +597,12 @@ pub fn load_resources_as(
         }
     }
     errors.extend(resource::duplicate_dests(&resources));
-    errors.extend(room::dest_errors(&resources, confdir, dialect));
+    errors.extend(room::dest_errors(
+        &resources,
+        confdir,
+        dialect,
+        settings_file,
+    ));
     if errors.is_empty() {
         Ok((ResourceSet { resources, engine }, warnings))
     } else {
