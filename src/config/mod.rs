@@ -519,6 +519,7 @@ pub enum Dialect {
 }
 
 /// Loads every `CONFDIR/conf.d/*.toml` and its template; reports every error at once.
+#[cfg(test)]
 pub fn load_resources(
     confdir: &Path,
     global_prefix: &str,
@@ -526,7 +527,8 @@ pub fn load_resources(
     load_resources_as(confdir, global_prefix, Dialect::Confsync).map(|(set, _)| set)
 }
 
-/// [`load_resources`] by `dialect`'s rules; also returns warnings (keys confd ignores).
+/// Loads every resource file below `CONFDIR/conf.d` by `dialect`'s rules and its
+/// template; reports every error at once, and returns warnings (keys confd ignores).
 pub fn load_resources_as(
     confdir: &Path,
     global_prefix: &str,
