@@ -71,8 +71,10 @@
 //!   resource: pacing by `pace`, retries with backoff), `owed` (reloads still owed, kept
 //!   in the state dir), `onetime`.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
-//! - [`http`]: `/metrics`, `/health` and `/ready` (`http/behind`: resources behind the
-//!   store; `http/freshness`: each backend's age against `max_staleness`).
+//! - [`http`]: `/metrics`, `/health` and `/ready` (`http/routes`: the axum router;
+//!   `http/server`: hyper connections, the connection cap that closes the oldest;
+//!   `http/behind`: resources behind the store; `http/freshness`: each backend's age
+//!   against `max_staleness`).
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
 //! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check

@@ -177,8 +177,9 @@ fn load_checking(
 ) -> Result<(RunConfig, ResourceSet), Vec<ConfigError>> {
     let run = config::run_config(&conf.confdir, conf.config_file.as_deref(), settings);
     let prefix = run.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
-    let set = config::load_resources(&conf.confdir, &prefix);
-    let (r, s) = config::both(run, set)?;
+    let (dir, file) = (&conf.confdir, conf.config_file.as_deref());
+    let set = config::load_resources_with(dir, &prefix, config::Dialect::Confsync, file);
+    let (r, s) = config::both(run, set.map(|(set, _warnings)| set))?;
     if !backends {
         return Ok((r, s));
     }

@@ -519,6 +519,7 @@ pub enum Dialect {
 }
 
 /// Loads every `CONFDIR/conf.d/*.toml` and its template; reports every error at once.
+#[cfg(test)]
 pub fn load_resources(
     confdir: &Path,
     global_prefix: &str,
@@ -526,11 +527,23 @@ pub fn load_resources(
     load_resources_as(confdir, global_prefix, Dialect::Confsync).map(|(set, _)| set)
 }
 
-/// [`load_resources`] by `dialect`'s rules; also returns warnings (keys confd ignores).
+/// Loads every resource file below `CONFDIR/conf.d` by `dialect`'s rules and its
+/// template; reports every error at once, and returns warnings (keys confd ignores).
 pub fn load_resources_as(
     confdir: &Path,
     global_prefix: &str,
     dialect: Dialect,
+) -> Result<(ResourceSet, Vec<ConfigError>), Vec<ConfigError>> {
+    load_resources_with(confdir, global_prefix, dialect, None)
+}
+
+/// [`load_resources_as`], with the settings file given on the command line
+/// (`--config-file`, which may live outside the confdir) protected as a destination too.
+pub fn load_resources_with(
+    confdir: &Path,
+    global_prefix: &str,
+    dialect: Dialect,
+    settings_file: Option<&Path>,
 ) -> Result<(ResourceSet, Vec<ConfigError>), Vec<ConfigError>> {
     let confd = confdir.join("conf.d");
     let templates = confdir.join("templates");
@@ -586,7 +599,12 @@ pub fn load_resources_as(
         }
     }
     errors.extend(resource::duplicate_dests(&resources));
-    errors.extend(room::dest_errors(&resources, confdir, dialect));
+    errors.extend(room::dest_errors(
+        &resources,
+        confdir,
+        dialect,
+        settings_file,
+    ));
     if errors.is_empty() {
         Ok((ResourceSet { resources, engine }, warnings))
     } else {

@@ -55,8 +55,13 @@ pub fn special_mode(mode: u32) -> Option<String> {
 /// Errors for every resource whose destination is not a regular file (a device, FIFO,
 /// socket or directory, after symlinks), or is one of confsync's own files: a resource
 /// file, anything in `templates/` or `conf.d/`, the settings file (`confsync.toml`,
-/// and `confd.toml` in confd mode).
-pub fn dest_errors(resources: &[Resource], confdir: &Path, dialect: Dialect) -> Vec<ConfigError> {
+/// and `confd.toml` in confd mode, and `settings_file` wherever it is).
+pub fn dest_errors(
+    resources: &[Resource],
+    confdir: &Path,
+    dialect: Dialect,
+    settings_file: Option<&Path>,
+) -> Vec<ConfigError> {
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| identity(p));
     let rooms = [confdir.join("templates"), confdir.join("conf.d")].map(|d| canon(&d));
     let mut own: Vec<PathBuf> = resources
@@ -67,6 +72,7 @@ pub fn dest_errors(resources: &[Resource], confdir: &Path, dialect: Dialect) -> 
     if dialect == Dialect::Confd {
         own.push(identity(&confdir.join("confd.toml")));
     }
+    own.extend(settings_file.map(identity));
     let mut errors = Vec::new();
     for r in resources {
         let err = |message: String| ConfigError {

@@ -198,8 +198,8 @@ impl Worker {
         let ended = match result {
             Ok(s) => {
                 m.rendered(&res.name);
-                for _ in &s.excluded {
-                    m.guard_refused(&res.name, "value_pattern");
+                for e in &s.excluded {
+                    m.guard_refused(&res.name, e.guard);
                 }
                 let replaced = match s.outcome {
                     Outcome::Unchanged => {

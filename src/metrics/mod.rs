@@ -49,7 +49,7 @@ struct ResourceLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GuardLabels {
     resource: String,
-    /// Which guard refused: `min_keys` or `value_pattern`.
+    /// Which guard refused: `min_keys`, `value_pattern` or `key_pattern`.
     guard: String,
 }
 
@@ -142,7 +142,7 @@ impl Metrics {
         let guard_refusals = Family::<GuardLabels, Counter>::default();
         registry.register(
             "confsync_guard_refusals",
-            "Renders refused or keys left out by a guard (min_keys, value_pattern)",
+            "Renders refused or keys left out by a guard (min_keys, value_pattern, key_pattern)",
             guard_refusals.clone(),
         );
         let write_failures = ResourceCounter::default();
@@ -286,8 +286,8 @@ impl Metrics {
             .set(i64::from(pending));
     }
 
-    /// Counts a refusal by `guard` (`"min_keys"` or `"value_pattern"`) for `resource`
-    /// (`confsync_guard_refusals_total`).
+    /// Counts a refusal by `guard` (`"min_keys"`, `"value_pattern"` or `"key_pattern"`)
+    /// for `resource` (`confsync_guard_refusals_total`).
     pub fn guard_refused(&self, resource: &str, guard: &str) {
         let labels = GuardLabels {
             resource: resource.to_owned(),
@@ -359,7 +359,7 @@ impl Metrics {
         ] {
             drop(family.get_or_create(&labels));
         }
-        for guard in ["min_keys", "value_pattern"] {
+        for guard in ["min_keys", "value_pattern", "key_pattern"] {
             let labels = GuardLabels {
                 resource: resource.to_owned(),
                 guard: guard.to_owned(),

@@ -117,6 +117,7 @@ fn counters_move_and_output_parses() {
     m.guard_refused("haproxy", "min_keys");
     m.guard_refused("haproxy", "value_pattern");
     m.guard_refused("haproxy", "value_pattern");
+    m.guard_refused("haproxy", "key_pattern");
     m.backend_error("etcd");
     let text = m.encode();
     check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -136,6 +137,10 @@ fn counters_move_and_output_parses() {
         (
             r#"confsync_guard_refusals_total{resource="haproxy",guard="value_pattern"}"#,
             2.0,
+        ),
+        (
+            r#"confsync_guard_refusals_total{resource="haproxy",guard="key_pattern"}"#,
+            1.0,
         ),
         (r#"confsync_backend_errors_total{backend="etcd"}"#, 1.0),
     ];
@@ -159,6 +164,7 @@ fn init_creates_zero_series() {
         r#"confsync_reload_failures_total{resource="haproxy"}"#,
         r#"confsync_guard_refusals_total{resource="haproxy",guard="min_keys"}"#,
         r#"confsync_guard_refusals_total{resource="haproxy",guard="value_pattern"}"#,
+        r#"confsync_guard_refusals_total{resource="haproxy",guard="key_pattern"}"#,
         r#"confsync_backend_errors_total{backend="etcd"}"#,
         r#"confsync_backend_up{backend="etcd"}"#,
     ] {

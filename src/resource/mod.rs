@@ -148,8 +148,18 @@ impl SyncError {
 pub struct Rendered {
     /// The output (bytes: a Go template need not produce UTF-8).
     pub text: Vec<u8>,
-    /// Full keys whose values failed `value_pattern` or whose names failed `key_pattern`.
-    pub excluded: Vec<String>,
+    /// Keys whose values failed `value_pattern` or whose names failed `key_pattern`.
+    pub excluded: Vec<Excluded>,
+}
+
+/// A key a guard left out of a render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excluded {
+    /// The full key.
+    pub key: String,
+    /// The guard that left it out, `"value_pattern"` or `"key_pattern"`: the `guard`
+    /// label of `confsync_guard_refusals_total`.
+    pub guard: &'static str,
 }
 
 /// Renders `res` from `kvs` without writing anything, applying its guards. A daemon
@@ -165,17 +175,23 @@ pub fn render(
     if let Some(c) = cache {
         view = view.with_cache(c.clone());
     }
-    let mut excluded = match &res.value_pattern {
-        Some(p) => view.exclude_values(|v| p.regex.is_match(v)),
-        None => Vec::new(),
-    };
-    for key in &excluded {
-        warn!(resource = %res.name, key = %key, pattern = %res.value_pattern.as_ref().map(|p| p.source.as_str()).unwrap_or_default(), "value does not match value_pattern; key left out of the render");
+    let mut excluded = Vec::new();
+    if let Some(p) = &res.value_pattern {
+        for key in view.exclude_values(|v| p.regex.is_match(v)) {
+            warn!(resource = %res.name, key = %key, pattern = %p.source, "value does not match value_pattern; key left out of the render");
+            excluded.push(Excluded {
+                key,
+                guard: "value_pattern",
+            });
+        }
     }
     if let Some(p) = &res.key_pattern {
         for key in view.exclude_keys(|k| p.regex.is_match(k)) {
             warn!(resource = %res.name, key = ?key, pattern = %p.source, "key does not match key_pattern; key left out of the render");
-            excluded.push(key);
+            excluded.push(Excluded {
+                key,
+                guard: "key_pattern",
+            });
         }
     }
     if res.min_keys > 0 {
@@ -214,13 +230,13 @@ impl Resource {
     }
 }
 
-/// What a sync did, and the keys its `value_pattern` left out.
+/// What a sync did, and the keys its `value_pattern` and `key_pattern` left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Synced {
     /// What happened to the destination.
     pub outcome: Outcome,
-    /// Full keys whose values failed `value_pattern`.
-    pub excluded: Vec<String>,
+    /// Keys whose values failed `value_pattern` or whose names failed `key_pattern`.
+    pub excluded: Vec<Excluded>,
 }
 
 /// What a sync needs from the daemon beyond the resource and the data.
@@ -351,7 +367,7 @@ async fn update(
     kvs: Arc<KvMap>,
     opts: SyncOptions,
     pass: Pass<'_>,
-) -> Result<(Outcome, Vec<String>), SyncError> {
+) -> Result<(Outcome, Vec<Excluded>), SyncError> {
     let io_slot = permit(pass.limits, |l| &l.io).await;
     let started = Instant::now();
     let Rendered {

@@ -30,6 +30,7 @@ pub fn with_view<T>(view: View, f: impl FnOnce() -> T) -> T {
 }
 
 fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
+    super::limits::check_cancelled()?;
     CURRENT.with(|c| match c.borrow().as_ref() {
         Some(v) => f(v),
         None => Err(Error::message(
@@ -302,6 +303,8 @@ pub fn register(tera: &mut Tera) {
     });
     tera.register_function("file_exists", file_exists);
     tera.register_function("datetime", datetime);
+    // Replaces Tera's own `range` with one that stops an abandoned render.
+    tera.register_function("range", super::limits::range);
     tera.register_filter("base", base);
     tera.register_filter("dir", dir);
     tera.register_filter("json", json);

@@ -2,9 +2,19 @@
 //! Templates are trusted configuration but the keys they loop over are not, so a loop
 //! over a million keys written by an instance must stop at a size, not when memory ends.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use tera::{Error, Kwargs, State, TeraResult};
+
+thread_local! {
+    /// The cancel flag of the Tera render running on this thread. Tera functions are
+    /// shared `'static` closures, so the per-render flag travels here; it is set only for
+    /// the duration of one synchronous render.
+    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
 
 /// A resource's `max_render_size` when it sets none: 64 MiB.
 pub const DEFAULT_MAX_RENDER_SIZE: usize = 64 << 20;
@@ -55,6 +65,72 @@ impl RenderLimits {
     pub fn cancelled_message() -> String {
         "the render was abandoned after its render_timeout".to_string()
     }
+}
+
+/// Runs `f` with `cancel` as the flag [`check_cancelled`] reads on this thread.
+pub fn with_cancel<T>(cancel: Option<Arc<AtomicBool>>, f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CANCEL.with(|c| c.borrow_mut().take());
+        }
+    }
+    CANCEL.with(|c| *c.borrow_mut() = cancel);
+    let _reset = Reset;
+    f()
+}
+
+/// An error once the render on this thread has been abandoned. The functions templates
+/// call check it, so a loop that writes nothing still stops: the output writer only sees
+/// the flag at the next write.
+pub fn check_cancelled() -> TeraResult<()> {
+    let cancelled = CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    });
+    if cancelled {
+        Err(Error::message(RenderLimits::cancelled_message()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The most numbers one `range` makes (Tera's own limit).
+const MAX_RANGE_LEN: i128 = 100_000;
+
+/// Tera's `range(end, start=0, step_by=1)`, same arguments and limit, that first checks
+/// [`check_cancelled`]: nested `range` loops that write nothing stop within one inner
+/// loop of the render being abandoned.
+pub fn range(kwargs: Kwargs, _: &State) -> TeraResult<Vec<i128>> {
+    check_cancelled()?;
+    let start = kwargs.get::<i128>("start")?.unwrap_or_default();
+    let end = kwargs.must_get::<i128>("end")?;
+    let step = kwargs.get::<i128>("step_by")?.unwrap_or(1);
+    if step == 0 {
+        return Err(Error::message("range: step_by is 0"));
+    }
+    if start > end && step > 0 {
+        return Err(Error::message("range: start is greater than end"));
+    }
+    let overflow = || Error::message("range: the arguments overflow");
+    // Elements: the span divided by the step, rounded up; none when the step points away.
+    let (span, by) = if step > 0 {
+        (end.checked_sub(start), step)
+    } else {
+        (
+            start.checked_sub(end),
+            step.checked_neg().ok_or_else(overflow)?,
+        )
+    };
+    let span = span.ok_or_else(overflow)?.max(0);
+    let len = span.checked_add(by - 1).ok_or_else(overflow)? / by;
+    if len > MAX_RANGE_LEN {
+        return Err(Error::message(format!(
+            "range: {len} numbers is more than the limit of {MAX_RANGE_LEN}"
+        )));
+    }
+    Ok((0..len).map(|i| start + i * step).collect())
 }
 
 /// `n` bytes as people write it: `64 MiB`, `4 KiB` or `1000 bytes`.

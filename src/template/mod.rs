@@ -263,7 +263,9 @@ impl Engine {
         let ctx = Context::new();
         let cache = view.cache().cloned();
         let mut out = limits::LimitedWriter::new(limits);
-        let done = funcs::with_view(view, || self.tera.render_to(name, &ctx, &mut out));
+        let done = limits::with_cancel(limits.cancel.clone(), || {
+            funcs::with_view(view, || self.tera.render_to(name, &ctx, &mut out))
+        });
         if let Some(cache) = cache {
             cache.finish_render();
         }

@@ -383,3 +383,79 @@ fn a_render_that_reaches_max_render_size_is_stopped_in_both_engines() {
         assert_eq!(out.len(), 1_000_000, "{name}");
     }
 }
+
+// Issue 12: three nested loops that write nothing never reach the output writer, so
+// only the functions they call can notice that the render was abandoned.
+#[test]
+fn nested_loops_that_write_nothing_stop_once_the_render_is_abandoned() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut e = Engine::new();
+    e.add_raw(
+        "spin.tera",
+        "{% for i in range(end=100000) %}{% for j in range(end=100000) %}\
+         {% for k in range(end=100000) %}{% endfor %}{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let limits = RenderLimits {
+        max_size: 1 << 20,
+        cancel: Some(cancel.clone()),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let view = View::new(data(&[]), "", &["/".to_string()]);
+        let _ = tx.send(e.render_with("spin.tera", view, &limits));
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(rx.try_recv().is_err(), "the loops are still running");
+    cancel.store(true, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let done = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the render did not stop within 5 s of being abandoned");
+    let err = done.unwrap_err().to_string();
+    assert!(err.contains("render_timeout"), "{err}");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
+fn range_keeps_teras_arguments_and_limit() {
+    let mut e = Engine::new();
+    for (i, (text, want)) in [
+        ("{{ range(end=3) | join(sep=\",\") }}", "0,1,2"),
+        (
+            "{{ range(start=2, end=10, step_by=3) | join(sep=\",\") }}",
+            "2,5,8",
+        ),
+        (
+            "{{ range(start=5, end=1, step_by=-2) | join(sep=\",\") }}",
+            "5,3",
+        ),
+        ("{{ range(start=1, end=5, step_by=-1) | length }}", "0"),
+        ("{{ range(end=0) | length }}", "0"),
+        ("{{ range(end=100000) | length }}", "100000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("r{i}");
+        e.add_raw(&name, text).unwrap();
+        let view = View::new(data(&[]), "", &["/".to_string()]);
+        let out = e.render(&name, view).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), want, "{text}");
+    }
+    for (i, text) in [
+        "{{ range(end=100001) }}",
+        "{{ range(end=3, step_by=0) }}",
+        "{{ range(start=3, end=1) }}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("bad{i}");
+        e.add_raw(&name, text).unwrap();
+        let view = View::new(data(&[]), "", &["/".to_string()]);
+        assert!(e.render(&name, view).is_err(), "{text}");
+    }
+}

@@ -241,6 +241,45 @@ fn min_keys_refuses_an_emptied_prefix_and_value_pattern_drops_injection() {
     assert!(p.child.try_wait().unwrap().is_none());
 }
 
+// Issue 12: a key left out by `key_pattern` is counted under its own guard label.
+#[test]
+fn issue12_guard_refusals_tell_key_pattern_from_value_pattern() {
+    let dir = file_conf(
+        "app:\n  servers:\n    a: \"10.0.0.1:80\"\n    b: \"x; evil\"\n    \"c d\": \"10.0.0.3:80\"\n",
+    );
+    let dest = lines_resource(
+        dir.path(),
+        "g",
+        "value_pattern = \"[0-9.]+:[0-9]+\"\nkey_pattern = \"/app/servers/[a-z]+\"\n",
+    );
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut p = daemon(dir.path(), &["--metrics-addr", &addr]);
+    let text = wait_file(&dest, LIMIT, |s| s.contains("a="));
+    assert_eq!(
+        text.as_deref(),
+        Some("a=10.0.0.1:80\n"),
+        "{}",
+        log_of(dir.path())
+    );
+    let refusals = |text: &str, guard: &str| {
+        let label = format!("resource=\"g\",guard=\"{guard}\"");
+        sample(text, "confsync_guard_refusals_total", &label)
+    };
+    let text = wait_for(LIMIT, || {
+        let text = http_get(port, "/metrics")?.1;
+        (refusals(&text, "key_pattern")? >= 1.0).then_some(text)
+    })
+    .unwrap_or_else(|| panic!("no key_pattern refusal counted\n{}", log_of(dir.path())));
+    assert_eq!(
+        refusals(&text, "key_pattern"),
+        refusals(&text, "value_pattern"),
+        "one key each, counted apart on every render\n{text}"
+    );
+    assert_eq!(refusals(&text, "min_keys"), Some(0.0), "{text}");
+    assert!(p.child.try_wait().unwrap().is_none());
+}
+
 #[test]
 fn sighup_applies_a_new_template_and_keeps_the_old_set_when_broken() {
     let dir = file_conf("app:\n  servers:\n    a: \"1\"\n");

@@ -244,6 +244,42 @@ fn confsyncs_own_files_are_refused_as_dest() {
 }
 
 #[test]
+fn a_settings_file_outside_the_confdir_is_refused_as_dest() {
+    let elsewhere = crate::support::tempdir();
+    let settings = elsewhere.path().join("settings.toml");
+    let f = with_dest(&settings.display().to_string());
+    let text = format!(
+        "backend = \"file\"\nfile = [\"{}\"]\n",
+        f.path().join("data.yaml").display()
+    );
+    std::fs::write(&settings, &text).unwrap();
+    let by_flag = |cmd: &[&str]| {
+        let mut c = confsync();
+        c.args(cmd)
+            .arg("--confdir")
+            .arg(f.path())
+            .arg("--config-file");
+        c.arg(&settings).output().unwrap()
+    };
+    let by_env = |cmd: &[&str]| {
+        let mut c = confsync();
+        c.args(cmd).arg("--confdir").arg(f.path());
+        c.env("CONFSYNC_CONFIG_FILE", &settings).output().unwrap()
+    };
+    for (what, o) in [
+        ("check", by_flag(&["check"])),
+        ("run", by_flag(&["run", "--onetime"])),
+        ("run (env)", by_env(&["run", "--onetime"])),
+    ] {
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {e}");
+        assert!(e.contains("conf.d/app.toml"), "{what}: {e}");
+        assert!(e.contains("confsync's own files"), "{what}: {e}");
+        assert_eq!(std::fs::read_to_string(&settings).unwrap(), text, "{what}");
+    }
+}
+
+#[test]
 fn set_id_sticky_and_world_writable_modes_are_refused_unless_allowed() {
     for (mode, why) in [
         ("4755", "set-uid"),
