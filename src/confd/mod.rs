@@ -94,7 +94,10 @@ impl Confd {
         let mapped = self.settings(&env)?;
         let prefix = mapped.settings.prefix.clone().unwrap_or_default();
         let run = config::run_config_from(&mapped.confdir, mapped.settings);
-        let set = config::load_resources_as(&mapped.confdir, &prefix, Dialect::Confd);
+        // confd.toml may live outside the confdir (`-config-file`): never a destination.
+        let file = PathBuf::from(self.flags.str("config-file"));
+        let file = Some(file.as_path()).filter(|f| !f.as_os_str().is_empty());
+        let set = config::load_resources_with(&mapped.confdir, &prefix, Dialect::Confd, file);
         let (run, (resources, mut res_warnings)) = config::both(run, set)?;
         let errors = run.check_backends(&resources.resources);
         if !errors.is_empty() {

@@ -337,3 +337,22 @@ fn sighup_reads_confd_toml_again() {
     d.signal(nix::sys::signal::Signal::SIGHUP);
     c.wait("after SIGHUP", |s| s == "static\n");
 }
+
+#[test]
+fn confd_toml_outside_the_confdir_is_never_a_destination() {
+    // The resource's dest is `out/app.cfg`, and that is where -config-file points.
+    let c = Confd::new("overwritten\n", "\"/app\"", "");
+    write(c.path(), "data.yaml", "app:\n  x: 1\n");
+    let settings = "backend = \"file\"\nfile = [\"data.yaml\"]\n";
+    let file = write(c.path(), "out/app.cfg", settings);
+    let conf = c.path().display().to_string();
+    let args = ["-confdir", &conf, "-config-file", file.to_str().unwrap()];
+    let o = c.output(&[&args[..], &["-onetime"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("conf.d/app.toml"), "{}", text(&o));
+    assert_eq!(
+        c.dest_text().as_deref(),
+        Some(settings),
+        "confd.toml untouched"
+    );
+}
