@@ -70,6 +70,9 @@
 //!   one and switches per destination; `feed` (one task per backend), `worker` (one per
 //!   resource: pacing by `pace`, retries with backoff), `owed` (reloads still owed, kept
 //!   in the state dir), `onetime`.
+//! - [`exec`]: exec mode, the proxy run as confsync's child: `child` (start, stop with
+//!   the kill signal and timeout, restart with backoff, exit status), `forward` (SIGHUP,
+//!   SIGUSR1, SIGUSR2 passed on), `reap` (as PID 1, a forked init that reaps orphans).
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
 //! - [`http`]: `/metrics`, `/health` and `/ready` (`http/behind`: resources behind the
 //!   store; `http/freshness`: each backend's age against `max_staleness`).
@@ -83,6 +86,7 @@ pub mod cli;
 pub mod confd;
 pub mod config;
 pub mod daemon;
+pub mod exec;
 pub mod gonum;
 pub mod gopath;
 pub mod http;
