@@ -11,6 +11,7 @@ mod convert;
 mod daemon;
 mod destinations;
 mod etcd;
+mod exec;
 mod faults;
 mod file_backend;
 mod go_templates;
