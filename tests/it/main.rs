@@ -22,4 +22,5 @@ mod redis;
 mod register;
 mod reliability;
 mod resync;
+mod rounds;
 mod saved_state;
