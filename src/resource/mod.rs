@@ -9,6 +9,7 @@ mod leftovers;
 mod owner;
 mod quote;
 pub mod stage;
+mod swap;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -420,7 +421,7 @@ async fn update(
             blocking(|| l.owe(res));
         }
     }
-    let swapped = blocking(|| staged.swap());
+    let swapped = blocking(|| staged.with_backup(res.backup).swap());
     if let Err(e) = swapped {
         // The rename may not have happened; the ledger is put right by the next sync.
         return Err(io("cannot replace", dest, e));

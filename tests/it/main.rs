@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bind_mounts;
 mod bounds;
 mod cli;
 mod confd_cli;

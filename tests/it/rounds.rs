@@ -18,7 +18,9 @@ fn lines(path: &Path) -> Vec<String> {
 }
 
 fn data(generation: u32) -> String {
-    format!("app:\n  a: a{generation}\n  b: b{generation}\n  c: c{generation}\n  d: d{generation}\n")
+    format!(
+        "app:\n  a: a{generation}\n  b: b{generation}\n  c: c{generation}\n  d: d{generation}\n"
+    )
 }
 
 #[test]
@@ -60,7 +62,11 @@ fn three_resources_sharing_a_reload_command_reload_once_per_round() {
                 "[template]\nsrc = \"{name}.tmpl\"\ndest = \"{}/out/{name}\"\nkeys = [\"/app\"]\nreload_cmd = '''{cmd}'''\ncheck_cmd = \"sleep 0.0{}\"\n",
                 d.display(),
                 // Checks of different lengths: the files land at different times.
-                ["a", "b", "c", "d"].iter().position(|n| *n == name).unwrap() * 3,
+                ["a", "b", "c", "d"]
+                    .iter()
+                    .position(|n| *n == name)
+                    .unwrap()
+                    * 3,
             ),
         );
     }
@@ -89,5 +95,11 @@ fn three_resources_sharing_a_reload_command_reload_once_per_round() {
         .unwrap_or_else(|| panic!("d's own reload did not run again; log:\n{}", log()));
     // No third shared reload follows.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(lines(&reloads).len(), 2, "{:?}\nlog:\n{}", lines(&reloads), log());
+    assert_eq!(
+        lines(&reloads).len(),
+        2,
+        "{:?}\nlog:\n{}",
+        lines(&reloads),
+        log()
+    );
 }
