@@ -58,6 +58,7 @@ fn conf(d: &Path) -> PathBuf {
         &format!("backend = \"file\"\nfile = [\"{}\"]\n", data.display()),
     );
     write(d, "templates/t.tmpl", "v = {{ getv(key=\"/app/v\") }}\n");
+    std::fs::create_dir_all(d.join("etc")).unwrap();
     for (name, extra) in [("mounted", ""), ("plain", ""), ("kept", "backup = true\n")] {
         write(
             d,
@@ -92,7 +93,6 @@ fn a_bind_mounted_dest_is_written_in_place_and_a_plain_one_renamed() {
     let dir = tempdir();
     let d = dir.path();
     let data = conf(d);
-    std::fs::create_dir_all(d.join("etc")).unwrap();
     std::fs::create_dir_all(d.join("host")).unwrap();
     let host = write(d, "host/mounted.conf", "v = old\n");
     let mounted = write(d, "etc/mounted.conf", "");
@@ -139,7 +139,6 @@ fn backup_keeps_exactly_the_previous_version() {
     let dir = tempdir();
     let d = dir.path();
     let data = conf(d);
-    std::fs::create_dir_all(d.join("etc")).unwrap();
     let kept = d.join("etc/kept.conf");
     let bak = d.join("etc/kept.conf.bak");
     once(d);

@@ -14,23 +14,20 @@ use crate::support::{Proc, confsync, require_program, tempdir, wait_for, wait_po
 
 const LIMIT: Duration = Duration::from_secs(15);
 
-/// nginx answering every request with the value of `/app/greeting`.
-const NGINX: &str = r#"pid RUN/nginx.pid;
-error_log stderr;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path RUN/client_body;
-    proxy_temp_path RUN/proxy;
-    fastcgi_temp_path RUN/fastcgi;
-    uwsgi_temp_path RUN/uwsgi;
-    scgi_temp_path RUN/scgi;
-    server {
-        listen 127.0.0.1:LISTEN;
-        location / { return 200 "{{ getv(key="/app/greeting") | safe_line }}\n"; }
-    }
+/// An nginx config (a template) answering every request with `/app/greeting`, its
+/// pid and temp files under `run`.
+fn nginx_conf(run: &str, port: u16) -> String {
+    let temps: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        .iter()
+        .map(|t| format!("    {t}_temp_path {run}/{t};\n"))
+        .collect();
+    let answer = r#"return 200 "{{ getv(key="/app/greeting") | safe_line }}\n";"#;
+    format!(
+        "pid {run}/nginx.pid;\nerror_log stderr;\nevents {{ worker_connections 64; }}\n\
+         http {{\n    access_log off;\n{temps}    server {{\n        listen 127.0.0.1:{port};\n        \
+         location / {{ {answer} }}\n    }}\n}}\n"
+    )
 }
-"#;
 
 /// Replaces `path` in one rename, so the file backend never reads it half-written.
 fn replace(path: &Path, contents: &str) {
@@ -132,9 +129,7 @@ fn nginx_as_the_child_reloads_on_a_change_and_stops_with_confsync() {
     write(
         dir.path(),
         "templates/nginx.tmpl",
-        &NGINX
-            .replace("RUN", &run_s)
-            .replace("LISTEN", &port.to_string()),
+        &nginx_conf(&run_s, port),
     );
     let dest = dir.path().join("nginx.conf");
     let nginx_s = nginx.display().to_string();
@@ -253,16 +248,19 @@ fn confsync_exits_with_the_status_of_its_child() {
 }
 
 /// `--exec-restart` starts a child that died again; the child never sees confsync's
-/// secrets or NOTIFY_SOCKET; SIGUSR1 is passed on.
+/// secrets or NOTIFY_SOCKET; SIGUSR1 is passed on, and SIGHUP both passed on and
+/// taken as confsync's own configuration reload.
 #[test]
 fn exec_restart_brings_the_child_back_with_a_clean_environment() {
     let dir = plain_dir();
     let starts = dir.path().join("starts");
     let envs = dir.path().join("env");
     let usr1 = dir.path().join("usr1");
+    let hup = dir.path().join("hup");
     let exec = format!(
-        "sh -c 'env > {env}; trap \"echo usr1 >> {usr1}\" USR1; echo $$ >> {starts}; while :; do sleep 0.05; done'",
+        "sh -c 'env > {env}; trap \"echo usr1 >> {usr1}\" USR1; trap \"echo hup >> {hup}\" HUP; echo $$ >> {starts}; while :; do sleep 0.05; done'",
         env = envs.display(),
+        hup = hup.display(),
         usr1 = usr1.display(),
         starts = starts.display()
     );
@@ -304,6 +302,20 @@ fn exec_restart_brings_the_child_back_with_a_clean_environment() {
     d.signal(Signal::SIGUSR1);
     wait_for(LIMIT, || std::fs::metadata(&usr1).ok())
         .unwrap_or_else(|| panic!("SIGUSR1 was not passed on; log:\n{}", log_of(dir.path())));
+    d.signal(Signal::SIGHUP);
+    wait_for(LIMIT, || std::fs::metadata(&hup).ok())
+        .unwrap_or_else(|| panic!("SIGHUP was not passed on; log:\n{}", log_of(dir.path())));
+    wait_for(LIMIT, || {
+        log_of(dir.path())
+            .contains("configuration reloaded")
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "SIGHUP did not reload confsync; log:\n{}",
+            log_of(dir.path())
+        )
+    });
 
     nix::sys::signal::kill(Pid::from_raw(first), Signal::SIGKILL).unwrap();
     let second = wait_for(LIMIT, || pids().get(1).copied())
