@@ -159,6 +159,42 @@ mod tests {
     }
 
     #[test]
+    fn exec_and_splay_from_confsync_toml_and_per_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        put(
+            "confsync.toml",
+            "exec = \"haproxy -W -f cfg\"\nexec-reload-signal = \"USR2\"\nexec_kill_timeout = \"3s\"\nexec_restart = true\nsplay = \"2s\"\n",
+        );
+        put("templates/a.tmpl", "x");
+        put(
+            "conf.d/a.toml",
+            "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/a\"\nsplay = \"500ms\"\nbackup = true\n",
+        );
+        put(
+            "conf.d/b.toml",
+            "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/b\"\n",
+        );
+        let cfg = super::super::run_config(dir.path(), None, Settings::default()).unwrap();
+        let e = cfg.exec.unwrap();
+        assert_eq!(e.argv, ["haproxy", "-W", "-f", "cfg"]);
+        assert_eq!(e.reload_signal, Signal::SIGUSR2);
+        assert_eq!(e.kill_timeout, Duration::from_secs(3));
+        assert!(e.restart);
+        assert_eq!(cfg.splay, Duration::from_secs(2));
+        let set = super::super::load_resources(dir.path(), "").unwrap();
+        let (a, b) = (&set.resources[0], &set.resources[1]);
+        assert_eq!(a.splay, Some(Duration::from_millis(500)));
+        assert!(a.backup);
+        assert_eq!(b.splay, None);
+        assert!(!b.backup);
+    }
+
+    #[test]
     fn splay_is_zero_unless_set() {
         let mut errors = Vec::new();
         assert_eq!(splay(&Settings::default(), &mut errors), Duration::ZERO);
