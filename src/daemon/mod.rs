@@ -184,7 +184,8 @@ pub async fn run(
     services.notifier.stopping();
     services.health.set_running(false);
     drop(preparing);
-    exec.stop().await;
+    // The child stops (within its kill timeout) while the workers finish.
+    let exec_stopped = tokio::spawn(exec.stop());
     let mut tasks = current.stop();
     let deadline = Instant::now() + DRAIN;
     loop {
@@ -203,6 +204,7 @@ pub async fn run(
             break;
         }
     }
+    let _ = exec_stopped.await;
     info!("confsync stopped");
     result.map(|()| RunSummary {
         failed: 0,

@@ -103,3 +103,71 @@ fn three_resources_sharing_a_reload_command_reload_once_per_round() {
         log()
     );
 }
+
+/// `splay`: resources changed together reload at random moments spread over the window,
+/// not at once.
+#[test]
+fn splay_spreads_reloads_over_the_window() {
+    let dir = tempdir();
+    let d = dir.path();
+    let data_file = write(d, "data.yaml", "app:\n  v: one\n");
+    write(
+        d,
+        "confsync.toml",
+        &format!(
+            "backend = \"file\"\nfile = [\"{}\"]\nwatch = true\nsplay = \"1s\"\n",
+            data_file.display()
+        ),
+    );
+    write(d, "templates/t.tmpl", "{{ getv(key=\"/app/v\") }}\n");
+    let reloads = d.join("reloads");
+    const N: usize = 8;
+    for i in 0..N {
+        // Commands of their own: no round joins them.
+        write(
+            d,
+            &format!("conf.d/r{i}.toml"),
+            &format!(
+                "[template]\nsrc = \"t.tmpl\"\ndest = \"{}/out/r{i}\"\nkeys = [\"/app\"]\nreload_cmd = \"echo {i} $(date +%s%N) >> {}\"\n",
+                d.display(),
+                reloads.display()
+            ),
+        );
+    }
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    let mut c = confsync();
+    c.args(["run", "--confdir"]).arg(d);
+    let _daemon = Proc::spawn("confsync", c, &d.join("confsync.log"));
+    let log = || std::fs::read_to_string(d.join("confsync.log")).unwrap_or_default();
+    wait_for(LIMIT, || (lines(&reloads).len() == N).then_some(()))
+        .unwrap_or_else(|| panic!("first reloads missing; log:\n{}", log()));
+
+    let changed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let tmp = d.join("data.tmp");
+    std::fs::write(&tmp, "app:\n  v: two\n").unwrap();
+    std::fs::rename(&tmp, &data_file).unwrap();
+    wait_for(LIMIT, || (lines(&reloads).len() == 2 * N).then_some(()))
+        .unwrap_or_else(|| panic!("reloads after the change missing; log:\n{}", log()));
+    let after: Vec<f64> = lines(&reloads)[N..]
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u128>().ok())
+        .map(|t| t.saturating_sub(changed_at) as f64 / 1e9)
+        .collect();
+    assert_eq!(after.len(), N, "{:?}", lines(&reloads));
+    let (lo, hi) = after
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), t| (lo.min(*t), hi.max(*t)));
+    eprintln!("splay: reloads {lo:.3}s to {hi:.3}s after the change");
+    assert!(
+        hi < 2.5,
+        "a reload came {hi:.3}s after the change (splay 1s)"
+    );
+    assert!(
+        hi - lo > 0.2,
+        "{N} reloads within {:.3}s of each other: not spread",
+        hi - lo
+    );
+}
