@@ -64,8 +64,8 @@
 //!   swap, reload; `dest_path` follows a symlinked destination to its target, `stage`
 //!   writes beside it, `swap` keeps `DEST.bak` and writes a bind-mounted destination in
 //!   place, `apply` is the reload step a daemon takes over, `leftovers` sweeps stage
-//!   files of a killed run, `owner` explains
-//!   chown failures, `command` runs commands in their own process group with
+//!   files of a killed run, `owner` explains chown failures, `command` runs commands in
+//!   their own process group with
 //!   `child_env`'s environment (no secrets) and `quote`'s shell-quoted paths.
 //! - [`daemon`]: a run's loop (SIGHUP, SIGTERM, readiness, the watchdog);
 //!   `daemon/generation` prepares a configuration's feeds and workers beside the running

@@ -164,6 +164,7 @@ fn nginx_as_the_child_reloads_on_a_change_and_stops_with_confsync() {
     let first = master(());
     assert_eq!(first.len(), 1, "one nginx master, confsync's child");
 
+    let changed = std::time::Instant::now();
     replace(&data, "app:\n  greeting: hello-2\n");
     wait_for(LIMIT, || {
         (get(port).as_deref() == Some("hello-2")).then_some(())
@@ -175,6 +176,10 @@ fn nginx_as_the_child_reloads_on_a_change_and_stops_with_confsync() {
             log_of(dir.path())
         )
     });
+    eprintln!(
+        "exec: the change reached nginx's traffic {:?} after the data file was replaced",
+        changed.elapsed()
+    );
     assert_eq!(
         master(()),
         first,
