@@ -437,3 +437,53 @@ fn as_pid_1_orphans_are_reaped() {
     let status = u.wait_exit(LIMIT).expect("the namespace did not end");
     assert_eq!(status.code(), Some(0), "log:\n{}", log_of(dir.path()));
 }
+
+/// In exec mode, resources changed together cost the child one reload signal.
+#[test]
+fn one_signal_per_round_for_resources_changed_together() {
+    let (dir, data) = conf_dir("app:\n  v: one\n");
+    let d = dir.path();
+    write(d, "templates/t.tmpl", "{{ getv(key=\"/app/v\") }}\n");
+    for name in ["a", "b", "c"] {
+        write(
+            d,
+            &format!("conf.d/{name}.toml"),
+            &format!(
+                "[template]\nsrc = \"t.tmpl\"\ndest = \"{}/out/{name}\"\nkeys = [\"/app\"]\n",
+                d.display()
+            ),
+        );
+    }
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    let hups = d.join("hups");
+    let ready = d.join("ready");
+    let exec = format!(
+        "sh -c 'trap \"echo hup >> {hups}\" HUP; touch {ready}; while :; do sleep 0.05; done'",
+        hups = hups.display(),
+        ready = ready.display()
+    );
+    let _d = daemon(d, &["--exec", &exec]);
+    wait_for(LIMIT, || std::fs::metadata(&ready).ok())
+        .unwrap_or_else(|| panic!("the child never started; log:\n{}", log_of(d)));
+    replace(&data, "app:\n  v: two\n");
+    let count = || {
+        std::fs::read_to_string(&hups)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    wait_for(LIMIT, || (count() >= 1).then_some(()))
+        .unwrap_or_else(|| panic!("no reload signal; log:\n{}", log_of(d)));
+    for name in ["a", "b", "c"] {
+        assert_eq!(
+            std::fs::read_to_string(d.join("out").join(name)).unwrap(),
+            "two\n",
+            "the signal came before every file was in place"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(), 1, "log:\n{}", log_of(d));
+    // Signals sent close together may merge in the child: count those confsync sent.
+    let sent = log_of(d).matches("exec child told to reload").count();
+    assert_eq!(sent, 1, "log:\n{}", log_of(d));
+}
