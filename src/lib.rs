@@ -25,7 +25,7 @@
 //!   [`config::RunConfig`] with named backends and `wait`; `conf.d/*.toml` resources
 //!   with their guards, by confsync's or confd's rules ([`config::Dialect`]); durations;
 //!   `config/room` keeps templates inside `templates/` and destinations off devices and
-//!   confsync's own files.
+//!   confsync's own files; `config/exec` validates exec mode's settings and `splay`.
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
 //!   module per backend: `file/`, `env`, `etcd/`, `redis/`. `file/` reads YAML as confd
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
@@ -62,14 +62,21 @@
 //!     and `resource_file` are the subcommand and its `--write`.
 //! - [`resource`]: guards, render (bounded in size and time), compare, stage, check,
 //!   swap, reload; `dest_path` follows a symlinked destination to its target, `stage`
-//!   writes beside it, `leftovers` sweeps stage files of a killed run, `owner` explains
-//!   chown failures, `command` runs commands in their own process group with
+//!   writes beside it, `swap` keeps `DEST.bak` and writes a bind-mounted destination in
+//!   place, `apply` is the reload step a daemon takes over, `leftovers` sweeps stage
+//!   files of a killed run, `owner` explains chown failures, `command` runs commands in
+//!   their own process group with
 //!   `child_env`'s environment (no secrets) and `quote`'s shell-quoted paths.
 //! - [`daemon`]: a run's loop (SIGHUP, SIGTERM, readiness, the watchdog);
 //!   `daemon/generation` prepares a configuration's feeds and workers beside the running
 //!   one and switches per destination; `feed` (one task per backend), `worker` (one per
 //!   resource: pacing by `pace`, retries with backoff), `owed` (reloads still owed, kept
-//!   in the state dir), `onetime`.
+//!   in the state dir), `rounds` (one reload per round for resources sharing it),
+//!   `route` (a resource's reload step: its command's round, the exec signal, splay),
+//!   `exec_hook` (the exec child started after the first render), `onetime`.
+//! - [`exec`]: exec mode, the proxy run as confsync's child: `child` (start, stop with
+//!   the kill signal and timeout, restart with backoff, exit status), `forward` (SIGHUP,
+//!   SIGUSR1, SIGUSR2 passed on), `reap` (as PID 1, a forked init that reaps orphans).
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
 //! - [`http`]: `/metrics`, `/health` and `/ready` (`http/routes`: the axum router;
 //!   `http/server`: hyper connections, the connection cap that closes the oldest;
@@ -85,6 +92,7 @@ pub mod cli;
 pub mod confd;
 pub mod config;
 pub mod daemon;
+pub mod exec;
 pub mod gonum;
 pub mod gopath;
 pub mod http;

@@ -15,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    // As a container's PID 1: an init that reaps orphans stays behind; the daemon goes on.
+    if let Some(code) = confsync::exec::reap::init_if_pid1() {
+        return ExitCode::from(code);
+    }
     let argv: Vec<OsString> = std::env::args_os().collect();
     if confd::detect(&argv) {
         return confd_main(&argv[1..]);
@@ -231,6 +235,10 @@ async fn run(loader: Loader) -> ExitCode {
             eprintln!("confsync: {} resource(s) failed", s.failed);
             ExitCode::from(1)
         }
+        Ok(daemon::RunSummary {
+            exec_status: Some(code),
+            ..
+        }) => ExitCode::from(code),
         Ok(_) => ExitCode::SUCCESS,
         Err(e @ (DaemonError::Fatal(..) | DaemonError::Bind(_))) => {
             eprintln!("confsync: {e}");

@@ -3,6 +3,7 @@
 //! validated; validation reports every error at once, each with its file and line.
 
 pub mod duration;
+pub mod exec;
 pub mod resource;
 mod room;
 pub mod settings;
@@ -103,6 +104,10 @@ pub struct RunConfig {
     /// What check and reload commands see of the environment (`command_env`): never
     /// confsync's secrets.
     pub command_env: crate::resource::CommandEnv,
+    /// `--exec`: the child run beside the files, if any.
+    pub exec: Option<exec::ExecConfig>,
+    /// Most random delay before a reload, for resources without their own `splay`.
+    pub splay: Duration,
 }
 
 /// How often a watching backend is listed in full when `resync_interval` is not set.
@@ -301,6 +306,8 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         errors.push(ConfigError::cli(e));
         crate::resource::CommandEnv::INHERIT
     });
+    let exec = exec::exec_config(&s, &mut errors);
+    let splay = exec::splay(&s, &mut errors);
     let mut backends = BTreeMap::new();
     let mut backend_errors = BTreeMap::new();
     let mut tables = vec![(
@@ -358,6 +365,8 @@ fn validate(confdir: &Path, s: Settings) -> Result<RunConfig, Vec<ConfigError>> 
         state_dir_setting: s.state_dir,
         parallel_commands,
         command_env,
+        exec,
+        splay,
     })
 }
 

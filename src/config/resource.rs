@@ -48,6 +48,8 @@ struct RawResource {
     render_timeout: Option<Spanned<duration::Raw>>,
     src_outside_templates: Option<bool>,
     allow_special_mode: Option<bool>,
+    splay: Option<Spanned<duration::Raw>>,
+    backup: Option<bool>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -115,6 +117,10 @@ pub struct Resource {
     /// `mode` may have set-uid, set-gid or sticky bits or be world-writable
     /// (`allow_special_mode = true`); otherwise such a mode is an error.
     pub allow_special_mode: bool,
+    /// Most random delay before a reload (`splay`); `None`: the global `splay`.
+    pub splay: Option<Duration>,
+    /// Keep the file a swap replaces as `DEST.bak` (written atomically beside it).
+    pub backup: bool,
 }
 
 /// A `value_pattern` or `key_pattern`, compiled to match whole values or keys.
@@ -308,6 +314,14 @@ pub fn load_as(
     let reload_timeout = timeout(&raw.reload_timeout, 60, "reload_timeout");
     let min_reload_interval = timeout(&raw.min_reload_interval, 0, "min_reload_interval");
     let render_timeout = timeout(&raw.render_timeout, 10, "render_timeout");
+    let splay = raw.splay.as_ref().map(|t| {
+        duration::optional(t.get_ref())
+            .map(Option::unwrap_or_default)
+            .unwrap_or_else(|e| {
+                errors.push(err(at(&t.span()), format!("`splay`: {e}")));
+                Duration::ZERO
+            })
+    });
     let wait = raw
         .wait
         .as_ref()
@@ -399,6 +413,8 @@ pub fn load_as(
         render_timeout,
         src_outside_templates,
         allow_special_mode,
+        splay,
+        backup: raw.backup.unwrap_or(false),
     };
     Ok((resource, warnings))
 }
@@ -433,6 +449,8 @@ pub fn test_resource() -> Resource {
         render_timeout: Duration::from_secs(10),
         src_outside_templates: false,
         allow_special_mode: false,
+        splay: None,
+        backup: false,
     }
 }
 

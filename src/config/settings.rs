@@ -125,6 +125,31 @@ pub struct Settings {
     #[arg(long, env = "CONFSYNC_COMMAND_ENV", value_delimiter = ',')]
     #[serde(alias = "command-env")]
     pub command_env: Option<Vec<String>>,
+    /// Exec mode: after the first render, run this command as a child (split into words
+    /// like a shell would, without expansion), signal it on changes, stop with it
+    #[arg(long, env = "CONFSYNC_EXEC")]
+    pub exec: Option<String>,
+    /// Exec mode: the signal that tells the child to reload [default: HUP]
+    #[arg(long, env = "CONFSYNC_EXEC_RELOAD_SIGNAL")]
+    #[serde(alias = "exec-reload-signal")]
+    pub exec_reload_signal: Option<String>,
+    /// Exec mode: the signal that asks the child to stop [default: TERM]
+    #[arg(long, env = "CONFSYNC_EXEC_KILL_SIGNAL")]
+    #[serde(alias = "exec-kill-signal")]
+    pub exec_kill_signal: Option<String>,
+    /// Exec mode: how long the child has to stop before SIGKILL, e.g. "10s" [default: 10s]
+    #[arg(long, env = "CONFSYNC_EXEC_KILL_TIMEOUT", value_parser = duration::raw_arg)]
+    #[serde(alias = "exec-kill-timeout")]
+    pub exec_kill_timeout: Option<duration::Raw>,
+    /// Exec mode: start the child again (backing off) when it exits, instead of exiting
+    /// with its status
+    #[arg(long, env = "CONFSYNC_EXEC_RESTART", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    #[serde(alias = "exec-restart")]
+    pub exec_restart: Option<bool>,
+    /// Wait a random time up to this long before each reload, e.g. "2s", so a fleet
+    /// watching one prefix does not reload at once; a resource's `splay` overrides it
+    #[arg(long, env = "CONFSYNC_SPLAY", value_parser = duration::raw_arg)]
+    pub splay: Option<duration::Raw>,
     /// Named backends (`[backends.NAME]` in confsync.toml) that resources pick with
     /// `backend = "NAME"`; the flags above define the default backend.
     #[arg(skip)]
@@ -243,6 +268,12 @@ impl Settings {
             state_dir: self.state_dir.or(lower.state_dir),
             parallel_commands: self.parallel_commands.or(lower.parallel_commands),
             command_env: self.command_env.or(lower.command_env),
+            exec: self.exec.or(lower.exec),
+            exec_reload_signal: self.exec_reload_signal.or(lower.exec_reload_signal),
+            exec_kill_signal: self.exec_kill_signal.or(lower.exec_kill_signal),
+            exec_kill_timeout: self.exec_kill_timeout.or(lower.exec_kill_timeout),
+            exec_restart: self.exec_restart.or(lower.exec_restart),
+            splay: self.splay.or(lower.splay),
             backends: self.backends.or(lower.backends),
         }
     }

@@ -22,7 +22,7 @@ use crate::store;
 
 use super::owed::OwedReloads;
 use super::pace::Pace;
-use super::{Services, feed, worker};
+use super::{Services, feed, route, worker};
 
 /// How long a new generation waits for each backend's first answer before it starts
 /// anyway (that backend then starts down, as at start-up).
@@ -38,6 +38,8 @@ pub struct Shared {
     pub locks: Arc<std::sync::Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>,
     /// Wakes every worker that waits to retry (a SIGHUP).
     pub retry_now: Arc<Notify>,
+    /// Exec mode: the child every generation signals.
+    pub child: Option<Arc<crate::exec::ChildHandle>>,
 }
 
 impl Shared {
@@ -94,9 +96,28 @@ pub async fn prepare(
     let command_env = Arc::new(cfg.command_env.clone());
     let names: Vec<String> = set.resources.iter().map(|r| r.name.clone()).collect();
     let dests: Vec<PathBuf> = set.resources.iter().map(|r| r.dest.clone()).collect();
-    let mut by_backend: BTreeMap<String, Vec<crate::config::Resource>> = BTreeMap::new();
-    for r in set.resources {
-        by_backend.entry(r.backend.clone()).or_default().push(r);
+    let exec = shared
+        .child
+        .clone()
+        .zip(cfg.exec.as_ref())
+        .map(|(child, e)| route::ExecSignal {
+            child,
+            signal: e.reload_signal,
+        });
+    let routes = route::routes(
+        &set.resources,
+        exec,
+        cfg.splay,
+        &command_env,
+        &shared.limits,
+    );
+    let mut by_backend: BTreeMap<String, Vec<(crate::config::Resource, Arc<route::Route>)>> =
+        BTreeMap::new();
+    for (r, route) in set.resources.into_iter().zip(routes) {
+        by_backend
+            .entry(r.backend.clone())
+            .or_default()
+            .push((r, route));
     }
     info!(resources = n, backends = by_backend.len(), "starting");
     let state_dir = cfg.state_dir();
@@ -118,7 +139,7 @@ pub async fn prepare(
         services.health.set_backend_up(&name, false);
         let (snap_tx, snap_rx) = watch::channel::<Option<Arc<KvMap>>>(None);
         let mut subscribers = Vec::new();
-        for res in resources {
+        for (res, route) in resources {
             let (dirty_tx, dirty_rx) = watch::channel(None);
             let changed_keys = Arc::default();
             let changes = Arc::new(AtomicUsize::new(0));
@@ -129,7 +150,9 @@ pub async fn prepare(
                 changes: Arc::clone(&changes),
             });
             services.metrics.init_resource(&res.name);
-            let commands = !opts.sync_only && (res.check_cmd.is_some() || res.reload_cmd.is_some());
+            let commands = !opts.sync_only
+                && (res.check_cmd.is_some()
+                    || crate::resource::apply::owes_reload(&res, Some(route.as_ref())));
             workers.push(worker::Worker {
                 pace: Pace::new(res.wait.unwrap_or(cfg.wait), commands),
                 dest_lock: shared.lock_for(&res.dest),
@@ -147,6 +170,7 @@ pub async fn prepare(
                 command_env: command_env.clone(),
                 retry_now: shared.retry_now.clone(),
                 first_done: first_tx.clone(),
+                route,
             });
         }
         let prefixes = store::watch_prefixes_of(subscribers.iter().map(|s| s.prefixes.as_slice()));

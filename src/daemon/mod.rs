@@ -2,11 +2,14 @@
 //! generation; SIGHUP swaps in a new generation when the new configuration is valid;
 //! systemd and the health endpoints are told what is going on.
 
+mod exec_hook;
 mod feed;
 mod generation;
 mod onetime;
 mod owed;
 mod pace;
+mod rounds;
+mod route;
 mod worker;
 
 use std::future::Future;
@@ -48,6 +51,8 @@ pub enum DaemonError {
 pub struct RunSummary {
     /// Resources whose last sync failed (render, guard, check, write or reload).
     pub failed: usize,
+    /// Exec mode: the status of a child that exited by itself, which confsync exits with.
+    pub exec_status: Option<u8>,
 }
 
 /// What every task reports to.
@@ -98,7 +103,9 @@ pub async fn run(
         limits: Arc::new(Limits::new(cfg.parallel_commands)),
         locks: Arc::default(),
         retry_now: Arc::default(),
+        child: cfg.exec.as_ref().map(|_| Arc::default()),
     };
+    let mut exec = exec_hook::ExecRun::new(&cfg, shared.child.clone());
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     // Once per process, not per generation: a SIGHUP generation overlaps a draining one
     // whose stage files are live.
@@ -118,6 +125,7 @@ pub async fn run(
     let mut draining: JoinSet<()> = JoinSet::new();
     let watchdog = services.notifier.watchdog_interval();
     let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut exec_status = None;
     let result = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
@@ -156,6 +164,8 @@ pub async fn run(
                 current.pending = current.pending.saturating_sub(1);
                 if current.pending == 0 {
                     ready = true;
+                    // Every resource has had its first sync: the child reads rendered files.
+                    exec.start();
                     services.health.set_first_render_done();
                     services.notifier.ready();
                     services.notifier.status(&format!("watching {} resource(s)", current.names.len()));
@@ -164,12 +174,18 @@ pub async fn run(
             }
             Some((name, e)) = current.fatal.recv() => break Err(DaemonError::Fatal(name, e)),
             Some(_) = draining.join_next(), if !draining.is_empty() => {}
+            status = exec.exited(), if exec.running() => {
+                exec_status = Some(status);
+                break Ok(());
+            }
             _ = tick.tick(), if watchdog.is_some() => services.notifier.watchdog(),
         }
     };
     services.notifier.stopping();
     services.health.set_running(false);
     drop(preparing);
+    // The child stops (within its kill timeout) while the workers finish.
+    let exec_stopped = tokio::spawn(exec.stop());
     let mut tasks = current.stop();
     let deadline = Instant::now() + DRAIN;
     loop {
@@ -188,8 +204,12 @@ pub async fn run(
             break;
         }
     }
+    let _ = exec_stopped.await;
     info!("confsync stopped");
-    result.map(|()| RunSummary { failed: 0 })
+    result.map(|()| RunSummary {
+        failed: 0,
+        exec_status,
+    })
 }
 
 /// Parses the configuration again (on a blocking thread) and prepares its generation.

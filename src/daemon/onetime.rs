@@ -61,6 +61,7 @@ pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, Dae
             ledger: Some(&owed),
             shared_engine: None,
             env: Some(&cfg.command_env),
+            reloads: None,
         };
         match resource::sync(r, &set.engine, kvs.clone(), opts, pass).await {
             Ok(s) => match s.outcome {
@@ -87,5 +88,8 @@ pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, Dae
             }
         }
     }
-    Ok(RunSummary { failed })
+    Ok(RunSummary {
+        failed,
+        exec_status: None,
+    })
 }

@@ -23,6 +23,7 @@ use crate::template::{Engine, EntryCache};
 use super::Services;
 use super::owed::OwedReloads;
 use super::pace::{Pace, Pending};
+use super::route::Route;
 
 /// First and longest delay of a retry.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -58,6 +59,9 @@ pub struct Worker {
     pub retry_now: Arc<Notify>,
     /// Told once, after this resource's first sync (for READY=1).
     pub first_done: tokio::sync::mpsc::Sender<()>,
+    /// Its reload step: once per round with the resources sharing it, and the exec
+    /// child's signal.
+    pub route: Arc<Route>,
 }
 
 /// What one sync left to do.
@@ -184,12 +188,14 @@ impl Worker {
         let m = &self.services.metrics;
         let started = Instant::now();
         let keys_changed = self.changed_keys.swap(0, Ordering::Relaxed);
+        let _busy = self.route.enter();
         let pass = Pass {
             cache: Some(&self.cache),
             limits: Some(&self.limits),
             ledger: Some(self.owed.as_ref()),
             shared_engine: Some(&self.engine),
             env: Some(self.command_env.as_ref()),
+            reloads: Some(self.route.as_ref()),
         };
         let result = resource::sync(res, &self.engine, kvs, self.opts, pass).await;
         let owed_after = self.owed.is_owed(res);
@@ -216,7 +222,9 @@ impl Worker {
                         false
                     }
                     Outcome::Updated(t) => {
-                        if res.reload_cmd.is_some() && !self.opts.sync_only {
+                        if !self.opts.sync_only
+                            && resource::apply::owes_reload(res, Some(self.route.as_ref()))
+                        {
                             m.reloaded(&res.name);
                         }
                         m.observe_change_latency(behind_since.elapsed().as_secs_f64());

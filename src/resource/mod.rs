@@ -1,6 +1,7 @@
 //! One resource's sync: render, compare, stage, check, swap, reload. The destination is
 //! never written in place: it is replaced by a rename only after the check passed.
 
+pub mod apply;
 pub mod child_env;
 pub mod command;
 pub mod dest_path;
@@ -8,6 +9,7 @@ mod leftovers;
 mod owner;
 mod quote;
 pub mod stage;
+mod swap;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -255,6 +257,8 @@ pub struct Pass<'a> {
     pub shared_engine: Option<&'a Arc<Engine>>,
     /// The environment of check and reload commands; `None`: [`CommandEnv::INHERIT`].
     pub env: Option<&'a CommandEnv>,
+    /// Runs the reload step instead of the sync (a daemon's rounds and exec child).
+    pub reloads: Option<&'a dyn apply::Reloads>,
 }
 
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
@@ -313,7 +317,7 @@ pub async fn sync(
     let updated = update(res, engine, kvs, opts, pass).await;
     let owed = match &updated {
         // Without a reload command there is nothing to run, only an old debt to clear.
-        Ok((Outcome::Updated(_), _)) => res.reload_cmd.is_some() || was_owed,
+        Ok((Outcome::Updated(_), _)) => apply::owes_reload(res, pass.reloads) || was_owed,
         Ok((Outcome::Unchanged, _)) => was_owed,
         Ok((Outcome::WouldChange(_) | Outcome::Reloaded(_), _)) => false,
         // The file in place passed its check when it was swapped in: its reload is still
@@ -335,25 +339,25 @@ pub async fn sync(
     Ok(Synced { outcome, excluded })
 }
 
-/// Runs `res`'s reload command (if any) under the command limit; records it as paid.
+/// Runs `res`'s reload: the daemon's [`apply::Reloads`] when given, else its reload
+/// command (if any) under the command limit; records it as paid.
 async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
-    let Some(cmd) = &res.reload_cmd else {
-        if let Some(l) = pass.ledger {
-            blocking(|| l.paid(res));
-        }
-        return Ok(Duration::ZERO);
-    };
-    let _slot = permit(pass.limits, |l| &l.commands).await;
     let begun = Instant::now();
-    let cmd = command::substitute(cmd, &res.dest, &res.dest);
-    let env = pass.env.unwrap_or(CommandEnv::inherit());
-    command::run(&cmd, res.reload_timeout, env)
-        .await
-        .map_err(|source| SyncError::Reload {
-            resource: res.name.clone(),
-            dest: res.dest.display().to_string(),
-            source: Box::new(source),
-        })?;
+    let ran = match (pass.reloads, &res.reload_cmd) {
+        (Some(r), _) => r.reload(res).await,
+        (None, Some(cmd)) => {
+            let _slot = permit(pass.limits, |l| &l.commands).await;
+            let cmd = command::substitute(cmd, &res.dest, &res.dest);
+            let env = pass.env.unwrap_or(CommandEnv::inherit());
+            command::run(&cmd, res.reload_timeout, env).await
+        }
+        (None, None) => Ok(()),
+    };
+    ran.map_err(|source| SyncError::Reload {
+        resource: res.name.clone(),
+        dest: res.dest.display().to_string(),
+        source: Box::new(source),
+    })?;
     if let Some(l) = pass.ledger {
         blocking(|| l.paid(res));
     }
@@ -428,12 +432,12 @@ async fn update(
         }
     }
     // From the rename on, the file in place has not been reloaded yet.
-    if !opts.sync_only && res.reload_cmd.is_some() {
+    if !opts.sync_only && apply::owes_reload(res, pass.reloads) {
         if let Some(l) = pass.ledger {
             blocking(|| l.owe(res));
         }
     }
-    let swapped = blocking(|| staged.swap());
+    let swapped = blocking(|| staged.with_backup(res.backup).swap());
     if let Err(e) = swapped {
         // The rename may not have happened; the ledger is put right by the next sync.
         return Err(io("cannot replace", dest, e));

@@ -99,6 +99,8 @@ pub struct Staged {
     /// The file it replaces (a symlinked destination's target).
     file: PathBuf,
     keep: bool,
+    /// Keep the file it replaces as `FILE.bak` (`backup = true`).
+    backup: bool,
 }
 
 impl Staged {
@@ -118,13 +120,31 @@ impl Staged {
         }
     }
 
+    /// Keeps the file it replaces as `FILE.bak` when swapped (or not).
+    pub fn with_backup(mut self, backup: bool) -> Staged {
+        self.backup = backup;
+        self
+    }
+
     /// Renames the stage file over the destination and syncs the directory, so after a
     /// crash the destination is either the old file or the new one, never a mix.
     /// The destination is checked again first: it was a regular file (or missing) when
     /// it was read, but may have been replaced by something else while the check ran.
+    /// A destination that cannot be renamed over (a bind mount) is written in place
+    /// ([`super::swap`]); with a backup, the old file is kept first.
     pub fn swap(mut self) -> io::Result<()> {
         ensure_regular(&self.file)?;
-        std::fs::rename(&self.path, &self.file)?;
+        if self.backup {
+            super::swap::backup(&self.file)?;
+        }
+        match std::fs::rename(&self.path, &self.file) {
+            Ok(()) => {}
+            // The stage file is removed when `self` drops.
+            Err(e) if super::swap::needs_in_place(&e) => {
+                return super::swap::write_in_place(&self.path, &self.file, &e);
+            }
+            Err(e) => return Err(e),
+        }
         self.keep = true;
         File::open(dir_of(&self.file))?.sync_all()
     }
@@ -170,6 +190,7 @@ pub fn stage(
         path,
         file: file.clone(),
         keep: false,
+        backup: false,
     };
     f.write_all(bytes)?;
     owner::apply(&f, file, &current.target)?;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bind_mounts;
 mod bounds;
 mod cli;
 mod confd_cli;
@@ -11,6 +12,7 @@ mod convert;
 mod daemon;
 mod destinations;
 mod etcd;
+mod exec;
 mod faults;
 mod file_backend;
 mod go_templates;
@@ -21,4 +23,5 @@ mod redis;
 mod register;
 mod reliability;
 mod resync;
+mod rounds;
 mod saved_state;
