@@ -70,6 +70,10 @@
 //!   one and switches per destination; `feed` (one task per backend), `worker` (one per
 //!   resource: pacing by `pace`, retries with backoff), `owed` (reloads still owed, kept
 //!   in the state dir), `onetime`.
+//! - [`haproxy`]: HAProxy changed without a reload: `config` reads a config into
+//!   sections and diffs two into server changes per backend, `server_line` parses a
+//!   `server` line, `socket` is the Runtime API client, `apply` sends the commands and
+//!   checks `show servers state`; anything else falls back to a reload.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
 //! - [`http`]: `/metrics`, `/health` and `/ready` (`http/behind`: resources behind the
 //!   store; `http/freshness`: each backend's age against `max_staleness`).
@@ -85,6 +89,7 @@ pub mod config;
 pub mod daemon;
 pub mod gonum;
 pub mod gopath;
+pub mod haproxy;
 pub mod http;
 pub mod metrics;
 pub mod register;

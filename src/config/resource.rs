@@ -48,6 +48,8 @@ struct RawResource {
     render_timeout: Option<Spanned<duration::Raw>>,
     src_outside_templates: Option<bool>,
     allow_special_mode: Option<bool>,
+    haproxy_socket: Option<Spanned<String>>,
+    drain_timeout: Option<Spanned<duration::Raw>>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -115,6 +117,12 @@ pub struct Resource {
     /// `mode` may have set-uid, set-gid or sticky bits or be world-writable
     /// (`allow_special_mode = true`); otherwise such a mode is an error.
     pub allow_special_mode: bool,
+    /// HAProxy's stats socket (`level admin`): changes that only touch `server` lines
+    /// of backends go through its Runtime API instead of `reload_cmd`.
+    pub haproxy_socket: Option<PathBuf>,
+    /// How long a server removed through the socket may drain its sessions before it
+    /// is put in maintenance and deleted (default 0: at once).
+    pub drain_timeout: Duration,
 }
 
 /// A `value_pattern` or `key_pattern`, compiled to match whole values or keys.
@@ -308,6 +316,25 @@ pub fn load_as(
     let reload_timeout = timeout(&raw.reload_timeout, 60, "reload_timeout");
     let min_reload_interval = timeout(&raw.min_reload_interval, 0, "min_reload_interval");
     let render_timeout = timeout(&raw.render_timeout, 10, "render_timeout");
+    let drain_timeout = timeout(&raw.drain_timeout, 0, "drain_timeout");
+    let haproxy_socket = raw.haproxy_socket.as_ref().and_then(|p| {
+        let path = PathBuf::from(p.get_ref());
+        if path.is_absolute() {
+            Some(path)
+        } else {
+            errors.push(err(
+                at(&p.span()),
+                format!("`haproxy_socket` {:?} is not an absolute path", p.get_ref()),
+            ));
+            None
+        }
+    });
+    if let (Some(d), None) = (&raw.drain_timeout, &raw.haproxy_socket) {
+        errors.push(err(
+            at(&d.span()),
+            "`drain_timeout` applies only with `haproxy_socket`".into(),
+        ));
+    }
     let wait = raw
         .wait
         .as_ref()
@@ -399,6 +426,8 @@ pub fn load_as(
         render_timeout,
         src_outside_templates,
         allow_special_mode,
+        haproxy_socket,
+        drain_timeout,
     };
     Ok((resource, warnings))
 }
@@ -433,6 +462,8 @@ pub fn test_resource() -> Resource {
         render_timeout: Duration::from_secs(10),
         src_outside_templates: false,
         allow_special_mode: false,
+        haproxy_socket: None,
+        drain_timeout: Duration::ZERO,
     }
 }
 

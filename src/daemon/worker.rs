@@ -216,7 +216,8 @@ impl Worker {
                         false
                     }
                     Outcome::Updated(t) => {
-                        if res.reload_cmd.is_some() && !self.opts.sync_only {
+                        let path = runtime_path(res, m, s.runtime.as_ref());
+                        if res.reload_cmd.is_some() && !self.opts.sync_only && path == "reload" {
                             m.reloaded(&res.name);
                         }
                         m.observe_change_latency(behind_since.elapsed().as_secs_f64());
@@ -228,6 +229,7 @@ impl Worker {
                             check_ms = ms(t.check),
                             reload_ms = ms(t.reload),
                             total_ms = ms(started.elapsed()),
+                            path,
                             "updated"
                         );
                         true
@@ -282,6 +284,27 @@ impl Worker {
         };
         self.services.health.set_resource(&res.name, state);
         ended
+    }
+}
+
+/// Counts how a change reached HAProxy and logs a fallback's reason; `"runtime"` or
+/// `"reload"`, for the log line.
+fn runtime_path(
+    res: &crate::config::Resource,
+    m: &crate::metrics::Metrics,
+    runtime: Option<&crate::haproxy::Attempt>,
+) -> &'static str {
+    match runtime {
+        Some(Ok(_)) => {
+            m.runtime_updated(&res.name);
+            "runtime"
+        }
+        Some(Err(f)) => {
+            m.runtime_fell_back(&res.name, f.reason.as_str());
+            info!(resource = %res.name, reason = f.reason.as_str(), "not through the runtime API ({}); reloading", f.detail);
+            "reload"
+        }
+        None => "reload",
     }
 }
 
