@@ -14,6 +14,7 @@ mod etcd;
 mod faults;
 mod file_backend;
 mod go_templates;
+mod haproxy_runtime;
 mod hostile_resources;
 mod injection;
 mod input_quirks;
