@@ -26,13 +26,16 @@ const SECTIONS: &[&str] = &[
     "log-forward",
 ];
 
+/// A line's number and its words.
+pub type Line = (usize, Vec<String>);
+
 /// One section: its header's words and its lines, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
     /// `["backend", "app"]`; empty for the lines before the first section.
     pub header: Vec<String>,
     /// Each line's words (with line numbers, for messages).
-    pub lines: Vec<(usize, Vec<String>)>,
+    pub lines: Vec<Line>,
 }
 
 impl Section {
@@ -185,10 +188,10 @@ pub fn diff(old: &str, new: &str) -> Result<Vec<BackendChange>, Fallback> {
     Ok(changes)
 }
 
-type Lines<'a> = [&'a (usize, Vec<String>)];
+type Lines<'a> = [&'a Line];
 
 /// A section's managed `server` lines, and its other lines' words.
-fn split(s: &Section) -> (Vec<&(usize, Vec<String>)>, Vec<&Vec<String>>) {
+fn split(s: &Section) -> (Vec<&Line>, Vec<&Vec<String>>) {
     let (servers, rest): (Vec<_>, Vec<_>) = s
         .lines
         .iter()
@@ -198,7 +201,7 @@ fn split(s: &Section) -> (Vec<&(usize, Vec<String>)>, Vec<&Vec<String>>) {
 
 fn backend_change(section: &Section, old: &Lines, new: &Lines) -> Result<BackendChange, Fallback> {
     let name = section.header.get(1).cloned().unwrap_or_default();
-    let by_name = |lines: &Lines| -> Result<BTreeMap<String, (usize, Vec<String>)>, Fallback> {
+    let by_name = |lines: &Lines| -> Result<BTreeMap<String, Line>, Fallback> {
         let mut m = BTreeMap::new();
         for (n, w) in lines.iter().map(|l| (&l.0, &l.1)) {
             let key = w.get(1).cloned().unwrap_or_default();
@@ -212,7 +215,7 @@ fn backend_change(section: &Section, old: &Lines, new: &Lines) -> Result<Backend
         Ok(m)
     };
     let (old, new) = (by_name(old)?, by_name(new)?);
-    let parse = |(line, w): &(usize, Vec<String>)| {
+    let parse = |(line, w): &Line| {
         ServerLine::parse(w).map_err(|e| {
             Fallback::new(
                 Reason::RefusedLine,
@@ -266,7 +269,7 @@ fn has(s: &Section, kw: &str) -> bool {
 }
 
 /// ` (line N)`: the first non-server line that differs, for the log.
-fn first_difference(old: &[(usize, Vec<String>)], new: &[(usize, Vec<String>)]) -> String {
+fn first_difference(old: &[Line], new: &[Line]) -> String {
     let is_server = |w: &Vec<String>| w.first().is_some_and(|k| k == "server");
     let o = old.iter().filter(|(_, w)| !is_server(w));
     let mut n = new.iter().filter(|(_, w)| !is_server(w));

@@ -329,8 +329,8 @@ fn servers_join_leave_and_move_without_a_reload() {
         assert_eq!(rig.workers(), worker, "a worker was replaced or added");
         assert_eq!(rig.reloads(), 0, "reload_cmd ran; log:\n{}", rig.log());
     };
-    for i in 1..=20 {
-        servers.insert(format!("s{i:02}"), apps[i].addr());
+    for (i, app) in apps.iter().enumerate().take(21).skip(1) {
+        servers.insert(format!("s{i:02}"), app.addr());
         rig.set(&servers, "5s");
         check(&servers);
     }
