@@ -216,7 +216,7 @@ impl Worker {
                         false
                     }
                     Outcome::Updated(t) => {
-                        let path = runtime_path(res, m, s.runtime.as_ref());
+                        let (path, runtime) = runtime_path(res, m, s.runtime.as_ref());
                         if res.reload_cmd.is_some() && !self.opts.sync_only && path == "reload" {
                             m.reloaded(&res.name);
                         }
@@ -230,6 +230,7 @@ impl Worker {
                             reload_ms = ms(t.reload),
                             total_ms = ms(started.elapsed()),
                             path,
+                            runtime_ms = ms(runtime),
                             "updated"
                         );
                         true
@@ -288,23 +289,23 @@ impl Worker {
 }
 
 /// Counts how a change reached HAProxy and logs a fallback's reason; `"runtime"` or
-/// `"reload"`, for the log line.
+/// `"reload"` and the time the Runtime API took, for the log line.
 fn runtime_path(
     res: &crate::config::Resource,
     m: &crate::metrics::Metrics,
     runtime: Option<&crate::haproxy::Attempt>,
-) -> &'static str {
+) -> (&'static str, Duration) {
     match runtime {
-        Some(Ok(_)) => {
+        Some(Ok(a)) => {
             m.runtime_updated(&res.name);
-            "runtime"
+            ("runtime", a.elapsed)
         }
         Some(Err(f)) => {
             m.runtime_fell_back(&res.name, f.reason.as_str());
             info!(resource = %res.name, reason = f.reason.as_str(), "not through the runtime API ({}); reloading", f.detail);
-            "reload"
+            ("reload", Duration::ZERO)
         }
-        None => "reload",
+        None => ("reload", Duration::ZERO),
     }
 }
 

@@ -38,7 +38,8 @@ struct Rig {
 }
 
 impl Rig {
-    fn start(servers: &BTreeMap<String, String>) -> Rig {
+    /// `extra`: more lines for the resource file.
+    fn start(servers: &BTreeMap<String, String>, extra: &str) -> Rig {
         let haproxy = require_program("haproxy", "haproxy");
         let dir = tempdir();
         let d = dir.path();
@@ -62,7 +63,7 @@ impl Rig {
             d,
             "conf.d/hx.toml",
             &format!(
-                "[template]\nsrc = \"hx.tmpl\"\ndest = \"{}\"\nkeys = [\"/hx\"]\nwait = \"10ms:50ms\"\ncheck_cmd = \"{} -c -q -f {{{{ src }}}}\"\nreload_cmd = \"{reload}\"\nhaproxy_socket = \"{}\"\n",
+                "[template]\nsrc = \"hx.tmpl\"\ndest = \"{}\"\nkeys = [\"/hx\"]\nwait = \"10ms:50ms\"\ncheck_cmd = \"{} -c -q -f {{{{ src }}}}\"\nreload_cmd = \"{reload}\"\nhaproxy_socket = \"{}\"\n{extra}",
                 dest.display(),
                 haproxy.display(),
                 sock.display()
@@ -317,7 +318,7 @@ fn servers_join_leave_and_move_without_a_reload() {
     let (apps, names) = backends(24);
     let mut servers: BTreeMap<String, String> =
         [("s00".to_string(), apps[0].addr())].into_iter().collect();
-    let mut rig = Rig::start(&servers);
+    let mut rig = Rig::start(&servers, "");
     let worker = rig.workers();
     let mut kept = BufReader::new(TcpStream::connect(("127.0.0.1", rig.port)).unwrap());
     kept.get_mut()
@@ -387,7 +388,7 @@ fn other_changes_refusals_and_a_lost_socket_reload_then_the_runtime_resumes() {
     let (apps, names) = backends(6);
     let mut servers: BTreeMap<String, String> =
         [("s0".to_string(), apps[0].addr())].into_iter().collect();
-    let mut rig = Rig::start(&servers);
+    let mut rig = Rig::start(&servers, "");
     let w0 = rig.workers();
 
     // A `timeout` line: a reload (a new worker), and the reason in the log.
@@ -442,4 +443,37 @@ fn other_changes_refusals_and_a_lost_socket_reload_then_the_runtime_resumes() {
     wait_paths(&rig, "runtime", 3);
     rig.agree(&servers, &names);
     assert_eq!(rig.reloads(), 3, "{}", rig.log());
+}
+
+#[test]
+fn a_removed_server_drains_its_requests_before_it_is_deleted() {
+    let slow = TinyHttp::start(|| {
+        std::thread::sleep(Duration::from_millis(800));
+        ("200 OK", "slow".into())
+    });
+    let fast = TinyHttp::body("fast");
+    let mut servers: BTreeMap<String, String> =
+        [("s0".to_string(), slow.addr())].into_iter().collect();
+    let rig = Rig::start(&servers, "drain_timeout = \"5s\"\n");
+    let port = rig.port;
+    let in_flight = std::thread::spawn(move || get(port));
+    // The request has reached the slow server before it is removed.
+    let busy = wait_for(LIMIT, || {
+        cli(&rig.sock, "show stat app 4 -1")
+            .lines()
+            .any(|l| l.starts_with("app,s0,") && l.split(',').nth(4) == Some("1"))
+            .then_some(())
+    });
+    assert!(busy.is_some(), "the request never reached s0");
+    servers.remove("s0");
+    servers.insert("s1".into(), fast.addr());
+    rig.set(&servers, "5s");
+    assert_eq!(
+        in_flight.join().unwrap(),
+        "slow",
+        "the drained request was cut"
+    );
+    assert_eq!(get(port), "fast");
+    assert_eq!(paths(&rig.log(), "runtime"), 1, "{}", rig.log());
+    assert_eq!(rig.reloads(), 0);
 }
