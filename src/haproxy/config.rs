@@ -201,6 +201,15 @@ fn split(s: &Section) -> (Vec<&Line>, Vec<&Vec<String>>) {
 
 fn backend_change(section: &Section, old: &Lines, new: &Lines) -> Result<BackendChange, Fallback> {
     let name = section.header.get(1).cloned().unwrap_or_default();
+    if !super::server_line::safe_word(&name) || name.contains('/') {
+        return Err(Fallback::new(
+            Reason::RefusedLine,
+            format!(
+                "section `{}`: a name the runtime API cannot be sent safely",
+                section.name()
+            ),
+        ));
+    }
     let by_name = |lines: &Lines| -> Result<BTreeMap<String, Line>, Fallback> {
         let mut m = BTreeMap::new();
         for (n, w) in lines.iter().map(|l| (&l.0, &l.1)) {

@@ -102,7 +102,7 @@ impl ServerLine {
 }
 
 /// Plain printable ASCII without the CLI's separators, escapes and quotes.
-fn safe_word(w: &str) -> bool {
+pub(super) fn safe_word(w: &str) -> bool {
     !w.is_empty()
         && w.bytes()
             .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b'\\' | b'"' | b'\'' | b'#'))

@@ -374,6 +374,13 @@ fn wait_paths(rig: &Rig, path: &str, n: usize) {
     );
 }
 
+/// Writes `servers` (with `timeout queue 6s`), waits for the file and for the `n`th
+/// update by `path`.
+fn step(rig: &Rig, servers: &BTreeMap<String, String>, path: &str, n: usize) {
+    rig.set(servers, "6s");
+    wait_paths(rig, path, n);
+}
+
 /// Waits until the master has one worker and it is not `old`; returns it.
 fn new_worker(rig: &Rig, old: &[u32]) -> Vec<u32> {
     let w = wait_for(LIMIT, || {
@@ -392,8 +399,7 @@ fn other_changes_refusals_and_a_lost_socket_reload_then_the_runtime_resumes() {
     let w0 = rig.workers();
 
     // A `timeout` line: a reload (a new worker), and the reason in the log.
-    rig.set(&servers, "6s");
-    wait_paths(&rig, "reload", 1);
+    step(&rig, &servers, "reload", 1);
     let w1 = new_worker(&rig, &w0);
     assert_eq!(rig.reloads(), 1);
     assert!(rig.log().contains("other_change"), "{}", rig.log());
@@ -401,24 +407,21 @@ fn other_changes_refusals_and_a_lost_socket_reload_then_the_runtime_resumes() {
 
     // A keyword `add server` refuses: a reload, and it still ends right.
     servers.insert("s1".into(), format!("{} cookie c1", apps[1].addr()));
-    rig.set(&servers, "6s");
-    wait_paths(&rig, "reload", 2);
+    step(&rig, &servers, "reload", 2);
     let w2 = new_worker(&rig, &w1);
     assert!(rig.log().contains("refused_line"), "{}", rig.log());
     rig.agree(&servers, &names);
 
     // Back on the runtime path.
     servers.insert("s2".into(), apps[2].addr());
-    rig.set(&servers, "6s");
-    wait_paths(&rig, "runtime", 1);
+    step(&rig, &servers, "runtime", 1);
     rig.agree(&servers, &names);
     assert_eq!(rig.workers(), w2);
 
     // The socket is gone: a reload; once it is back, the runtime again.
     std::fs::rename(&rig.sock, rig.dir.path().join("moved.sock")).unwrap();
     servers.insert("s3".into(), apps[3].addr());
-    rig.set(&servers, "6s");
-    wait_paths(&rig, "reload", 3);
+    step(&rig, &servers, "reload", 3);
     let w3 = new_worker(&rig, &w2);
     assert!(
         rig.log().contains("reason=\"socket\"") || rig.log().contains("reason=socket"),
@@ -430,8 +433,7 @@ fn other_changes_refusals_and_a_lost_socket_reload_then_the_runtime_resumes() {
     std::fs::rename(rig.dir.path().join("moved.sock"), &rig.sock).unwrap();
     rig.agree(&servers, &names);
     servers.insert("s4".into(), apps[4].addr());
-    rig.set(&servers, "6s");
-    wait_paths(&rig, "runtime", 2);
+    step(&rig, &servers, "runtime", 2);
     rig.agree(&servers, &names);
     assert_eq!(rig.workers(), w3);
 
@@ -439,8 +441,7 @@ fn other_changes_refusals_and_a_lost_socket_reload_then_the_runtime_resumes() {
     drop(rig.haproxy.take());
     rig.start_haproxy();
     servers.remove("s2");
-    rig.set(&servers, "6s");
-    wait_paths(&rig, "runtime", 3);
+    step(&rig, &servers, "runtime", 3);
     rig.agree(&servers, &names);
     assert_eq!(rig.reloads(), 3, "{}", rig.log());
 }

@@ -98,3 +98,10 @@ fn quotes_and_comments_split_as_haproxy_does() {
         vec!["acl", "x", "path_beg", r"/a\ b"]
     );
 }
+
+#[test]
+fn a_backend_name_that_could_smuggle_a_command_is_refused() {
+    let old = BASE.replace("backend app", "backend a;shutdown");
+    let new = old.replace("8001 check\n", "8001 check\n    server c 127.0.0.1:8003\n");
+    assert_eq!(diff(&old, &new).unwrap_err().reason, Reason::RefusedLine);
+}
