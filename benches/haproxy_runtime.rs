@@ -136,11 +136,11 @@ fn run(runtime: bool, apps: &[String]) -> Run {
         d,
         "conf.d/hx.toml",
         &format!(
-            "[template]\nsrc = \"hx.tmpl\"\ndest = \"{}\"\nkeys = [\"/hx\"]\nwait = \"10ms:50ms\"\ncheck_cmd = \"{} -c -q -f {{{{ src }}}}\"\nreload_cmd = \"echo r >> {1}/reloads && kill -USR2 $(cat {1}/haproxy.pid)\"\n{socket}",
+            "[template]\nsrc = \"hx.tmpl\"\ndest = \"{}\"\nkeys = [\"/hx\"]\nwait = \"10ms:50ms\"\ncheck_cmd = \"{} -c -q -f {{{{ src }}}}\"\nreload_cmd = \"echo r >> {dir}/reloads && kill -USR2 $(cat {dir}/haproxy.pid)\"\n{socket}",
             dest.display(),
             haproxy.display(),
-        )
-        .replace("{1}", &d.display().to_string()),
+            dir = d.display(),
+        ),
     );
     data(d, apps, 2);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_confsync"));
