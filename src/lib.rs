@@ -77,6 +77,10 @@
 //! - [`exec`]: exec mode, the proxy run as confsync's child: `child` (start, stop with
 //!   the kill signal and timeout, restart with backoff, exit status), `forward` (SIGHUP,
 //!   SIGUSR1, SIGUSR2 passed on), `reap` (as PID 1, a forked init that reaps orphans).
+//! - [`haproxy`]: HAProxy changed without a reload: `config` reads a config into
+//!   sections and diffs two into server changes per backend, `server_line` parses a
+//!   `server` line, `socket` is the Runtime API client, `apply` sends the commands and
+//!   checks `show servers state`; anything else falls back to a reload.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
 //! - [`http`]: `/metrics`, `/health` and `/ready` (`http/routes`: the axum router;
 //!   `http/server`: hyper connections, the connection cap that closes the oldest;
@@ -95,6 +99,7 @@ pub mod daemon;
 pub mod exec;
 pub mod gonum;
 pub mod gopath;
+pub mod haproxy;
 pub mod http;
 pub mod metrics;
 pub mod register;

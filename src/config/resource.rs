@@ -50,6 +50,8 @@ struct RawResource {
     allow_special_mode: Option<bool>,
     splay: Option<Spanned<duration::Raw>>,
     backup: Option<bool>,
+    haproxy_socket: Option<Spanned<String>>,
+    drain_timeout: Option<Spanned<duration::Raw>>,
 }
 
 /// One validated resource: a template, its destination and what to do around the swap.
@@ -121,6 +123,12 @@ pub struct Resource {
     pub splay: Option<Duration>,
     /// Keep the file a swap replaces as `DEST.bak` (written atomically beside it).
     pub backup: bool,
+    /// HAProxy's stats socket (`level admin`): changes that only touch `server` lines
+    /// of backends go through its Runtime API instead of `reload_cmd`.
+    pub haproxy_socket: Option<PathBuf>,
+    /// How long a server removed through the socket may drain its sessions before it
+    /// is put in maintenance and deleted (default 0: at once).
+    pub drain_timeout: Duration,
 }
 
 /// A `value_pattern` or `key_pattern`, compiled to match whole values or keys.
@@ -314,6 +322,7 @@ pub fn load_as(
     let reload_timeout = timeout(&raw.reload_timeout, 60, "reload_timeout");
     let min_reload_interval = timeout(&raw.min_reload_interval, 0, "min_reload_interval");
     let render_timeout = timeout(&raw.render_timeout, 10, "render_timeout");
+    let drain_timeout = timeout(&raw.drain_timeout, 0, "drain_timeout");
     let splay = raw.splay.as_ref().map(|t| {
         duration::optional(t.get_ref())
             .map(Option::unwrap_or_default)
@@ -322,6 +331,24 @@ pub fn load_as(
                 Duration::ZERO
             })
     });
+    let haproxy_socket = raw.haproxy_socket.as_ref().and_then(|p| {
+        let path = PathBuf::from(p.get_ref());
+        if path.is_absolute() {
+            Some(path)
+        } else {
+            errors.push(err(
+                at(&p.span()),
+                format!("`haproxy_socket` {:?} is not an absolute path", p.get_ref()),
+            ));
+            None
+        }
+    });
+    if let (Some(d), None) = (&raw.drain_timeout, &raw.haproxy_socket) {
+        errors.push(err(
+            at(&d.span()),
+            "`drain_timeout` applies only with `haproxy_socket`".into(),
+        ));
+    }
     let wait = raw
         .wait
         .as_ref()
@@ -415,6 +442,8 @@ pub fn load_as(
         allow_special_mode,
         splay,
         backup: raw.backup.unwrap_or(false),
+        haproxy_socket,
+        drain_timeout,
     };
     Ok((resource, warnings))
 }
@@ -451,6 +480,8 @@ pub fn test_resource() -> Resource {
         allow_special_mode: false,
         splay: None,
         backup: false,
+        haproxy_socket: None,
+        drain_timeout: Duration::ZERO,
     }
 }
 

@@ -334,3 +334,42 @@ fn command_env_comes_from_the_file_and_never_names_secrets() {
     let errors = run_config(dir.path(), None, bad).unwrap_err();
     assert!(errors[0].message.contains("CONFD_"), "{errors:?}");
 }
+
+#[test]
+fn haproxy_socket_and_drain_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "templates/a.tmpl", "x");
+    write(
+        dir.path(),
+        "conf.d/a.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"out/a\"\nhaproxy_socket = \"/run/haproxy/admin.sock\"\ndrain_timeout = \"1500ms\"\n",
+    );
+    let set = load_resources(dir.path(), "").unwrap();
+    let r = &set.resources[0];
+    assert_eq!(
+        r.haproxy_socket.as_deref(),
+        Some(Path::new("/run/haproxy/admin.sock"))
+    );
+    assert_eq!(r.drain_timeout, Duration::from_millis(1500));
+    write(
+        dir.path(),
+        "conf.d/a.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"out/a\"\nhaproxy_socket = \"admin.sock\"\n",
+    );
+    write(
+        dir.path(),
+        "conf.d/b.toml",
+        "[template]\nsrc = \"a.tmpl\"\ndest = \"out/b\"\ndrain_timeout = \"2s\"\n",
+    );
+    let errs = load_resources(dir.path(), "").unwrap_err();
+    let joined: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    let joined = joined.join("\n");
+    assert!(
+        joined.contains("a.toml:4: `haproxy_socket` \"admin.sock\" is not an absolute path"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("b.toml:4: `drain_timeout` applies only with `haproxy_socket`"),
+        "{joined}"
+    );
+}

@@ -222,7 +222,9 @@ impl Worker {
                         false
                     }
                     Outcome::Updated(t) => {
+                        let (path, runtime) = runtime_path(res, m, s.runtime.as_ref());
                         if !self.opts.sync_only
+                            && path == "reload"
                             && resource::apply::owes_reload(res, Some(self.route.as_ref()))
                         {
                             m.reloaded(&res.name);
@@ -236,6 +238,8 @@ impl Worker {
                             check_ms = ms(t.check),
                             reload_ms = ms(t.reload),
                             total_ms = ms(started.elapsed()),
+                            path,
+                            runtime_ms = ms(runtime),
                             "updated"
                         );
                         true
@@ -290,6 +294,27 @@ impl Worker {
         };
         self.services.health.set_resource(&res.name, state);
         ended
+    }
+}
+
+/// Counts how a change reached HAProxy and logs a fallback's reason; `"runtime"` or
+/// `"reload"` and the time the Runtime API took, for the log line.
+fn runtime_path(
+    res: &crate::config::Resource,
+    m: &crate::metrics::Metrics,
+    runtime: Option<&crate::haproxy::Attempt>,
+) -> (&'static str, Duration) {
+    match runtime {
+        Some(Ok(a)) => {
+            m.runtime_updated(&res.name);
+            ("runtime", a.elapsed)
+        }
+        Some(Err(f)) => {
+            m.runtime_fell_back(&res.name, f.reason.as_str());
+            info!(resource = %res.name, reason = f.reason.as_str(), "not through the runtime API ({}); reloading", f.detail);
+            ("reload", Duration::ZERO)
+        }
+        None => ("reload", Duration::ZERO),
     }
 }
 

@@ -23,6 +23,8 @@
 //! | `confsync_backend_serving_saved_state` | gauge (0/1) | `backend` |
 //! | `confsync_backend_invalid_text_total` | counter | `kind` (etcd, redis) |
 //! | `confsync_change_to_file_seconds` | histogram | none |
+//! | `confsync_runtime_updates_total` | counter | `resource` |
+//! | `confsync_runtime_fallbacks_total` | counter | `resource`, `reason` |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
@@ -51,6 +53,14 @@ struct GuardLabels {
     resource: String,
     /// Which guard refused: `min_keys`, `value_pattern` or `key_pattern`.
     guard: String,
+}
+
+/// Labels of the runtime fallback counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FallbackLabels {
+    resource: String,
+    /// Why HAProxy was reloaded instead: one of [`crate::haproxy::Reason`]'s labels.
+    reason: String,
 }
 
 /// Labels of the per-backend metrics.
@@ -96,6 +106,8 @@ pub struct Metrics {
     serving_saved: BackendGauge,
     /// From an event arriving at the daemon to the destination file being replaced.
     change_latency: Histogram,
+    runtime_updates: ResourceCounter,
+    runtime_fallbacks: Family<FallbackLabels, Counter>,
 }
 
 impl Metrics {
@@ -209,6 +221,18 @@ impl Metrics {
             "Seconds from a backend change arriving to the destination file being replaced",
             change_latency.clone(),
         );
+        let runtime_updates = ResourceCounter::default();
+        registry.register(
+            "confsync_runtime_updates",
+            "Changes made through HAProxy's Runtime API without a reload, per resource",
+            runtime_updates.clone(),
+        );
+        let runtime_fallbacks = Family::<FallbackLabels, Counter>::default();
+        registry.register(
+            "confsync_runtime_fallbacks",
+            "Changes of a resource with haproxy_socket that were reloaded instead, per reason",
+            runtime_fallbacks.clone(),
+        );
         Arc::new(Metrics {
             registry,
             renders,
@@ -227,6 +251,8 @@ impl Metrics {
             backend_last_sync,
             serving_saved,
             change_latency,
+            runtime_updates,
+            runtime_fallbacks,
         })
     }
 
@@ -277,6 +303,21 @@ impl Metrics {
     /// (`confsync_write_failures_total`).
     pub fn write_failed(&self, resource: &str) {
         self.write_failures.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a change made through HAProxy's Runtime API (`confsync_runtime_updates_total`).
+    pub fn runtime_updated(&self, resource: &str) {
+        self.runtime_updates.get_or_create(&res(resource)).inc();
+    }
+
+    /// Counts a change reloaded instead of applied at runtime, for `reason`
+    /// (`confsync_runtime_fallbacks_total`).
+    pub fn runtime_fell_back(&self, resource: &str, reason: &str) {
+        let labels = FallbackLabels {
+            resource: resource.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.runtime_fallbacks.get_or_create(&labels).inc();
     }
 
     /// Sets `confsync_reload_pending{resource}`: 1 while its reload is owed.

@@ -239,6 +239,9 @@ pub struct Synced {
     pub outcome: Outcome,
     /// Keys whose values failed `value_pattern` or whose names failed `key_pattern`.
     pub excluded: Vec<Excluded>,
+    /// For an update of a resource with `haproxy_socket`: made through the Runtime API
+    /// (no reload), or why it fell back to the reload.
+    pub runtime: Option<crate::haproxy::Attempt>,
 }
 
 /// What a sync needs from the daemon beyond the resource and the data.
@@ -316,10 +319,13 @@ pub async fn sync(
     let was_owed = pass.ledger.is_some_and(|l| l.is_owed(res));
     let updated = update(res, engine, kvs, opts, pass).await;
     let owed = match &updated {
+        // Made through HAProxy's Runtime API: nothing to reload (and nothing was owed:
+        // a debt sends the change through the reload).
+        Ok((Outcome::Updated(_), _, Some(Ok(_)))) => false,
         // Without a reload command there is nothing to run, only an old debt to clear.
-        Ok((Outcome::Updated(_), _)) => apply::owes_reload(res, pass.reloads) || was_owed,
-        Ok((Outcome::Unchanged, _)) => was_owed,
-        Ok((Outcome::WouldChange(_) | Outcome::Reloaded(_), _)) => false,
+        Ok((Outcome::Updated(_), _, _)) => apply::owes_reload(res, pass.reloads) || was_owed,
+        Ok((Outcome::Unchanged, _, _)) => was_owed,
+        Ok((Outcome::WouldChange(_) | Outcome::Reloaded(_), _, _)) => false,
         // The file in place passed its check when it was swapped in: its reload is still
         // owed whatever became of this render.
         Err(_) => was_owed,
@@ -329,14 +335,18 @@ pub async fn sync(
     } else {
         None
     };
-    let (outcome, excluded) = updated?;
+    let (outcome, excluded, runtime) = updated?;
     let reloaded = reload.transpose()?;
     let outcome = match (outcome, reloaded) {
         (Outcome::Updated(t), Some(d)) => Outcome::Updated(Timings { reload: d, ..t }),
         (Outcome::Unchanged, Some(d)) => Outcome::Reloaded(d),
         (o, _) => o,
     };
-    Ok(Synced { outcome, excluded })
+    Ok(Synced {
+        outcome,
+        excluded,
+        runtime,
+    })
 }
 
 /// Runs `res`'s reload: the daemon's [`apply::Reloads`] when given, else its reload
@@ -364,14 +374,18 @@ async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
     Ok(begun.elapsed())
 }
 
-/// Render, compare, stage, check and swap; the reload is [`sync`]'s.
+/// What [`update`] did, the keys it left out, and how HAProxy's runtime was used.
+type Updated = (Outcome, Vec<Excluded>, Option<crate::haproxy::Attempt>);
+
+/// Render, compare, stage, check, apply through HAProxy's Runtime API where it can, and
+/// swap; the reload is [`sync`]'s.
 async fn update(
     res: &Resource,
     engine: &Engine,
     kvs: Arc<KvMap>,
     opts: SyncOptions,
     pass: Pass<'_>,
-) -> Result<(Outcome, Vec<Excluded>), SyncError> {
+) -> Result<Updated, SyncError> {
     let io_slot = permit(pass.limits, |l| &l.io).await;
     let started = Instant::now();
     let Rendered {
@@ -395,7 +409,7 @@ async fn update(
     let current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
         .map_err(|e| io("cannot read destination", dest, e))?;
     if current.up_to_date {
-        return Ok((Outcome::Unchanged, excluded));
+        return Ok((Outcome::Unchanged, excluded, None));
     }
     if opts.noop {
         let old = current
@@ -404,7 +418,7 @@ async fn update(
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
         let d = diff(&old, &String::from_utf8_lossy(&rendered), dest);
-        return Ok((Outcome::WouldChange(d), excluded));
+        return Ok((Outcome::WouldChange(d), excluded, None));
     }
     let staged = blocking(|| stage::stage(&current, &rendered, res.create_dest_dirs, &res.file))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
@@ -431,8 +445,19 @@ async fn update(
             t.check = begun.elapsed();
         }
     }
+    // Checked, not yet in place: HAProxy's runtime can take it now (a failure part way
+    // is put right by the reload from this file that follows).
+    let runtime = match (&res.haproxy_socket, opts.sync_only) {
+        (Some(sock), false) => {
+            let owed = pass.ledger.is_some_and(|l| l.is_owed(res));
+            Some(runtime_update(res, sock, owed, current.bytes.as_deref(), &rendered).await)
+        }
+        _ => None,
+    };
+    let via_runtime = matches!(runtime, Some(Ok(_)));
     // From the rename on, the file in place has not been reloaded yet.
-    if !opts.sync_only && apply::owes_reload(res, pass.reloads) {
+    let owe = !opts.sync_only && apply::owes_reload(res, pass.reloads);
+    if owe && !via_runtime {
         if let Some(l) = pass.ledger {
             blocking(|| l.owe(res));
         }
@@ -440,9 +465,30 @@ async fn update(
     let swapped = blocking(|| staged.with_backup(res.backup).swap());
     if let Err(e) = swapped {
         // The rename may not have happened; the ledger is put right by the next sync.
+        // A runtime already changed now runs ahead of the file: a reload puts it back.
+        if let (true, true, Some(l)) = (owe, via_runtime, pass.ledger) {
+            blocking(|| l.owe(res));
+        }
         return Err(io("cannot replace", dest, e));
     }
-    Ok((Outcome::Updated(t), excluded))
+    Ok((Outcome::Updated(t), excluded, runtime))
+}
+
+/// The change from `old` to `new` through HAProxy's Runtime API on `sock`, unless a
+/// reload is still `owed` (then the runtime does not match `old`).
+async fn runtime_update(
+    res: &Resource,
+    sock: &std::path::Path,
+    owed: bool,
+    old: Option<&[u8]>,
+    new: &[u8],
+) -> crate::haproxy::Attempt {
+    use crate::haproxy::{Fallback, Reason};
+    if owed {
+        let why = "the file in place still owes its reload".to_string();
+        return Err(Fallback::new(Reason::ReloadOwed, why));
+    }
+    crate::haproxy::update(sock, res.drain_timeout, old, new).await
 }
 
 /// Renders `res` on a thread of its own and waits at most its `render_timeout`. A render

@@ -16,6 +16,7 @@ mod exec;
 mod faults;
 mod file_backend;
 mod go_templates;
+mod haproxy_runtime;
 mod hostile_resources;
 mod injection;
 mod input_quirks;
