@@ -172,7 +172,7 @@ fn a_file_that_never_settles_fails_a_first_listing_within_the_wait() {
     writer.join().unwrap();
     assert!(e.contains("d.yaml") && e.contains("not read yet"), "{e}");
     let took = start.elapsed();
-    assert!(took >= MAX_WAIT / 2 && took < MAX_WAIT * 3, "{took:?}");
+    assert!(took >= MAX_WAIT / 2 && took < MAX_WAIT * 10, "{took:?}");
 }
 
 #[test]
