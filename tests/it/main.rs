@@ -10,6 +10,7 @@ mod confd_cli;
 mod convert;
 mod daemon;
 mod destinations;
+mod docker;
 mod etcd;
 mod faults;
 mod file_backend;
