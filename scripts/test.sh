@@ -18,6 +18,10 @@ have etcdctl || need+=(etcd-client)
 have redis-server || need+=(redis-server)
 have redis-sentinel || need+=(redis-sentinel)
 have openssl || need+=(openssl)
+have dockerd || need+=(docker.io)
+# The docker tests' image is a tarball of the static busybox (no registry is reached).
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+have ip || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

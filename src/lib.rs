@@ -34,6 +34,9 @@
 //!   `read` (capped), used once stable by `settle` (last good data per file), `watch`ed;
 //!   `empty` refuses a data file that is empty by accident. `backend/text` turns store
 //!   bytes into keys and values, leaving out (and naming) what is not UTF-8.
+//! - `docker` (feature `docker`): the Docker engine through bollard: `client` (node
+//!   strings, TLS, API version), `model` (a container from one inspect, its service and
+//!   port, `--docker-label` filters), `events` (container events, running listing).
 //! - [`gopath`]: Go's `path.Clean`, `Base`, `Dir` and `Join`, by which confd names keys.
 //! - [`gonum`]: Go's rule for `_` in number literals (YAML numbers, Go template constants).
 //! - [`store`]: the last good keys of a backend and their diffs.
@@ -96,6 +99,8 @@ pub mod cli;
 pub mod confd;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod exec;
 pub mod gonum;
 pub mod gopath;

@@ -11,6 +11,7 @@ mod confd_cli;
 mod convert;
 mod daemon;
 mod destinations;
+mod docker;
 mod etcd;
 mod exec;
 mod faults;

@@ -311,6 +311,7 @@ pub fn make_certs(dir: &Path, server_names: &[&str]) -> Certs {
     }
 }
 
+pub mod docker;
 pub mod etcd;
 pub mod http;
 pub mod redis;
