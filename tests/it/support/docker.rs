@@ -80,6 +80,8 @@ pub struct RunSpec {
     pub publish: bool,
     /// A HEALTHCHECK command (run by busybox `sh -c`), checked every 200 ms.
     pub health_cmd: Option<String>,
+    /// A restart policy (`always`, `unless-stopped`).
+    pub restart: Option<String>,
     /// The command; default: httpd on [`WEB_PORT`] serving a page that holds the name.
     pub cmd: Option<Vec<String>>,
 }
@@ -274,6 +276,9 @@ impl Dockerd {
         }
         for (k, v) in &spec.labels {
             args.extend(["--label".into(), format!("{k}={v}")]);
+        }
+        if let Some(r) = &spec.restart {
+            args.extend(["--restart".into(), r.clone()]);
         }
         if let Some(h) = &spec.health_cmd {
             args.extend(["--health-cmd".into(), h.clone()]);
