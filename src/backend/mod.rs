@@ -14,13 +14,15 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod env;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod file;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(feature = "etcd", feature = "redis"))]
+#[cfg(any(feature = "etcd", feature = "redis", feature = "docker"))]
 pub(crate) mod text;
 
 /// Keys to values, sorted by key (so prefix scans are range scans).
@@ -108,7 +110,7 @@ impl BackendError {
 /// A key/value store confsync reads from.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Short kind name for logs and metrics: "etcd", "redis", "env", "file".
+    /// Short kind name for logs and metrics: "etcd", "redis", "docker", "env", "file".
     fn kind(&self) -> &'static str;
 
     /// Every key under every prefix, read at one consistent point. Prefixes match as
@@ -157,6 +159,8 @@ pub enum BackendKind {
     Etcd,
     /// Redis (standalone or behind Sentinel).
     Redis,
+    /// The Docker engine's running containers.
+    Docker,
 }
 
 impl BackendKind {
@@ -167,6 +171,7 @@ impl BackendKind {
             "env" => Some(Self::Env),
             "etcd" | "etcdv3" => Some(Self::Etcd),
             "redis" => Some(Self::Redis),
+            "docker" => Some(Self::Docker),
             _ => None,
         }
     }
@@ -178,6 +183,7 @@ impl BackendKind {
             Self::Env => "env",
             Self::Etcd => "etcd",
             Self::Redis => "redis",
+            Self::Docker => "docker",
         }
     }
 }
@@ -218,6 +224,11 @@ pub struct BackendConfig {
     pub max_staleness: Option<std::time::Duration>,
     /// Bounds on the values and keys taken from it (`max_value_size`, `max_keys`).
     pub store_limits: crate::store::StoreLimits,
+    /// Docker: the address written for ports published on 0.0.0.0 or `::` (`None`:
+    /// 127.0.0.1).
+    pub docker_host_ip: Option<std::net::IpAddr>,
+    /// Docker: `--docker-label` filters as given (`key` or `key=value`).
+    pub docker_labels: Vec<String>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -241,6 +252,8 @@ impl fmt::Debug for BackendConfig {
             .field("resync_interval", &self.resync_interval)
             .field("max_staleness", &self.max_staleness)
             .field("store_limits", &self.store_limits)
+            .field("docker_host_ip", &self.docker_host_ip)
+            .field("docker_labels", &self.docker_labels)
             .finish()
     }
 }
@@ -255,6 +268,8 @@ pub async fn build(cfg: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError
         BackendKind::Etcd => Ok(Arc::new(etcd::EtcdBackend::connect(cfg).await?)),
         #[cfg(feature = "redis")]
         BackendKind::Redis => Ok(Arc::new(redis::RedisBackend::connect(cfg).await?)),
+        #[cfg(feature = "docker")]
+        BackendKind::Docker => Ok(Arc::new(docker::DockerBackend::connect(cfg)?)),
         #[allow(unreachable_patterns)]
         other => Err(BackendError::fatal(
             other.name(),

@@ -412,7 +412,7 @@ fn backend_config(
     };
     let kind = BackendKind::parse(&t.kind).unwrap_or_else(|| {
         errors.push(err(format!(
-            "unknown backend `{}` (use file, env, etcd or redis)",
+            "unknown backend `{}` (use file, env, etcd, redis or docker)",
             t.kind
         )));
         BackendKind::File
@@ -432,6 +432,21 @@ fn backend_config(
             "the file backend needs at least one --file (or `file = [...]` in confsync.toml)"
                 .into(),
         ));
+    }
+    let docker_host_ip = t.docker_host_ip.as_deref().and_then(|ip| {
+        ip.trim().parse::<std::net::IpAddr>().map_or_else(
+            |_| {
+                errors.push(err(format!("docker_host_ip {ip:?} is not an IP address")));
+                None
+            },
+            Some,
+        )
+    });
+    if kind != BackendKind::Docker && (t.docker_host_ip.is_some() || !t.docker_label.is_empty()) {
+        errors.push(err(format!(
+            "docker_host_ip and docker_label apply to the docker backend only, not {}",
+            kind.name()
+        )));
     }
     let interval = t.interval.unwrap_or(interval);
     if interval == 0 || interval > duration::MAX.as_secs() {
@@ -486,6 +501,8 @@ fn backend_config(
         client_ca_keys: t.client_ca_keys,
         separator: t.separator,
         sentinel_master: t.sentinel_master,
+        docker_host_ip,
+        docker_labels: t.docker_label,
         interval: Some(Duration::from_secs(interval)),
     })
 }

@@ -15,7 +15,7 @@ use super::duration;
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Backend kind: file, env, etcd or redis [default: file]
+    /// Backend kind: file, env, etcd, redis or docker [default: file]
     #[arg(long, env = "CONFSYNC_BACKEND")]
     pub backend: Option<String>,
     /// Backend endpoint; repeat for every cluster member (etcd URL, Redis host:port[/db])
@@ -102,6 +102,14 @@ pub struct Settings {
     /// Redis: the nodes are Sentinels; follow the master with this name
     #[arg(long, env = "CONFSYNC_SENTINEL_MASTER")]
     pub sentinel_master: Option<String>,
+    /// Docker: the address written for ports published on 0.0.0.0 or :: [default: 127.0.0.1]
+    #[arg(long, env = "CONFSYNC_DOCKER_HOST_IP")]
+    #[serde(alias = "docker-host-ip")]
+    pub docker_host_ip: Option<String>,
+    /// Docker: only containers with this label (key or key=value); repeatable, all must match
+    #[arg(long = "docker-label", env = "CONFSYNC_DOCKER_LABEL")]
+    #[serde(alias = "docker-label", alias = "docker_labels")]
+    pub docker_label: Option<Vec<String>>,
     /// Coalescing of bursts, "min:max" (e.g. "100ms:1s"): render once changes have been
     /// quiet for min, or max after the first unrendered change [default: 100ms:1s]
     #[arg(long, env = "CONFSYNC_WAIT")]
@@ -160,7 +168,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendTable {
-    /// file, env, etcd or redis.
+    /// file, env, etcd, redis or docker.
     pub kind: String,
     /// Endpoints.
     #[serde(default, alias = "node")]
@@ -196,6 +204,12 @@ pub struct BackendTable {
     pub separator: Option<String>,
     /// Redis Sentinel master name.
     pub sentinel_master: Option<String>,
+    /// Docker: address for ports published on 0.0.0.0 or ::.
+    #[serde(alias = "docker-host-ip")]
+    pub docker_host_ip: Option<String>,
+    /// Docker: label filters (`key` or `key=value`), all must match.
+    #[serde(default, alias = "docker-label", alias = "docker_labels")]
+    pub docker_label: Vec<String>,
 }
 
 /// A password: its text is never shown in `Debug` output (`"***"`), so settings can be
@@ -263,6 +277,8 @@ impl Settings {
             client_ca_keys: self.client_ca_keys.or(lower.client_ca_keys),
             separator: self.separator.or(lower.separator),
             sentinel_master: self.sentinel_master.or(lower.sentinel_master),
+            docker_host_ip: self.docker_host_ip.or(lower.docker_host_ip),
+            docker_label: self.docker_label.or(lower.docker_label),
             wait: self.wait.or(lower.wait),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             state_dir: self.state_dir.or(lower.state_dir),
@@ -322,6 +338,8 @@ impl Settings {
             client_ca_keys: self.client_ca_keys.clone(),
             separator: self.separator.clone(),
             sentinel_master: self.sentinel_master.clone(),
+            docker_host_ip: self.docker_host_ip.clone(),
+            docker_label: self.docker_label.clone().unwrap_or_default(),
         }
     }
 }

@@ -373,3 +373,46 @@ fn haproxy_socket_and_drain_timeout() {
         "{joined}"
     );
 }
+
+#[test]
+fn docker_settings_from_file_tables_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"docker\"\ndocker_host_ip = \"10.0.0.5\"\ndocker_label = [\"team=blue\"]\n\
+         [backends.other]\nkind = \"docker\"\nnode = [\"tcp://127.0.0.1:2375\"]\n\
+         docker-label = [\"a\", \"b=c\"]\n",
+    );
+    let cfg = run_config(dir.path(), None, Settings::default()).unwrap();
+    let d = &cfg.backends[DEFAULT_BACKEND];
+    assert_eq!(d.kind, BackendKind::Docker);
+    assert_eq!(d.docker_host_ip, Some("10.0.0.5".parse().unwrap()));
+    assert_eq!(d.docker_labels, vec!["team=blue".to_string()]);
+    let o = &cfg.backends["other"];
+    assert_eq!(o.docker_labels, vec!["a".to_string(), "b=c".to_string()]);
+    assert_eq!(o.docker_host_ip, None);
+    let cli = Settings {
+        docker_host_ip: Some("::1".into()),
+        ..Settings::default()
+    };
+    let cfg = run_config(dir.path(), None, cli).unwrap();
+    let d = &cfg.backends[DEFAULT_BACKEND];
+    assert_eq!(d.docker_host_ip, Some("::1".parse().unwrap()), "flag wins");
+
+    let plain = tempfile::tempdir().unwrap();
+    let bad = Settings {
+        docker_host_ip: Some("localhost".into()),
+        ..settings("docker")
+    };
+    let cfg = run_config(plain.path(), None, bad).unwrap();
+    let errs = &cfg.backend_errors[DEFAULT_BACKEND];
+    assert!(errs[0].message.contains("\"localhost\""), "{errs:?}");
+    let misplaced = Settings {
+        docker_label: Some(vec!["a".into()]),
+        ..settings("env")
+    };
+    let cfg = run_config(plain.path(), None, misplaced).unwrap();
+    let errs = &cfg.backend_errors[DEFAULT_BACKEND];
+    assert!(errs[0].message.contains("docker backend only"), "{errs:?}");
+}

@@ -8,8 +8,8 @@
 //! needed). Containers always run with `--init` and publish on 127.0.0.1 only.
 //!
 //! Cleanup: containers removed, dockerd stopped by its pid (SIGTERM, then SIGKILL),
-//! `exec/netns/default` unmounted, the bridge deleted, `/var/run/docker` removed when
-//! this engine created it. The shared engine is cleaned up when the binary exits.
+//! everything mounted below the temp dir unmounted (the netns files), the bridge
+//! deleted, `/var/run/docker` removed when this engine created it. The shared engine is cleaned up when the binary exits.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -80,6 +80,8 @@ pub struct RunSpec {
     pub publish: bool,
     /// A HEALTHCHECK command (run by busybox `sh -c`), checked every 200 ms.
     pub health_cmd: Option<String>,
+    /// A restart policy (`always`, `unless-stopped`).
+    pub restart: Option<String>,
     /// The command; default: httpd on [`WEB_PORT`] serving a page that holds the name.
     pub cmd: Option<Vec<String>>,
 }
@@ -275,6 +277,9 @@ impl Dockerd {
         for (k, v) in &spec.labels {
             args.extend(["--label".into(), format!("{k}={v}")]);
         }
+        if let Some(r) = &spec.restart {
+            args.extend(["--restart".into(), r.clone()]);
+        }
         if let Some(h) = &spec.health_cmd {
             args.extend(["--health-cmd".into(), h.clone()]);
             args.extend(["--health-interval".into(), "200ms".into()]);
@@ -340,8 +345,23 @@ impl Dockerd {
                 p.kill();
             }
         }
-        let netns = self.dir.path().join("exec/netns/default");
-        let _ = Command::new("umount").arg(&netns).output();
+        self.unmount_all();
+    }
+
+    /// Lazily unmounts everything mounted below the temp dir, deepest first: the default
+    /// netns, and any container netns a dockerd killed mid-shutdown left behind.
+    fn unmount_all(&self) {
+        let root = self.dir.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(root.as_str()))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in under {
+            let _ = Command::new("umount").arg("-l").arg(m).output();
+        }
     }
 
     /// Starts dockerd again on the same dirs (containers that were running stay
