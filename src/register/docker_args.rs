@@ -45,8 +45,10 @@ pub struct DockerSettings {
 }
 
 /// The default `--key-template`.
+#[cfg(feature = "docker")]
 pub const DEFAULT_KEY_TEMPLATE: &str = "/app/servers/{name}";
 /// The default `--value-template`.
+#[cfg(feature = "docker")]
 pub const DEFAULT_VALUE_TEMPLATE: &str = "{host}:{port}";
 
 /// Checks the Docker registrar's flags; every error at once.
