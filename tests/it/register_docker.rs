@@ -280,3 +280,77 @@ fn bad_docker_flags_exit_2_naming_the_flag() {
         let _ = std::fs::remove_file(dir.path().join("bad.log"));
     }
 }
+
+#[test]
+fn engine_restart_is_reconnected_and_its_listing_followed() {
+    // A dedicated engine: this test stops and starts it.
+    let d = Dockerd::start();
+    let srv = crate::support::redis::shared();
+    let dir = tempdir();
+    let (team, prefix) = (unique_name("team"), random_prefix());
+    let (w1, k1) = web(&d, &team, &prefix, "web");
+    let node = srv.node();
+    let label = format!("{TEAM}={team}");
+    let template = format!("{prefix}/app/{{service}}/{{name}}");
+    let docker_node = d.node();
+    let _reg = registrar(
+        dir.path(),
+        "engine",
+        &[
+            "--backend",
+            "redis",
+            "--node",
+            &node,
+            "--ttl",
+            "2",
+            "--from-docker",
+            "--docker-node",
+            &docker_node,
+            "--docker-label",
+            &label,
+            "--key-template",
+            &template,
+            "--registrar-id",
+            &team,
+        ],
+    );
+    let logs = || log(dir.path(), "engine");
+    wait_for(START_LIMIT, || redis_get(srv, &k1))
+        .unwrap_or_else(|| panic!("never registered; log:\n{}", logs()));
+
+    // The engine goes (its containers with it): what is registered stays, refreshed.
+    d.stop_daemon();
+    wait_for(Duration::from_secs(10), || {
+        logs().contains("Docker engine unreachable").then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the outage is not logged:
+{}",
+            logs()
+        )
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        redis_get(srv, &k1).is_some(),
+        "kept past its 2 s TTL while the engine is down:
+{}",
+        logs()
+    );
+    // Back: its listing has no running container, so the key goes.
+    d.restart_daemon();
+    wait_state(START_LIMIT, || redis_get(srv, &k1).is_some(), false).unwrap_or_else(|| {
+        panic!(
+            "the listing after the reconnect is not followed:
+{}",
+            logs()
+        )
+    });
+    assert!(logs().contains("reachable again"), "{}", logs());
+    d.start_container(&w1);
+    let new_addr = addr(&d, &w1);
+    let back = wait_for(START_LIMIT, || {
+        redis_get(srv, &k1).filter(|v| *v == new_addr)
+    });
+    assert!(back.is_some(), "not back at {new_addr}; log:\n{}", logs());
+}
