@@ -277,16 +277,27 @@ pub async fn run(args: RegisterArgs) -> ExitCode {
         .map_err(|e| errors.extend(e))
         .unwrap_or_default();
     let Some(cfg) = cfg.filter(|_| errors.is_empty()) else {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!("confsync register: {} configuration error(s)", errors.len());
-        return ExitCode::from(2);
+        return refuse(&errors);
     };
-    init_logging(args.log_level.as_deref(), json);
+    let shutdown = begin(args.log_level.as_deref(), json);
+    exit_code(run_all(&cfg, regs, shutdown).await)
+}
+
+/// Prints every configuration error; exit code 2.
+fn refuse(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("confsync register: {} configuration error(s)", errors.len());
+    ExitCode::from(2)
+}
+
+/// Logging set up, and SIGTERM/SIGINT wired to the shutdown token returned.
+fn begin(level: Option<&str>, json: bool) -> CancellationToken {
+    init_logging(level, json);
     let shutdown = CancellationToken::new();
     crate::signals::spawn(shutdown.clone());
-    exit_code(run_all(&cfg, regs, shutdown).await)
+    shutdown
 }
 
 /// `confsync register --from-docker`, with `run`'s exit codes.
@@ -308,15 +319,9 @@ async fn run_from_docker(
         None
     };
     let (Some(cfg), Some(settings)) = (cfg, settings.filter(|_| errors.is_empty())) else {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!("confsync register: {} configuration error(s)", errors.len());
-        return ExitCode::from(2);
+        return refuse(&errors);
     };
-    init_logging(args.log_level.as_deref(), json);
-    let shutdown = CancellationToken::new();
-    crate::signals::spawn(shutdown.clone());
+    let shutdown = begin(args.log_level.as_deref(), json);
     #[cfg(feature = "docker")]
     let result = docker::run(&cfg, settings, shutdown).await;
     #[cfg(not(feature = "docker"))]

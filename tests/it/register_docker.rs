@@ -49,6 +49,12 @@ fn docker_registrar(
     registrar(dir, name, &args)
 }
 
+/// A temp dir for logs, a team (label value and registrar id) and a key prefix of the
+/// test's own.
+fn scope() -> (tempfile::TempDir, String, String) {
+    (tempdir(), unique_name("team"), random_prefix())
+}
+
 /// A labelled web container; returns the key it is registered under.
 fn web(d: &Dockerd, team: &str, prefix: &str, stem: &str) -> (String, String) {
     let name = unique_name(stem);
@@ -68,11 +74,9 @@ fn health(d: &Dockerd, name: &str) -> String {
 fn etcd_registers_running_containers_follows_stop_and_restart_and_keeps_out_the_unhealthy() {
     let d = shared();
     let etcd = etcd::shared();
-    let dir = tempdir();
-    let (team, prefix) = (unique_name("team"), random_prefix());
+    let (dir, team, prefix) = scope();
     let mut r = EtcdReader::new(&etcd.url());
-    let (w1, k1) = web(d, &team, &prefix, "web");
-    let (w2, k2) = web(d, &team, &prefix, "web");
+    let [(w1, k1), (w2, k2)] = [0, 1].map(|_| web(d, &team, &prefix, "web"));
     // Failing HEALTHCHECK, a hostile service label, and a container of another team.
     let sick = unique_name("sick");
     d.run(&RunSpec::web(&sick).label(TEAM, &team).health("false"));
@@ -148,11 +152,9 @@ fn etcd_registers_running_containers_follows_stop_and_restart_and_keeps_out_the_
 fn etcd_restarted_registrar_removes_its_own_gone_keys_and_keeps_foreign_ones() {
     let d = shared();
     let etcd = etcd::shared();
-    let dir = tempdir();
-    let (team, prefix) = (unique_name("team"), random_prefix());
+    let (dir, team, prefix) = scope();
     let mut r = EtcdReader::new(&etcd.url());
-    let (w1, k1) = web(d, &team, &prefix, "web");
-    let (w2, k2) = web(d, &team, &prefix, "web");
+    let [(w1, k1), (w2, k2)] = [0, 1].map(|_| web(d, &team, &prefix, "web"));
     let foreign = format!("{prefix}/app/confsync-test/foreign");
     etcd.ctl_ok(&["put", &foreign, "10.0.0.9:80"]);
     // A long TTL: whatever goes before it runs out went by the reconcile.
@@ -194,10 +196,8 @@ fn etcd_restarted_registrar_removes_its_own_gone_keys_and_keeps_foreign_ones() {
 fn redis_registers_containers_and_a_restart_reconciles_only_its_own_keys() {
     let d = shared();
     let srv = crate::support::redis::shared();
-    let dir = tempdir();
-    let (team, prefix) = (unique_name("team"), random_prefix());
-    let (w1, k1) = web(d, &team, &prefix, "web");
-    let (w2, k2) = web(d, &team, &prefix, "web");
+    let (dir, team, prefix) = scope();
+    let [(w1, k1), (w2, k2)] = [0, 1].map(|_| web(d, &team, &prefix, "web"));
     let foreign = format!("{prefix}/app/confsync-test/foreign");
     let _: () = srv.conn().set(&foreign, "10.0.0.9:80").unwrap();
     let node = srv.node();
@@ -286,8 +286,7 @@ fn engine_restart_is_reconnected_and_its_listing_followed() {
     // A dedicated engine: this test stops and starts it.
     let d = Dockerd::start();
     let srv = crate::support::redis::shared();
-    let dir = tempdir();
-    let (team, prefix) = (unique_name("team"), random_prefix());
+    let (dir, team, prefix) = scope();
     let (w1, k1) = web(&d, &team, &prefix, "web");
     let node = srv.node();
     let label = format!("{TEAM}={team}");
