@@ -247,3 +247,82 @@ fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::docker::{Health, HostAddr, PortKey};
+    use crate::register::docker_args::DockerSettings;
+    use crate::register::docker_owner::Owner;
+    use crate::register::docker_template::Template;
+
+    fn settings(key: &str, value: &str) -> DockerSettings {
+        let opts = crate::docker::ConnectOptions::new(None);
+        DockerSettings {
+            client: crate::docker::DockerClient::connect(&opts).unwrap(),
+            filters: vec![],
+            key: Template::parse("--key-template", key).unwrap(),
+            value: Template::parse("--value-template", value).unwrap(),
+            host_ip: "127.0.0.1".parse().unwrap(),
+            ttl: 2,
+            owner: Owner::new("h").unwrap(),
+        }
+    }
+
+    fn container(name: &str, ip: &str, labels: &[(&str, &str)]) -> Container {
+        let mut ports = BTreeMap::new();
+        ports.insert(
+            PortKey {
+                private: 8000,
+                proto: "tcp".into(),
+            },
+            HostAddr {
+                ip: ip.parse().unwrap(),
+                port: 32768,
+            },
+        );
+        Container {
+            id: "c0ffee".into(),
+            name: name.into(),
+            image: "reg:5000/team/web:1".into(),
+            state: "running".into(),
+            health: Health::None,
+            ip: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ports,
+        }
+    }
+
+    #[test]
+    fn a_container_becomes_a_key_and_value() {
+        let s = settings("/app/{service}/{name}", "{host}:{port}");
+        let r = registration(&s, &container("web1", "10.0.0.7", &[])).unwrap();
+        assert_eq!(
+            (r.key.as_str(), r.value.as_str()),
+            ("/app/web/web1", "10.0.0.7:32768")
+        );
+        let r = registration(&s, &container("web1", "::1", &[])).unwrap();
+        assert_eq!(r.value, "[::1]:32768");
+    }
+
+    #[test]
+    fn hostile_labels_and_names_are_refused_naming_the_placeholder() {
+        let s = settings("/app/{service}/{name}", "{host}:{port}");
+        let evil = container("web1", "10.0.0.7", &[("confsync.service", "../../etc")]);
+        let why = registration(&s, &evil).unwrap_err();
+        assert!(why.contains("{service}"), "{why}");
+        let why = registration(&s, &container("a..b", "10.0.0.7", &[])).unwrap_err();
+        assert!(why.contains("{name}"), "{why}");
+        let mut portless = container("web1", "10.0.0.7", &[]);
+        portless.ports.clear();
+        assert!(registration(&s, &portless).unwrap_err().contains("port"));
+        // A template without {port}/{host}/{service} needs no published port.
+        let s = settings("/app/ids/{id}", "{name}");
+        assert_eq!(registration(&s, &portless).unwrap().key, "/app/ids/c0ffee");
+    }
+}

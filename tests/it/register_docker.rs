@@ -353,3 +353,43 @@ fn engine_restart_is_reconnected_and_its_listing_followed() {
     });
     assert!(back.is_some(), "not back at {new_addr}; log:\n{}", logs());
 }
+
+#[test]
+fn a_healthcheck_decides_registration_both_ways() {
+    let d = shared();
+    let srv = crate::support::redis::shared();
+    let (dir, team, prefix) = scope();
+    let name = unique_name("checked");
+    let key = format!("{prefix}/app/confsync-test/{name}");
+    d.run(
+        &RunSpec::web(&name)
+            .label(TEAM, &team)
+            .health("test -s /tmp/ok"),
+    );
+    let node = srv.node();
+    let store = ["--backend", "redis", "--node", &node, "--ttl", "2"];
+    let _reg = docker_registrar(dir.path(), "health", &store, &team, &prefix, &[]);
+    let logs = || log(dir.path(), "health");
+    wait_for(Duration::from_secs(10), || {
+        (health(d, &name) == "unhealthy").then_some(())
+    })
+    .expect("unhealthy without /tmp/ok");
+    wait_for(Duration::from_secs(5), || {
+        logs().contains("reconciled").then_some(())
+    })
+    .unwrap_or_else(|| panic!("registrar not started:\n{}", logs()));
+    assert_eq!(redis_get(srv, &key), None, "registered while unhealthy");
+
+    d.cli_ok(&["exec", &name, "sh", "-c", "echo ok > /tmp/ok"]);
+    let v = wait_for(Duration::from_secs(10), || redis_get(srv, &key))
+        .unwrap_or_else(|| panic!("not registered once healthy:\n{}", logs()));
+    assert_eq!(v, addr(d, &name));
+    d.cli_ok(&["exec", &name, "sh", "-c", ": > /tmp/ok"]);
+    wait_state(
+        Duration::from_secs(10),
+        || redis_get(srv, &key).is_some(),
+        false,
+    )
+    .unwrap_or_else(|| panic!("still registered while unhealthy:\n{}", logs()));
+    d.rm(&name);
+}
