@@ -176,8 +176,13 @@ fn etcd_restarted_registrar_removes_its_own_gone_keys_and_keeps_foreign_ones() {
         )
     });
     eprintln!("etcd: reconcile removed the gone container's key {gone:?} after the restart");
-    let text = log(dir.path(), "second");
-    assert!(text.contains("reconciled"), "{text}");
+    // The key goes a moment before the line saying so is written.
+    wait_for(Duration::from_secs(5), || {
+        log(dir.path(), "second")
+            .contains("reconciled")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no reconcile logged:\n{}", log(dir.path(), "second")));
     assert_eq!(r.get(&k1).map(|(v, _)| v), Some(addr(d, &w1)));
     assert_eq!(r.get(&foreign), Some(("10.0.0.9:80".into(), 0)));
 
