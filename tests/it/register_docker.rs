@@ -124,8 +124,13 @@ fn etcd_registers_running_containers_follows_stop_and_restart_and_keeps_out_the_
     eprintln!("etcd: key gone {gone:?} after `docker stop` returned (stop took {stopped:?})");
     assert!(gone <= Duration::from_secs(1), "gone after {gone:?}");
     d.start_container(&w1);
+    let t = Instant::now();
     let new_addr = addr(d, &w1);
     let back = wait_for(START_LIMIT, || r.get(&k1).filter(|(v, _)| *v == new_addr));
+    eprintln!(
+        "etcd: key back {:?} after `docker start` returned",
+        t.elapsed()
+    );
     assert!(
         back.is_some(),
         "restarted container not back at {new_addr}; log:\n{}",
