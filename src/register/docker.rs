@@ -69,7 +69,7 @@ pub async fn run(
         "registering Docker containers"
     );
     let fatal = loop {
-        let ended = session(
+        let ended = follow_engine(
             cfg,
             &s,
             &mut keepers,
@@ -104,7 +104,7 @@ pub async fn run(
 }
 
 /// One connection to the engine: list, reconcile, follow events until it fails.
-async fn session(
+async fn follow_engine(
     cfg: &BackendConfig,
     s: &DockerSettings,
     keepers: &mut Keepers<'_>,
