@@ -70,7 +70,8 @@ pub enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Keep this instance's key in etcd or Redis while it is alive and healthy
+    /// Keep this instance's key (with --from-docker, every running container's) in etcd or
+    /// Redis while it is alive and healthy
     Register {
         #[command(flatten)]
         args: crate::register::RegisterArgs,

@@ -93,6 +93,9 @@
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
 //! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check
 //!   passes; etcd leases, Redis `SET EX`; clean deregistration on SIGTERM.
+//!   `register/docker*` (`--from-docker`): every running container of a Docker engine
+//!   registered through key and value templates, one keeper per container, ownership
+//!   records and the reconcile at start.
 
 pub mod backend;
 pub mod cli;

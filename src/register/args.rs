@@ -40,12 +40,12 @@ pub struct RegisterArgs {
     /// The key to register (e.g. /app/servers/web1)
     #[arg(
         long,
-        required_unless_present = "service_file",
+        required_unless_present_any = ["service_file", "from_docker"],
         conflicts_with = "service_file"
     )]
     pub key: Option<String>,
     /// The value to register under the key (e.g. 127.0.0.1:8001)
-    #[arg(long, required_unless_present = "service_file")]
+    #[arg(long, required_unless_present_any = ["service_file", "from_docker"])]
     pub value: Option<String>,
     /// Seconds the key outlives this process if it dies without deregistering
     #[arg(long, required_unless_present = "service_file")]
@@ -85,6 +85,8 @@ pub struct RegisterArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "CONFSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
+    #[command(flatten)]
+    pub docker: super::docker_args::DockerArgs,
 }
 
 #[cfg(test)]

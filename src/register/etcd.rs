@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
+use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp};
 
 use super::Registration;
 use super::keeper::{Removed, Store};
@@ -45,6 +45,9 @@ pub struct EtcdStore {
     /// A lease whose keepalive stream broke: it may still hold the key, so it is revoked
     /// once a new lease holds the key, or at deregistration.
     stale: Option<i64>,
+    /// An ownership record (`register --from-docker`): this key is put with the same
+    /// lease and the registered key as its value, so it lives and dies with the key.
+    marker: Option<String>,
 }
 
 impl EtcdStore {
@@ -59,6 +62,7 @@ impl EtcdStore {
             granted: reg.ttl as i64,
             lease: None,
             stale: None,
+            marker: None,
         })
     }
 
@@ -110,10 +114,15 @@ impl Store for EtcdStore {
             .await?;
         let id = grant.id();
         let opts = PutOptions::new().with_lease(id);
-        let put = self.op(
-            "put",
-            c.put(self.key.as_str(), self.value.as_str(), Some(opts)),
-        );
+        let mut ops = vec![TxnOp::put(
+            self.key.as_str(),
+            self.value.as_str(),
+            Some(opts.clone()),
+        )];
+        if let Some(m) = &self.marker {
+            ops.push(TxnOp::put(m.as_str(), self.key.as_str(), Some(opts)));
+        }
+        let put = self.op("put", c.txn(Txn::new().and_then(ops)));
         if let Err(e) = put.await {
             // Not holding anything; let it go rather than wait for it to expire.
             let _ = self.op("lease revoke", c.lease_revoke(id)).await;
@@ -187,5 +196,13 @@ impl Store for EtcdStore {
 
     fn refresh_every(&self) -> Duration {
         Duration::from_millis((self.granted.max(1) as u64) * 1000 / 3)
+    }
+}
+
+impl EtcdStore {
+    /// Puts `marker` (an ownership record) with the key, on the same lease.
+    pub fn marked(mut self, marker: String) -> Self {
+        self.marker = Some(marker);
+        self
     }
 }

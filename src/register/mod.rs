@@ -19,9 +19,22 @@
 //! - `keeper.rs`: one registration's loop: register, refresh, deregister, back off.
 //! - `etcd.rs`, `redis.rs`: the two stores.
 //! - `tests.rs`: unit tests of flag and service-file validation.
+//! - `docker.rs` (`--from-docker`): every running container of a Docker engine
+//!   registered; `docker_args` (flags), `docker_template` (key and value templates),
+//!   `docker_keepers` (one keeper per container), `docker_owner` (ownership records
+//!   and the reconcile at start).
 
 mod args;
 mod check;
+#[cfg(feature = "docker")]
+mod docker;
+mod docker_args;
+#[cfg(feature = "docker")]
+mod docker_keepers;
+#[cfg(feature = "docker")]
+mod docker_owner;
+#[cfg(feature = "docker")]
+mod docker_template;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod keeper;
@@ -281,20 +294,71 @@ pub async fn run(args: RegisterArgs) -> ExitCode {
         }
     };
     let cfg = backend_config(&args).map_err(|e| errors.extend(e)).ok();
+    if args.docker.from_docker {
+        return run_from_docker(&args, cfg, errors, json).await;
+    }
     let regs = registrations(&args)
         .map_err(|e| errors.extend(e))
         .unwrap_or_default();
     let Some(cfg) = cfg.filter(|_| errors.is_empty()) else {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!("confsync register: {} configuration error(s)", errors.len());
-        return ExitCode::from(2);
+        return refuse(&errors);
     };
-    init_logging(args.log_level.as_deref(), json);
+    let shutdown = begin(args.log_level.as_deref(), json);
+    exit_code(run_all(&cfg, regs, shutdown).await)
+}
+
+/// Prints every configuration error; exit code 2.
+fn refuse(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("confsync register: {} configuration error(s)", errors.len());
+    ExitCode::from(2)
+}
+
+/// Logging set up, and SIGTERM/SIGINT wired to the shutdown token returned.
+fn begin(level: Option<&str>, json: bool) -> CancellationToken {
+    init_logging(level, json);
     let shutdown = CancellationToken::new();
     crate::signals::spawn(shutdown.clone());
-    match run_all(&cfg, regs, shutdown).await {
+    shutdown
+}
+
+/// `confsync register --from-docker`, with `run`'s exit codes.
+async fn run_from_docker(
+    args: &RegisterArgs,
+    cfg: Option<BackendConfig>,
+    mut errors: Vec<ConfigError>,
+    json: bool,
+) -> ExitCode {
+    #[cfg(feature = "docker")]
+    let settings = docker_args::settings(args)
+        .map_err(|e| errors.extend(e.into_iter().map(cli_error)))
+        .ok();
+    #[cfg(not(feature = "docker"))]
+    let settings: Option<()> = {
+        errors.push(cli_error(
+            "--from-docker: this confsync was built without the docker feature".into(),
+        ));
+        None
+    };
+    let (Some(cfg), Some(settings)) = (cfg, settings.filter(|_| errors.is_empty())) else {
+        return refuse(&errors);
+    };
+    let shutdown = begin(args.log_level.as_deref(), json);
+    #[cfg(feature = "docker")]
+    let result = docker::run(&cfg, settings, shutdown).await;
+    #[cfg(not(feature = "docker"))]
+    let result: Result<Outcome, RegisterError> = {
+        let _ = (cfg, settings, shutdown);
+        Ok(Outcome::Clean)
+    };
+    exit_code(result)
+}
+
+/// The exit code for how registering ended.
+fn exit_code(result: Result<Outcome, RegisterError>) -> ExitCode {
+    match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::LeftBehind) => ExitCode::from(1),
         Err(e) => {

@@ -19,8 +19,12 @@ use crate::backend::{BackendConfig, BackendError};
 /// Longest wait for one command.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Deletes KEYS[1] only when it holds ARGV[1]; returns 1 when it deleted.
+/// Deletes KEYS[1] only when it holds ARGV[1]; returns 1 when it deleted. With an
+/// ownership hash (KEYS[2], field ARGV[2]) the field goes too while it holds ARGV[1].
 const DELETE_IF_OURS: &str = r"
+if KEYS[2] and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
+    redis.call('HDEL', KEYS[2], ARGV[2])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
@@ -39,6 +43,10 @@ pub struct RedisStore {
     value: String,
     ttl: u64,
     script: redis::Script,
+    /// The ownership hash this key is recorded in (`register --from-docker`), as
+    /// (Redis key of the hash, field): put sets the field to the value with the key, and
+    /// deregistering removes the field while it still holds our value.
+    owner: Option<(String, String)>,
 }
 
 impl RedisStore {
@@ -51,6 +59,7 @@ impl RedisStore {
             value: reg.value.clone(),
             ttl: reg.ttl,
             script: redis::Script::new(DELETE_IF_OURS),
+            owner: None,
         })
     }
 
@@ -122,6 +131,9 @@ impl Store for RedisStore {
     }
 
     async fn put(&mut self) -> Result<(), BackendError> {
+        if self.owner.is_some() {
+            return self.put_owned().await;
+        }
         let (key, value, ttl) = (self.key.clone(), self.value.clone(), self.ttl);
         self.query("SET", |mut c| async move {
             redis::cmd("SET")
@@ -143,9 +155,15 @@ impl Store for RedisStore {
     async fn remove(&mut self) -> Result<Removed, BackendError> {
         let script = self.script.clone();
         let (key, value) = (self.key.clone(), self.value.clone());
+        let owner = self.owner.clone();
         let deleted: i64 = self
             .query("delete-if-ours", |mut c| async move {
-                script.key(&key).arg(&value).invoke_async(&mut c).await
+                let mut call = script.key(&key);
+                call.arg(&value);
+                if let Some((hash, field)) = &owner {
+                    call.key(hash).arg(field);
+                }
+                call.invoke_async(&mut c).await
             })
             .await?;
         Ok(if deleted == 1 {
@@ -157,5 +175,42 @@ impl Store for RedisStore {
 
     fn refresh_every(&self) -> Duration {
         Duration::from_millis(self.ttl.max(1) * 1000 / 3)
+    }
+}
+
+impl RedisStore {
+    /// Records the key in the ownership hash `hash` (a Redis key) under `field`.
+    pub fn owned_by(mut self, hash: String, field: String) -> Self {
+        self.owner = Some((hash, field));
+        self
+    }
+
+    /// `SET key value EX ttl` with the ownership field set and the hash's expiry pushed
+    /// to the TTL, in one MULTI.
+    async fn put_owned(&mut self) -> Result<(), BackendError> {
+        let (key, value, ttl) = (self.key.clone(), self.value.clone(), self.ttl);
+        let (hash, field) = self.owner.clone().unwrap_or_default();
+        self.query("SET+HSET", |mut c| async move {
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&key)
+                .arg(&value)
+                .arg("EX")
+                .arg(ttl)
+                .ignore()
+                .cmd("HSET")
+                .arg(&hash)
+                .arg(&field)
+                .arg(&value)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&hash)
+                .arg(ttl)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 }

@@ -23,6 +23,7 @@ mod injection;
 mod input_quirks;
 mod redis;
 mod register;
+mod register_docker;
 mod reliability;
 mod resync;
 mod rounds;

@@ -21,7 +21,7 @@ use crate::support::{Proc, confsync, random_prefix, tempdir, wait_for};
 const START_LIMIT: Duration = Duration::from_secs(10);
 
 /// Starts `confsync register` with `args`, logging into `dir`.
-fn registrar(dir: &Path, name: &str, args: &[&str]) -> Proc {
+pub(crate) fn registrar(dir: &Path, name: &str, args: &[&str]) -> Proc {
     let mut cmd = confsync();
     cmd.arg("register")
         .args(args)
@@ -29,18 +29,18 @@ fn registrar(dir: &Path, name: &str, args: &[&str]) -> Proc {
     Proc::spawn(name, cmd, &dir.join(format!("{name}.log")))
 }
 
-fn log(dir: &Path, name: &str) -> String {
+pub(crate) fn log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
 }
 
 /// Reads keys from etcd with a client of its own.
-struct EtcdReader {
+pub(crate) struct EtcdReader {
     rt: tokio::runtime::Runtime,
     client: etcd_client::Client,
 }
 
 impl EtcdReader {
-    fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -52,7 +52,7 @@ impl EtcdReader {
     }
 
     /// The key's value and lease, or `None` when it is absent or etcd does not answer.
-    fn get(&mut self, key: &str) -> Option<(String, i64)> {
+    pub(crate) fn get(&mut self, key: &str) -> Option<(String, i64)> {
         let fut = self.client.get(key, None);
         let resp = self
             .rt
@@ -66,7 +66,11 @@ impl EtcdReader {
 }
 
 /// Waits until `present(key)` is `want`; how long it took.
-fn wait_state(limit: Duration, mut present: impl FnMut() -> bool, want: bool) -> Option<Duration> {
+pub(crate) fn wait_state(
+    limit: Duration,
+    mut present: impl FnMut() -> bool,
+    want: bool,
+) -> Option<Duration> {
     let t = Instant::now();
     wait_for(limit, || (present() == want).then(|| t.elapsed()))
 }
@@ -261,7 +265,7 @@ fn etcd_restart_gets_a_new_lease() {
     assert!(text.contains("store reachable again"), "{text}");
 }
 
-fn redis_get(srv: &RedisServer, key: &str) -> Option<String> {
+pub(crate) fn redis_get(srv: &RedisServer, key: &str) -> Option<String> {
     srv.conn().get::<_, Option<String>>(key).ok().flatten()
 }
 

@@ -300,7 +300,7 @@ impl Dockerd {
             ),
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.cli_ok(&refs)
+        self.cli_port_retry(&refs, &spec.name)
     }
 
     /// `docker stop` (the init forwards SIGTERM, so this is quick).
@@ -310,7 +310,7 @@ impl Dockerd {
 
     /// `docker start`.
     pub fn start_container(&self, name: &str) {
-        self.cli_ok(&["start", name]);
+        self.cli_port_retry(&["start", name], name);
     }
 
     /// `docker kill`.
@@ -410,5 +410,31 @@ fn has_interpreter(elf: &[u8]) -> bool {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         self.shut_down();
+    }
+}
+
+/// Attempts at a free published port before giving up.
+const PORT_ATTEMPTS: usize = 10;
+
+impl Dockerd {
+    /// Runs `docker args` for container `name` (`run` or `start`); when the host port the
+    /// engine picked is taken (every engine on the machine picks from the same range), the
+    /// container, created already, is started again and gets the next port. Returns the
+    /// container's id.
+    fn cli_port_retry(&self, args: &[&str], name: &str) -> String {
+        let mut out = self.cli(args);
+        for _ in 0..PORT_ATTEMPTS {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !stderr.contains("address already in use") {
+                break;
+            }
+            out = self.cli(&["start", name]);
+        }
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.cli_ok(&["inspect", "-f", "{{.Id}}", name])
     }
 }
