@@ -72,8 +72,14 @@ fn nginx_as_the_child_reloads_on_a_change_and_stops_with_confsync() {
         log_of(dir.path())
     );
     // Listening is not yet serving the rendered page on a loaded machine: ask until it does.
-    let first = wait_for(LIMIT, || (get(port).as_deref() == Some("hello-1")).then_some(()));
-    assert!(first.is_some(), "nginx never served hello-1: {:?}", get(port));
+    let first = wait_for(LIMIT, || {
+        (get(port).as_deref() == Some("hello-1")).then_some(())
+    });
+    assert!(
+        first.is_some(),
+        "nginx never served hello-1: {:?}",
+        get(port)
+    );
     let master = |()| {
         descendants(confsync_pid)
             .into_iter()
