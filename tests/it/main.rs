@@ -8,6 +8,7 @@ mod bind_mounts;
 mod bounds;
 mod cli;
 mod confd_cli;
+mod container;
 mod convert;
 mod daemon;
 mod destinations;
