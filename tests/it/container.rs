@@ -5,13 +5,13 @@
 //! port of the host (the container has no network of its own to publish from). confsync
 //! is the container's PID 1 and runs nginx as its exec child.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::docker::{Dockerd, shared, unique_name};
 use crate::support::http::TinyHttp;
+use crate::support::http::body_of as get;
 use crate::support::redis::RedisServer;
 use crate::support::{bin, free_port, require_program, wait_for};
 
@@ -33,18 +33,6 @@ impl Drop for Cleanup<'_> {
         let _ = self.d.cli(&["rm", "-f", &self.name]);
         let _ = self.d.cli(&["rmi", "-f", &self.image]);
     }
-}
-
-/// The body nginx answers on 127.0.0.1:`port` with, if it answers.
-fn get(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_string())
 }
 
 /// A process's command line, its arguments joined by spaces.

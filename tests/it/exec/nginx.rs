@@ -1,11 +1,9 @@
 //! nginx as the exec child.
 
-use std::io::{Read, Write};
-use std::time::Duration;
-
 use nix::sys::signal::Signal;
 
 use super::{LIMIT, alive, conf_dir, daemon, descendants, log_of, replace};
+use crate::support::http::body_of as get;
 use crate::support::{require_program, wait_for, wait_port, write};
 
 /// An nginx config (a template) answering every request with `/app/greeting`, its
@@ -21,17 +19,6 @@ fn nginx_conf(run: &str, port: u16) -> String {
          http {{\n    access_log off;\n{temps}    server {{\n        listen 127.0.0.1:{port};\n        \
          location / {{ {answer} }}\n    }}\n}}\n"
     )
-}
-/// The body nginx answers on `port` with, if it answers.
-fn get(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_string())
 }
 /// nginx as the exec child: it starts after the first render, a key change reaches its
 /// traffic through the reload signal (HUP) with the same master, and SIGTERM to

@@ -84,3 +84,18 @@ fn answer(mut conn: TcpStream, (status, body): Reply) {
         body.len()
     );
 }
+
+/// The trimmed body of `GET /` on 127.0.0.1:`port` (HTTP/1.0, 2 s timeout), whatever
+/// the status, or `None` when nothing answers.
+pub fn body_of(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_string())
+}
