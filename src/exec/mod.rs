@@ -52,6 +52,13 @@ impl ChildHandle {
         let Some(pid) = self.pid() else {
             return Ok(false);
         };
+        // A proxy sets its handlers only once it has read its config: until then HUP or
+        // USR2 would kill it. Not yet: an error, so the reload stays owed and is retried.
+        if let Some(false) = takes_signal(pid, sig) {
+            return Err(format!(
+                "the exec child (pid {pid}) does not handle {sig} yet (still starting)"
+            ));
+        }
         match nix::sys::signal::kill(pid, sig) {
             Ok(()) => Ok(true),
             // It exited a moment ago; the supervisor is about to see it.
@@ -60,5 +67,45 @@ impl ChildHandle {
                 "cannot send {sig} to the exec child (pid {pid}): {e}"
             )),
         }
+    }
+}
+
+/// Whether `pid` catches or ignores `sig` (its `SigCgt`/`SigIgn` masks in
+/// `/proc/PID/status`), so that sending it cannot kill the process by the default
+/// action; `None` when that cannot be read.
+fn takes_signal(pid: Pid, sig: Signal) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    };
+    let bit = 1u64 << (sig as i32 - 1);
+    Some((mask("SigCgt:")? | mask("SigIgn:")?) & bit != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_does_not_handle_a_signal_is_not_sent_it() {
+        // `sleep` handles nothing: HUP would kill it.
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        // Past exec (the forked copy may still hold confsync's handlers for a moment).
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(takes_signal(pid, Signal::SIGHUP), Some(false));
+        let handle = ChildHandle::default();
+        handle.set(Some(pid));
+        let e = handle.signal(Signal::SIGHUP).unwrap_err();
+        assert!(e.contains("does not handle SIGHUP yet"), "{e}");
+        assert!(child.try_wait().unwrap().is_none(), "sleep still runs");
+        let _ = child.kill();
+        let _ = child.wait();
+        // This test process ignores SIGPIPE (Rust's runtime does): it may be sent.
+        let me = Pid::this();
+        assert_eq!(takes_signal(me, Signal::SIGPIPE), Some(true));
     }
 }
