@@ -9,7 +9,9 @@
 //! workers woken by the same change a moment later), and never later than [`HOLD`]
 //! after it opened (a slow check does not hold the others up for long). Every member
 //! of the round gets the one result: a failure leaves each one's reload owed in the
-//! ledger, to be retried as usual. A resource alone in its batch runs its reload at
+//! ledger, to be retried as usual. Two rounds of a batch never run at once: a round
+//! that closes while the previous one's reload runs waits for it to end (and members
+//! waiting for a result do not count as syncing). A resource alone in its batch runs its reload at
 //! once, without a round.
 
 use std::future::Future;
@@ -37,12 +39,16 @@ pub struct Batch {
     members: usize,
     state: Mutex<State>,
     changed: Notify,
+    /// Held while a round's reload runs: two rounds never run it at once.
+    running: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// Members syncing now.
     busy: usize,
+    /// Of those, members waiting for a closed round's reload (not syncing any more).
+    waiting: usize,
     /// The round that has not run yet.
     open: Option<Round>,
 }
@@ -74,6 +80,7 @@ impl Batch {
             members,
             state: Mutex::default(),
             changed: Notify::new(),
+            running: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -140,7 +147,10 @@ impl Batch {
             let (all, settled) = {
                 let st = self.lock();
                 let joined = st.open.as_ref().map_or(0, |r| r.joined);
-                (joined >= self.members, joined >= st.busy)
+                (
+                    joined >= self.members,
+                    joined >= st.busy.saturating_sub(st.waiting),
+                )
             };
             let now = Instant::now();
             if all || (settled && now >= grace_end) || now >= deadline {
@@ -152,12 +162,25 @@ impl Batch {
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
-        let Some(round) = self.lock().open.take() else {
+        let Some(round) = ({
+            let mut st = self.lock();
+            let round = st.open.take();
+            st.waiting += round.as_ref().map_or(0, |r| r.joined);
+            round
+        }) else {
             return;
         };
         debug!(reload = %self.what, resources = round.joined, waited_ms = opened.elapsed().as_millis() as u64, "one reload for the round");
-        let result = action.await;
+        let result = {
+            let _one_at_a_time = self.running.lock().await;
+            action.await
+        };
+        {
+            let mut st = self.lock();
+            st.waiting = st.waiting.saturating_sub(round.joined);
+        }
         let _ = round.done.send(Some(result));
+        self.changed.notify_waiters();
     }
 }
 
@@ -231,5 +254,48 @@ mod tests {
         let _busy = batch.enter();
         batch.join(counting(&runs)).await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_round_opened_while_one_runs_neither_overlaps_it_nor_waits_for_its_members() {
+        let batch = Batch::new("reload", 2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let overlapped = Arc::new(AtomicUsize::new(0));
+        let slow = {
+            let (running, overlapped) = (running.clone(), overlapped.clone());
+            move || {
+                let (running, overlapped) = (running.clone(), overlapped.clone());
+                async move {
+                    if running.fetch_add(1, Ordering::SeqCst) > 0 {
+                        overlapped.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }
+        };
+        // Member A's round runs its slow reload; meanwhile member B swaps a file in.
+        let (b1, s1) = (batch.clone(), slow.clone());
+        let first = tokio::spawn(async move {
+            let _busy = b1.enter();
+            b1.join(s1()).await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let (b2, s2) = (batch.clone(), slow.clone());
+        let second = tokio::spawn(async move {
+            let _busy = b2.enter();
+            b2.join(s2()).await
+        });
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(overlapped.load(Ordering::SeqCst), 0, "one reload at a time");
+        // Not HOLD: A waiting for its result does not count as syncing.
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

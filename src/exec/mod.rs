@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn a_process_that_does_not_handle_a_signal_is_not_sent_it() {
         // `sleep` handles nothing: HUP would kill it.
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let pid = Pid::from_raw(child.id() as i32);
         // Past exec (the forked copy may still hold confsync's handlers for a moment).
         std::thread::sleep(std::time::Duration::from_millis(100));
