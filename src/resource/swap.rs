@@ -83,19 +83,35 @@ pub fn write_in_place(staged: &Path, file: &Path, why: &io::Error) -> io::Result
     }
     let bytes = std::fs::read(staged)?;
     let mode = std::fs::metadata(staged)?.permissions().mode() & 0o7777;
+    // The version in place passed its check once: a write that fails part way (a full
+    // disk, EIO) puts it back, so a reload still owed never reads half of each.
+    let old = std::fs::read(file)?;
+    let written = overwrite(file, &bytes).and_then(|()| {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode))?;
+        if std::fs::read(file)? != bytes {
+            return Err(io::Error::other("reading it back gives other bytes"));
+        }
+        Ok(())
+    });
+    written.map_err(|e| {
+        let back = match overwrite(file, &old) {
+            Ok(()) => "the previous version is back in place".to_string(),
+            Err(r) => format!("and putting the previous version back failed too: {r}"),
+        };
+        io::Error::new(
+            e.kind(),
+            format!("cannot write {} in place: {e}; {back}", file.display()),
+        )
+    })
+}
+
+/// `bytes` over `file` from its start, cut to their length and synced (never emptied on
+/// the way).
+fn overwrite(file: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).open(file)?;
-    f.write_all(&bytes)?;
+    f.write_all(bytes)?;
     f.set_len(bytes.len() as u64)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.sync_all()?;
-    drop(f);
-    if std::fs::read(file)? != bytes {
-        return Err(io::Error::other(format!(
-            "{} read back differs from what was written in place",
-            file.display()
-        )));
-    }
-    Ok(())
+    f.sync_all()
 }
 
 #[cfg(test)]
