@@ -157,7 +157,6 @@ async fn follow_engine(
     if let Err(e) = keepers.replace_all(all).await {
         return e.into();
     }
-    backoff.reset();
     let mut events = Box::pin(container_events(
         &s.client,
         &docker,
@@ -174,7 +173,11 @@ async fn follow_engine(
             e = events.next() => e,
         };
         let event = match event {
-            Some(Ok(e)) => e,
+            // The stream proved itself only when it delivers (see the backend's watch).
+            Some(Ok(e)) => {
+                backoff.reset();
+                e
+            }
             Some(Err(e)) => return e.into(),
             None => return Ended::Retry("the event stream ended".into()),
         };

@@ -128,7 +128,6 @@ async fn session(
             return Ok(());
         }
     }
-    link.backoff.reset();
     link.sent = keys_under(containers.values(), prefixes);
     let snapshot = Snapshot {
         kvs: link.sent.clone(),
@@ -162,6 +161,11 @@ async fn session(
             }
             ev = events.next() => ev,
         };
+        // The stream proved itself only when it delivers: an engine (or a socket proxy)
+        // that answers listings but drops `/events` at once keeps backing off.
+        if matches!(first, Some(Ok(_))) {
+            link.backoff.reset();
+        }
         let mut ids = BTreeSet::new();
         let mut ended = None;
         let mut next = Some(first);
