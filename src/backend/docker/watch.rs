@@ -12,7 +12,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{DockerBackend, KIND, keys_under};
+use super::{DockerBackend, KIND, keys, keys_under};
 use crate::backend::{BackendError, Backoff, Change, KvMap, Snapshot, Update};
 use crate::docker::{self, Container};
 
@@ -94,6 +94,39 @@ async fn send_changes(
     let changes = diff(&link.sent, &now);
     link.sent = now;
     changes.is_empty() || tx.send(Update::Changes(changes)).await.is_ok()
+}
+
+/// Sends the change of some containers' keys from `before` to `after` (`after` under the
+/// prefixes already); false when the daemon stopped listening.
+async fn send_part(
+    before: &KvMap,
+    after: KvMap,
+    tx: &mpsc::Sender<Update>,
+    link: &mut Link,
+) -> bool {
+    let changes = diff(before, &after);
+    for k in before.keys().filter(|k| !after.contains_key(*k)) {
+        link.sent.remove(k);
+    }
+    link.sent.extend(after);
+    changes.is_empty() || tx.send(Update::Changes(changes)).await.is_ok()
+}
+
+/// The keys of the container named `name` in `sent`: its own under `containers/` and
+/// its entry in a service.
+fn sent_for(sent: &KvMap, name: &str) -> KvMap {
+    let own = format!("{}/containers/{name}/", keys::ROOT);
+    let services = format!("{}/services/", keys::ROOT);
+    let mine = sent
+        .range(own.clone()..)
+        .take_while(|(k, _)| k.starts_with(&own));
+    let serving = sent
+        .range(services.clone()..)
+        .take_while(|(k, _)| k.starts_with(&services))
+        .filter(|(k, _)| k.rsplit_once('/').is_some_and(|(_, n)| n == name));
+    mine.chain(serving)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn by_id(list: Vec<Container>) -> BTreeMap<String, Container> {
@@ -188,18 +221,24 @@ async fn session(
                 }
             }
         }
-        for id in ids {
-            match docker::inspect(&b.client, &engine, &id, &b.filters, b.host_ip).await {
+        // Only the named containers changed: their keys as sent, against their keys now.
+        let mut before = KvMap::new();
+        for c in ids.iter().filter_map(|id| containers.get(id)) {
+            before.extend(sent_for(&link.sent, &c.name));
+        }
+        for id in &ids {
+            match docker::inspect(&b.client, &engine, id, &b.filters, b.host_ip).await {
                 Ok(Some(c)) if c.is_running() => {
-                    containers.insert(id, c);
+                    containers.insert(id.clone(), c);
                 }
                 Ok(_) => {
-                    containers.remove(&id);
+                    containers.remove(id);
                 }
                 Err(e) => return Err(b.error(e)),
             }
         }
-        if !send_changes(&containers, prefixes, tx, link).await {
+        let after = keys_under(ids.iter().filter_map(|id| containers.get(id)), prefixes);
+        if !send_part(&before, after, tx, link).await {
             return Ok(());
         }
         if let Some(e) = ended {
@@ -232,5 +271,28 @@ mod tests {
             ]
         );
         assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn a_containers_sent_keys_are_its_own_and_its_service_entry() {
+        let sent: KvMap = [
+            "/docker/containers/web1/id",
+            "/docker/containers/web1/ports/80/tcp",
+            "/docker/containers/web10/id",
+            "/docker/services/app/web1",
+            "/docker/services/app/web10",
+        ]
+        .into_iter()
+        .map(|k| (k.to_string(), "v".to_string()))
+        .collect();
+        let mine: Vec<String> = sent_for(&sent, "web1").into_keys().collect();
+        assert_eq!(
+            mine,
+            [
+                "/docker/containers/web1/id",
+                "/docker/containers/web1/ports/80/tcp",
+                "/docker/services/app/web1",
+            ]
+        );
     }
 }
