@@ -67,6 +67,14 @@ fn daemon(dir: &Path, args: &[&str]) -> Proc {
     Proc::spawn("confsync", c, &dir.join("confsync.log"))
 }
 
+/// [`etcd_args`] with `/metrics` on 127.0.0.1:`port` and `max_staleness` of `staleness`.
+pub(crate) fn etcd_metrics_args(e: &Etcd, prefix: &str, port: u16, staleness: &str) -> Vec<String> {
+    let mut args = etcd_args(e, prefix);
+    args.extend(["--metrics-addr".into(), format!("127.0.0.1:{port}")]);
+    args.extend(["--max-staleness".into(), staleness.into()]);
+    args
+}
+
 pub(crate) fn etcd_args(e: &Etcd, prefix: &str) -> Vec<String> {
     vec![
         "--backend".into(),
@@ -405,10 +413,8 @@ fn metrics_move_and_ready_follows_the_backend() {
     let dir = tempdir();
     let dest = lines_resource(dir.path(), "m", "");
     let port = free_port();
-    let mut args = etcd_args(&e, &prefix);
-    args.extend(["--metrics-addr".to_string(), format!("127.0.0.1:{port}")]);
     // An outage is tolerated for max_staleness (default 30 min): make it short.
-    args.extend(["--max-staleness".to_string(), "1s".to_string()]);
+    let args = etcd_metrics_args(&e, &prefix, port, "1s");
     let mut p = daemon(
         dir.path(),
         &args.iter().map(String::as_str).collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::daemon::{etcd_args, http_get, lines_resource, log_of};
+use crate::daemon::{etcd_args, etcd_metrics_args, http_get, lines_resource, log_of};
 use crate::support::etcd::{self, Etcd};
 use crate::support::redis::RedisServer;
 use crate::support::{Proc, confsync, free_port, random_prefix, tempdir, wait_file, wait_for};
@@ -124,9 +124,7 @@ fn ready_turns_503_past_max_staleness_naming_the_backend() {
     let dir = tempdir();
     let dest = lines_resource(dir.path(), "m", "");
     let port = free_port();
-    let mut args = etcd_args(&e, &prefix);
-    args.extend(["--metrics-addr".into(), format!("127.0.0.1:{port}")]);
-    args.extend(["--max-staleness".into(), "3s".into()]);
+    let args = etcd_metrics_args(&e, &prefix, port, "3s");
     let mut p = daemon_env(dir.path(), &args, &[]);
     assert!(wait_file(&dest, LIMIT, |s| s.is_empty()).is_some());
     let ready = |status: u16, has: &str| {
