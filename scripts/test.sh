@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages when missing, then runs
 # formatting and lint checks and the whole suite. Tests start their own etcd, Redis,
-# HAProxy and nginx on free loopback ports; nothing here starts a service.
+# ZooKeeper, HAProxy and nginx on free loopback ports; nothing here starts a service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,9 @@ have dockerd || need+=(docker.io)
 # The docker tests' image is a tarball of the static busybox (no registry is reached).
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 have ip || need+=(iproute2)
+# ZooKeeper 3.8 (persistent recursive watches) on a headless Java runtime.
+[ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
+have java || need+=(default-jre-headless)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -27,7 +27,10 @@
 //!   `config/room` keeps templates inside `templates/` and destinations off devices and
 //!   confsync's own files; `config/exec` validates exec mode's settings and `splay`.
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
-//!   module per backend: `file/`, `env`, `etcd/`, `redis/`. `file/` reads YAML as confd
+//!   module per backend: `file/`, `env`, `etcd/`, `redis/`, `zookeeper/` (`conn`: the
+//!   connect string, digest auth and sessions; `tree`: znodes as keys, level-by-level
+//!   multi-read listings; `watch`: persistent recursive watches; `nerve`: nerve's
+//!   registration JSON), `docker/`. `file/` reads YAML as confd
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
 //!   JSON and TOML through serde (`serde_flatten`); files are found by `tree`, read by
@@ -91,6 +94,7 @@
 //!   against `max_staleness`).
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
+//! - [`logging`]: the log filter `run` and `register` share.
 //! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check
 //!   passes; etcd leases, Redis `SET EX`; clean deregistration on SIGTERM.
 //!   `register/docker*` (`--from-docker`): every running container of a Docker engine
@@ -109,6 +113,7 @@ pub mod gonum;
 pub mod gopath;
 pub mod haproxy;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod register;
 pub mod resource;

@@ -196,8 +196,7 @@ fn load_checking(
 }
 
 fn init_logging(cfg: &RunConfig) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = confsync::logging::filter(&cfg.log_level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

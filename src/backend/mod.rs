@@ -22,8 +22,15 @@ pub mod etcd;
 pub mod file;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(feature = "etcd", feature = "redis", feature = "docker"))]
+#[cfg(any(
+    feature = "etcd",
+    feature = "redis",
+    feature = "docker",
+    feature = "zookeeper"
+))]
 pub(crate) mod text;
+#[cfg(feature = "zookeeper")]
+pub mod zookeeper;
 
 /// Keys to values, sorted by key (so prefix scans are range scans).
 pub type KvMap = BTreeMap<String, String>;
@@ -110,7 +117,8 @@ impl BackendError {
 /// A key/value store confsync reads from.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Short kind name for logs and metrics: "etcd", "redis", "docker", "env", "file".
+    /// Short kind name for logs and metrics: "etcd", "redis", "zookeeper", "docker",
+    /// "env", "file".
     fn kind(&self) -> &'static str;
 
     /// Every key under every prefix, read at one consistent point. Prefixes match as
@@ -161,6 +169,8 @@ pub enum BackendKind {
     Redis,
     /// The Docker engine's running containers.
     Docker,
+    /// ZooKeeper (3.6+: persistent recursive watches).
+    Zookeeper,
 }
 
 impl BackendKind {
@@ -172,6 +182,7 @@ impl BackendKind {
             "etcd" | "etcdv3" => Some(Self::Etcd),
             "redis" => Some(Self::Redis),
             "docker" => Some(Self::Docker),
+            "zookeeper" | "zk" => Some(Self::Zookeeper),
             _ => None,
         }
     }
@@ -184,6 +195,7 @@ impl BackendKind {
             Self::Etcd => "etcd",
             Self::Redis => "redis",
             Self::Docker => "docker",
+            Self::Zookeeper => "zookeeper",
         }
     }
 }
@@ -229,6 +241,10 @@ pub struct BackendConfig {
     pub docker_host_ip: Option<std::net::IpAddr>,
     /// Docker: `--docker-label` filters as given (`key` or `key=value`).
     pub docker_labels: Vec<String>,
+    /// ZooKeeper: the session timeout to ask for (`None`: the backend's default).
+    pub session_timeout: Option<std::time::Duration>,
+    /// ZooKeeper: znodes holding nerve's JSON registrations are read as `host:port`.
+    pub nerve: bool,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -254,6 +270,8 @@ impl fmt::Debug for BackendConfig {
             .field("store_limits", &self.store_limits)
             .field("docker_host_ip", &self.docker_host_ip)
             .field("docker_labels", &self.docker_labels)
+            .field("session_timeout", &self.session_timeout)
+            .field("nerve", &self.nerve)
             .finish()
     }
 }
@@ -270,6 +288,8 @@ pub async fn build(cfg: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError
         BackendKind::Redis => Ok(Arc::new(redis::RedisBackend::connect(cfg).await?)),
         #[cfg(feature = "docker")]
         BackendKind::Docker => Ok(Arc::new(docker::DockerBackend::connect(cfg)?)),
+        #[cfg(feature = "zookeeper")]
+        BackendKind::Zookeeper => Ok(Arc::new(zookeeper::ZkBackend::new(cfg)?)),
         #[allow(unreachable_patterns)]
         other => Err(BackendError::fatal(
             other.name(),

@@ -412,7 +412,7 @@ fn backend_config(
     };
     let kind = BackendKind::parse(&t.kind).unwrap_or_else(|| {
         errors.push(err(format!(
-            "unknown backend `{}` (use file, env, etcd, redis or docker)",
+            "unknown backend `{}` (use file, env, etcd, redis, zookeeper or docker)",
             t.kind
         )));
         BackendKind::File
@@ -421,7 +421,11 @@ fn backend_config(
         errors.push(e);
         None
     });
-    if matches!(kind, BackendKind::Etcd | BackendKind::Redis) && t.nodes.is_empty() {
+    if matches!(
+        kind,
+        BackendKind::Etcd | BackendKind::Redis | BackendKind::Zookeeper
+    ) && t.nodes.is_empty()
+    {
         errors.push(err(format!(
             "the {} backend needs at least one --node",
             kind.name()
@@ -448,6 +452,26 @@ fn backend_config(
             kind.name()
         )));
     }
+    if kind != BackendKind::Zookeeper && (t.session_timeout.is_some() || t.nerve.is_some()) {
+        errors.push(err(format!(
+            "session_timeout and nerve apply to the zookeeper backend only, not {}",
+            kind.name()
+        )));
+    }
+    let session_timeout = match t.session_timeout.as_ref().map(duration::optional) {
+        None => None,
+        Some(Ok(Some(d))) if d >= Duration::from_millis(100) && d <= Duration::from_secs(3600) => {
+            Some(d)
+        }
+        Some(Ok(_)) => {
+            errors.push(err("session_timeout must be between 100ms and 1h".into()));
+            None
+        }
+        Some(Err(e)) => {
+            errors.push(err(format!("session_timeout: {e}")));
+            None
+        }
+    };
     let interval = t.interval.unwrap_or(interval);
     if interval == 0 || interval > duration::MAX.as_secs() {
         errors.push(err("interval must be between 1 second and 365 days".into()));
@@ -503,6 +527,8 @@ fn backend_config(
         sentinel_master: t.sentinel_master,
         docker_host_ip,
         docker_labels: t.docker_label,
+        session_timeout,
+        nerve: t.nerve.unwrap_or(false),
         interval: Some(Duration::from_secs(interval)),
     })
 }

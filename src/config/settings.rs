@@ -110,6 +110,15 @@ pub struct Settings {
     #[arg(long = "docker-label", env = "CONFSYNC_DOCKER_LABEL")]
     #[serde(alias = "docker-label", alias = "docker_labels")]
     pub docker_label: Option<Vec<String>>,
+    /// ZooKeeper: the session timeout to ask for, e.g. "10s" (the server bounds it to
+    /// 2-20 ticks) [default: 10s]
+    #[arg(long, env = "CONFSYNC_SESSION_TIMEOUT", value_parser = duration::raw_arg)]
+    #[serde(alias = "session-timeout")]
+    pub session_timeout: Option<duration::Raw>,
+    /// ZooKeeper: read nerve's registrations (`{"host":..,"port":..}` znodes) as
+    /// `host:port` values
+    #[arg(long, env = "CONFSYNC_NERVE", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub nerve: Option<bool>,
     /// Coalescing of bursts, "min:max" (e.g. "100ms:1s"): render once changes have been
     /// quiet for min, or max after the first unrendered change [default: 100ms:1s]
     #[arg(long, env = "CONFSYNC_WAIT")]
@@ -210,6 +219,11 @@ pub struct BackendTable {
     /// Docker: label filters (`key` or `key=value`), all must match.
     #[serde(default, alias = "docker-label", alias = "docker_labels")]
     pub docker_label: Vec<String>,
+    /// ZooKeeper: the session timeout to ask for.
+    #[serde(alias = "session-timeout")]
+    pub session_timeout: Option<duration::Raw>,
+    /// ZooKeeper: nerve's registrations read as `host:port`.
+    pub nerve: Option<bool>,
 }
 
 /// A password: its text is never shown in `Debug` output (`"***"`), so settings can be
@@ -279,6 +293,8 @@ impl Settings {
             sentinel_master: self.sentinel_master.or(lower.sentinel_master),
             docker_host_ip: self.docker_host_ip.or(lower.docker_host_ip),
             docker_label: self.docker_label.or(lower.docker_label),
+            session_timeout: self.session_timeout.or(lower.session_timeout),
+            nerve: self.nerve.or(lower.nerve),
             wait: self.wait.or(lower.wait),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             state_dir: self.state_dir.or(lower.state_dir),
@@ -340,6 +356,8 @@ impl Settings {
             sentinel_master: self.sentinel_master.clone(),
             docker_host_ip: self.docker_host_ip.clone(),
             docker_label: self.docker_label.clone().unwrap_or_default(),
+            session_timeout: self.session_timeout.clone(),
+            nerve: self.nerve,
         }
     }
 }

@@ -263,9 +263,7 @@ fn check_ttl(ttl: u64) -> Result<(), String> {
 }
 
 fn init_logging(level: Option<&str>, json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_new(level.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = crate::logging::filter(level.unwrap_or("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

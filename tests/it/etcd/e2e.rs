@@ -224,7 +224,7 @@ fn onetime_with_a_wrong_password_exits_2_naming_the_endpoint_not_the_password() 
 }
 
 /// One GET through HAProxy; the body, or `None` on any error.
-fn get(port: u16) -> Option<String> {
+pub(crate) fn get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -238,7 +238,7 @@ fn get(port: u16) -> Option<String> {
 }
 
 /// Bodies seen in `n` requests.
-fn sample(port: u16, n: usize) -> Vec<String> {
+pub(crate) fn sample(port: u16, n: usize) -> Vec<String> {
     (0..n).filter_map(|_| get(port)).collect()
 }
 

@@ -5,7 +5,7 @@
 //! tests that kill, restart, compact or configure a server start their own. The
 //! `confsync` binary on etcd (and S1 with HAProxy) is in [`e2e`].
 
-mod e2e;
+pub(crate) mod e2e;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

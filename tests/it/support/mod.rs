@@ -316,3 +316,4 @@ pub mod etcd;
 pub mod http;
 pub mod redis;
 pub mod watch;
+pub mod zookeeper;

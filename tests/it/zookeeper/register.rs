@@ -1,0 +1,1 @@
+//! `confsync register --backend zookeeper` against a real ZooKeeper.
