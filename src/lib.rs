@@ -29,8 +29,8 @@
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
 //!   module per backend: `file/`, `env`, `etcd/`, `redis/`, `zookeeper/` (`conn`: the
 //!   connect string, digest auth and sessions; `tree`: znodes as keys, level-by-level
-//!   multi-read listings; `watch`: persistent recursive watches; `nerve`: nerve's
-//!   registration JSON), `docker/`. `file/` reads YAML as confd
+//!   multi-read listings; `watch`: persistent recursive watches), `docker/`; `nerve`
+//!   is nerve's registration JSON (read by `zookeeper/`, written by `register`). `file/` reads YAML as confd
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
 //!   JSON and TOML through serde (`serde_flatten`); files are found by `tree`, read by

@@ -20,6 +20,7 @@ pub mod env;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod file;
+pub mod nerve;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(

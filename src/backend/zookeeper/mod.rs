@@ -19,12 +19,11 @@
 //! - `mod.rs`: the [`ZkBackend`] and its listing entry point.
 //! - `conn.rs`: the connect string, digest auth, the session, error classification
 //!   (shared with `confsync register`).
-//! - `tree.rs`: znodes to keys, the level-by-level listing, re-reading named nodes.
-//! - `nerve.rs`: nerve's registration JSON, read back as `host:port` with `--nerve`.
+//! - `tree.rs`: znodes to keys, the level-by-level listing, re-reading named nodes;
+//!   with `--nerve`, registrations read as `host:port` (see [`super::nerve`]).
 //! - `watch.rs`: the watch loop, reconnects and session expiry.
 
 pub(crate) mod conn;
-pub(crate) mod nerve;
 mod tree;
 mod watch;
 

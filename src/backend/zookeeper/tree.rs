@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use zookeeper_client as zk;
 
 use super::conn::{KIND, Target};
-use super::nerve;
+use crate::backend::nerve;
 use crate::backend::text::Strict;
 use crate::backend::{BackendError, Change, KvMap};
 
@@ -22,6 +22,9 @@ use crate::backend::{BackendError, Change, KvMap};
 /// huge, and a batch whose reply is too large fails as a whole and is retried node by
 /// node.
 const BATCH: usize = 200;
+
+/// One node as a listing reads it: its data and its children's names.
+type Node = (Vec<u8>, Vec<String>);
 
 /// How nodes turn into keys and values.
 pub(super) struct Reader<'a> {
@@ -157,7 +160,7 @@ impl Reader<'_> {
         path: &str,
         pair: &[zk::MultiReadResult],
         roots: &[String],
-    ) -> Result<Option<(Vec<u8>, Vec<String>)>, BackendError> {
+    ) -> Result<Option<Node>, BackendError> {
         use zk::MultiReadResult as R;
         match pair {
             [R::Data { data, .. }, R::Children { children }] => {
