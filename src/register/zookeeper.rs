@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn refreshes_often_enough_to_notice_a_lost_session() {
         assert_eq!(store(30, false).refresh_every(), REFRESH_CAP);
-        assert_eq!(store(1, false).refresh_every(), Duration::from_millis(333));
+        assert_eq!(store(1, false).refresh_every(), Duration::from_secs(1) / 3);
         assert!(store(5, true).sequential);
     }
 }
