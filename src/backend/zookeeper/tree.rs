@@ -228,8 +228,8 @@ impl Reader<'_> {
     }
 
     /// The value `path` contributes, or `None` when it is not a key (a directory with
-    /// empty data, data that is not UTF-8, or with `--nerve` a leaf whose data is not a
-    /// valid registration).
+    /// empty data, data that is not UTF-8, or with `--nerve` a leaf holding a JSON object
+    /// that is not a valid registration).
     fn value_of(
         &self,
         strict: &mut Strict<'_>,
@@ -241,8 +241,9 @@ impl Reader<'_> {
             return None;
         }
         let text = strict.value(path, data)?;
-        // nerve writes registrations as leaves; directories and empty nodes read as usual.
-        if !self.nerve || text.is_empty() || children > 0 {
+        // nerve writes registrations as leaves holding a JSON object; everything else
+        // (directories, plain values such as a listen address beside them) reads as usual.
+        if !self.nerve || children > 0 || !text.trim_start().starts_with('{') {
             return Some(text);
         }
         match nerve::decode(&text) {

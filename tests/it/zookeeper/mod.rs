@@ -375,7 +375,9 @@ async fn nerve_registrations_read_back_as_host_port() {
         &format!("{dir}/evil_0000000003"),
         "{\"host\":\"1.2.3.4:1;\\n  server x 6.6.6.6\",\"port\":80,\"name\":\"e\"}",
     );
-    w.put(&format!("{dir}/junk_0000000004"), "not json");
+    w.put(&format!("{dir}/junk_0000000004"), r#"{"host":"10.0.0.1""#);
+    // Plain values beside the registrations read as usual.
+    w.put(&format!("{dir}/plain"), "127.0.0.1:9000");
     let mut c = cfg(&srv.node());
     c.nerve = true;
     let b = build(&c).await;
@@ -384,6 +386,7 @@ async fn nerve_registrations_read_back_as_host_port() {
         kv(&[
             (&format!("{dir}/i-1_0000000001"), "127.0.0.1:8080"),
             (&format!("{dir}/i-2_0000000002"), "[::1]:8081"),
+            (&format!("{dir}/plain"), "127.0.0.1:9000"),
         ])
     );
     w.delete_all(&p);
