@@ -159,6 +159,33 @@ impl ZkStore {
         })
     }
 
+    /// A node `<key><10 digits>` this session already holds, if any.
+    async fn own_sequential(
+        &self,
+        client: &zk::Client,
+        session: zk::SessionId,
+    ) -> Result<Option<String>, BackendError> {
+        let Some((dir, stem)) = self.key.rsplit_once('/') else {
+            return Ok(None);
+        };
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let kids = self.bounded("list", dir, client.list_children(dir)).await?;
+        for kid in kids {
+            let seq = kid.strip_prefix(stem).unwrap_or("");
+            if seq.len() != 10 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let path = format!("{}/{kid}", dir.trim_end_matches('/'));
+            let stat = self
+                .bounded("stat", &path, client.check_stat(&path))
+                .await?;
+            if stat.is_some_and(|s| s.ephemeral_owner == session.0) {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    }
+
     /// [`ZkStore::create`] with its error named.
     async fn create_named(&self, client: &zk::Client) -> Result<String, BackendError> {
         self.create(client)
@@ -176,8 +203,7 @@ impl Store for ZkStore {
     async fn put(&mut self) -> Result<(), BackendError> {
         let client = self.client().await?;
         let session = client.session_id();
-        // Ours already (a refresh that failed on a brief disconnect): bring its data up
-        // to date and keep it.
+        // Ours already (a refresh that failed on a brief disconnect): keep it.
         if let Some((path, owner)) = self.node.clone()
             && owner == session
         {
@@ -191,6 +217,14 @@ impl Store for ZkStore {
         self.node = None;
         self.warned_foreign = false;
         self.make_parents(&client).await?;
+        // A sequential create whose reply was lost may have made a node after all: this
+        // session's own is adopted rather than a second one made beside it.
+        if self.sequential
+            && let Some(path) = self.own_sequential(&client, session).await?
+        {
+            self.node = Some((path, session));
+            return Ok(());
+        }
         let path = match self.create(&client).await {
             Ok(p) => p,
             Err(zk::Error::NodeExists) if !self.sequential => {
