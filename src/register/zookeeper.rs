@@ -3,10 +3,11 @@
 //! registrar that dies lets its session expire, which takes the node with it; after a
 //! session expiry the registrar makes a new session and creates the node again.
 //!
-//! A node left by an earlier session (a registrar that crashed and was restarted before
-//! the old session expired) is replaced, as a put replaces a key in etcd. A node held by
-//! another live session is left alone when refreshing, and never deleted when
-//! deregistering.
+//! A node holding our value on an earlier session (this registrar, crashed and restarted
+//! before the old session expired) is replaced at once. A node holding another value on
+//! another session is left alone, and registering waits until that session ends; a
+//! persistent node at the key is refused. Deregistering deletes only this session's
+//! node (also one whose create reply was lost).
 //!
 //! With `--nerve` the node is nerve's: ephemeral *sequential* under the service
 //! directory (`<dir>/<name>_0000000042`), holding `{"host":..,"port":..,"name":..}`.
@@ -36,6 +37,19 @@ const AUTHED_ACLS: &[zk::Acl] = &[
     zk::Acl::new_const(zk::Permission::ALL, "auth", ""),
     zk::Acl::new_const(zk::Permission::READ, "world", "anyone"),
 ];
+
+/// Directories a registrar creates: everyone may read them and register in them, nobody
+/// may change their ACL.
+fn dir_acls() -> &'static [zk::Acl] {
+    static ACLS: std::sync::LazyLock<[zk::Acl; 1]> = std::sync::LazyLock::new(|| {
+        use zk::Permission as P;
+        [zk::Acl::new(
+            P::READ | P::WRITE | P::CREATE | P::DELETE,
+            zk::AuthId::anyone(),
+        )]
+    });
+    &*ACLS
+}
 
 /// One registration's znode.
 pub struct ZkStore {
@@ -124,10 +138,25 @@ impl ZkStore {
             Some(0) | None => return Ok(()),
             Some(i) => &self.key[..i],
         };
-        // Open, like nerve's: other instances (other users, or none) register beside us.
-        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        // Asked first: creating an existing directory still needs CREATE on its parent,
+        // which an operator may have locked after making the directory for us.
+        if self
+            .bounded("stat", dir, client.check_stat(dir))
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        // Open to other instances (other users, or none), but not ADMIN: nobody can lock
+        // the directory against readers.
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(dir_acls()));
         match tokio::time::timeout(OP_TIMEOUT, client.mkdir(dir, &opts)).await {
             Ok(Ok(()) | Err(zk::Error::NodeExists)) => Ok(()),
+            Ok(Err(zk::Error::NoNode)) => Err(BackendError::fatal(
+                KIND,
+                self.target.shown(),
+                format!("create {dir}: the chroot of --node does not exist; create it first"),
+            )),
             Ok(Err(e)) => Err(self.target.error(&format!("create {dir}"), &e)),
             Err(_) => Err(BackendError::transient(
                 KIND,
@@ -135,6 +164,59 @@ impl ZkStore {
                 format!("create {dir}: no answer within {OP_TIMEOUT:?}"),
             )),
         }
+    }
+
+    /// The node this session already holds at the registration's place (a create whose
+    /// reply was lost may have made one after all), if any. With `--nerve` a sibling
+    /// `<name>_<seq>` holding our data on another session (this registrar before a
+    /// restart or a lost session) is deleted, so synapse never sees the instance twice.
+    async fn find_own(
+        &self,
+        client: &zk::Client,
+        session: zk::SessionId,
+    ) -> Result<Option<String>, BackendError> {
+        if !self.sequential {
+            let stat = self
+                .bounded("stat", &self.key, client.check_stat(&self.key))
+                .await?;
+            return Ok(stat
+                .filter(|s| s.ephemeral_owner == session.0)
+                .map(|_| self.key.clone()));
+        }
+        let Some((dir, stem)) = self.key.rsplit_once('/') else {
+            return Ok(None);
+        };
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let kids = match tokio::time::timeout(OP_TIMEOUT, client.list_children(dir)).await {
+            Ok(Err(zk::Error::NoNode)) => return Ok(None),
+            other => other
+                .unwrap_or(Err(zk::Error::Timeout))
+                .map_err(|e| self.target.error(&format!("list {dir}"), &e))?,
+        };
+        let mut own = None;
+        for kid in kids {
+            let seq = kid.strip_prefix(stem).unwrap_or("");
+            if seq.len() != 10 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let path = format!("{}/{kid}", dir.trim_end_matches('/'));
+            let got = tokio::time::timeout(OP_TIMEOUT, client.get_data(&path))
+                .await
+                .unwrap_or(Err(zk::Error::Timeout));
+            let (data, stat) = match got {
+                Ok(v) => v,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(self.target.error(&format!("read {path}"), &e)),
+            };
+            if stat.ephemeral_owner == session.0 {
+                own.get_or_insert(path);
+            } else if stat.ephemeral_owner != 0 && data == self.value {
+                tracing::info!(key = %path, "deleting this instance's registration from an earlier session");
+                let _ = tokio::time::timeout(OP_TIMEOUT, client.delete(&path, Some(stat.version)))
+                    .await;
+            }
+        }
+        Ok(own)
     }
 
     /// Creates the node on `client`'s session; returns its path, or the client's error
@@ -159,31 +241,51 @@ impl ZkStore {
         })
     }
 
-    /// A node `<key><10 digits>` this session already holds, if any.
-    async fn own_sequential(
-        &self,
-        client: &zk::Client,
-        session: zk::SessionId,
-    ) -> Result<Option<String>, BackendError> {
-        let Some((dir, stem)) = self.key.rsplit_once('/') else {
-            return Ok(None);
+    /// The key exists on another session: a node holding our value is this registrar's
+    /// from before a restart or a lost session, and is replaced at once; another value
+    /// belongs to a live instance (or one whose session has not expired yet) and is left
+    /// alone: an error, so the keeper tries again until that session ends. A persistent
+    /// node is never replaced.
+    async fn take_over(&self, client: &zk::Client) -> Result<String, BackendError> {
+        let got = tokio::time::timeout(OP_TIMEOUT, client.get_data(&self.key))
+            .await
+            .unwrap_or(Err(zk::Error::Timeout));
+        let (data, stat) = match got {
+            Ok(v) => v,
+            Err(zk::Error::NoNode) => return self.create_named(client).await,
+            Err(e) => return Err(self.target.error(&format!("read {}", self.key), &e)),
         };
-        let dir = if dir.is_empty() { "/" } else { dir };
-        let kids = self.bounded("list", dir, client.list_children(dir)).await?;
-        for kid in kids {
-            let seq = kid.strip_prefix(stem).unwrap_or("");
-            if seq.len() != 10 || !seq.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            let path = format!("{}/{kid}", dir.trim_end_matches('/'));
-            let stat = self
-                .bounded("stat", &path, client.check_stat(&path))
-                .await?;
-            if stat.is_some_and(|s| s.ephemeral_owner == session.0) {
-                return Ok(Some(path));
-            }
+        if stat.ephemeral_owner == 0 {
+            return Err(BackendError::fatal(
+                KIND,
+                self.target.shown(),
+                format!(
+                    "{} is a persistent node (not a registration): refusing to replace it",
+                    self.key
+                ),
+            ));
         }
-        Ok(None)
+        if stat.ephemeral_owner == client.session_id().0 {
+            return Ok(self.key.clone());
+        }
+        if data != self.value {
+            return Err(BackendError::transient(
+                KIND,
+                self.target.shown(),
+                format!(
+                    "{} is held by session {:#x} with another value; waiting until it goes",
+                    self.key, stat.ephemeral_owner
+                ),
+            ));
+        }
+        let deleted =
+            tokio::time::timeout(OP_TIMEOUT, client.delete(&self.key, Some(stat.version))).await;
+        match deleted {
+            // Replaced or removed meanwhile: the create below decides.
+            Ok(Ok(()) | Err(zk::Error::NoNode | zk::Error::BadVersion)) | Err(_) => {}
+            Ok(Err(e)) => return Err(self.target.error(&format!("replace {}", self.key), &e)),
+        }
+        self.create_named(client).await
     }
 
     /// [`ZkStore::create`] with its error named.
@@ -217,42 +319,13 @@ impl Store for ZkStore {
         self.node = None;
         self.warned_foreign = false;
         self.make_parents(&client).await?;
-        // A sequential create whose reply was lost may have made a node after all: this
-        // session's own is adopted rather than a second one made beside it.
-        if self.sequential
-            && let Some(path) = self.own_sequential(&client, session).await?
-        {
+        if let Some(path) = self.find_own(&client, session).await? {
             self.node = Some((path, session));
             return Ok(());
         }
         let path = match self.create(&client).await {
             Ok(p) => p,
-            Err(zk::Error::NodeExists) if !self.sequential => {
-                // Already there: ours from a lost session or another instance's. Replace
-                // it (as a put in etcd would), unless it is this session's own.
-                let stat = self
-                    .bounded("stat", &self.key, client.check_stat(&self.key))
-                    .await?;
-                match stat {
-                    Some(s) if s.ephemeral_owner == session.0 => self.key.clone(),
-                    Some(s) => {
-                        match self
-                            .bounded(
-                                "replace",
-                                &self.key,
-                                client.delete(&self.key, Some(s.version)),
-                            )
-                            .await
-                        {
-                            // Replaced or removed meanwhile: the create below decides.
-                            Ok(()) | Err(BackendError::Transient { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                        self.create_named(&client).await?
-                    }
-                    None => self.create_named(&client).await?,
-                }
-            }
+            Err(zk::Error::NodeExists) if !self.sequential => self.take_over(&client).await?,
             Err(e) => return Err(self.target.error(&format!("create {}", self.key), &e)),
         };
         self.node = Some((path, session));
@@ -298,14 +371,25 @@ impl Store for ZkStore {
     }
 
     async fn remove(&mut self) -> Result<Removed, BackendError> {
-        let Some((path, owner)) = self.node.clone() else {
-            return Ok(Removed::NotOurs);
-        };
         let Some(client) = self.client.clone().filter(|c| !c.state().is_terminated()) else {
             // The session is gone, and with it the node.
             self.node = None;
             return Ok(Removed::NotOurs);
         };
+        let session = client.session_id();
+        // Untracked: a create whose reply was lost may still have made our node.
+        let tracked = self.node.clone().filter(|(_, owner)| *owner == session);
+        let path = match tracked {
+            Some((path, _)) => path,
+            None => match self.find_own(&client, session).await? {
+                Some(path) => path,
+                None => {
+                    self.node = None;
+                    return Ok(Removed::NotOurs);
+                }
+            },
+        };
+        let owner = session;
         let stat = self
             .bounded("stat", &path, client.check_stat(&path))
             .await?;

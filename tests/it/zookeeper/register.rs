@@ -40,7 +40,7 @@ fn sigterm_deletes_at_once_and_sigkill_lets_the_session_expire() {
     assert_eq!(w.get(&key).as_deref(), Some("127.0.0.1:8001"));
     assert!(w.owner(&key).unwrap() != 0, "an ephemeral node");
     r.signal(Signal::SIGTERM);
-    let gone = wait_state(Duration::from_secs(3), || w.get(&key).is_some(), false)
+    let gone = wait_state(Duration::from_secs(5), || w.get(&key).is_some(), false)
         .expect("SIGTERM deletes the node");
     eprintln!("zookeeper register: SIGTERM -> node gone in {gone:?}");
     assert_eq!(
@@ -104,48 +104,88 @@ fn a_failing_check_deletes_and_a_passing_one_creates_again() {
     w.delete_all(&p);
 }
 
+/// `confsync register` flags for `key` = `value` on `zk` with `ttl`.
+fn reg_args(zk: &str, key: &str, value: &str, ttl: &str) -> Vec<String> {
+    [
+        "--backend",
+        "zookeeper",
+        "--node",
+        zk,
+        "--key",
+        key,
+        "--value",
+        value,
+        "--ttl",
+        ttl,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn start(dir: &std::path::Path, name: &str, args: &[String]) -> crate::support::Proc {
+    registrar(
+        dir,
+        name,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
 #[test]
-fn a_node_left_by_a_dead_session_is_replaced() {
+fn a_dead_sessions_node_is_replaced_and_a_live_ones_left_alone() {
     let zk = shared();
     let w = zk.writer();
     let p = random_prefix();
     let key = format!("{p}/app/servers/web1");
     let dir = tempdir();
-    let args = |v: &'static str| {
-        vec![
-            "--backend".to_string(),
-            "zookeeper".into(),
-            "--node".into(),
-            zk.node(),
-            "--key".into(),
-            key.clone(),
-            "--value".into(),
-            v.into(),
-            "--ttl".into(),
-            "30".into(),
-        ]
-    };
-    let a = args("127.0.0.1:1111");
-    let old = registrar(
-        dir.path(),
-        "old",
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let same = reg_args(&zk.node(), &key, "127.0.0.1:1111", "30");
+    let old = start(dir.path(), "old", &same);
     wait_state(START_LIMIT, || w.get(&key).is_some(), true).expect("first registrar");
     let old_owner = w.owner(&key).unwrap();
-    // Crashed: its session lives on for 30 s. A restarted registrar takes the node over.
+    // Crashed: its session lives on for 30 s. Restarted with the same value, it takes
+    // the node over at once.
     old.signal(Signal::SIGKILL);
-    let b = args("127.0.0.1:2222");
-    let _new = registrar(
-        dir.path(),
-        "new",
-        &b.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let _restarted = start(dir.path(), "restarted", &same);
     wait_for(START_LIMIT, || {
+        w.owner(&key).filter(|o| *o != old_owner).map(|_| ())
+    })
+    .unwrap_or_else(|| panic!("not replaced; log:\n{}", log(dir.path(), "restarted")));
+    assert_eq!(w.get(&key).as_deref(), Some("127.0.0.1:1111"));
+
+    // Another instance with another value waits for the holder to go; it never deletes
+    // a live instance's node.
+    let holder = w.owner(&key).unwrap();
+    let other = start(
+        dir.path(),
+        "other",
+        &reg_args(&zk.node(), &key, "127.0.0.1:2222", "30"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(w.owner(&key), Some(holder), "{}", log(dir.path(), "other"));
+    assert_eq!(w.get(&key).as_deref(), Some("127.0.0.1:1111"));
+    drop(_restarted);
+    wait_for(Duration::from_secs(15), || {
         (w.get(&key).as_deref() == Some("127.0.0.1:2222")).then_some(())
     })
-    .unwrap_or_else(|| panic!("not replaced; log:\n{}", log(dir.path(), "new")));
-    assert_ne!(w.owner(&key).unwrap(), old_owner, "held by the new session");
+    .unwrap_or_else(|| {
+        panic!(
+            "never took the freed key; log:\n{}",
+            log(dir.path(), "other")
+        )
+    });
+    drop(other);
+
+    // A persistent node at the key is not a registration: refused, exit 2.
+    let fixed = format!("{p}/app/config");
+    w.put(&fixed, "operator's");
+    let out = crate::support::confsync()
+        .arg("register")
+        .args(reg_args(&zk.node(), &fixed, "x", "5"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("persistent node"), "{text}");
+    assert_eq!(w.get(&fixed).as_deref(), Some("operator's"));
     w.delete_all(&p);
 }
 
@@ -251,7 +291,7 @@ fn nerve_format_is_read_back_by_the_backend_and_wrong_flags_exit_2() {
         Some("127.0.0.1:8080")
     );
     r.signal(Signal::SIGTERM);
-    wait_state(Duration::from_secs(3), || w.children(&svc).is_empty(), true).expect("deleted");
+    wait_state(Duration::from_secs(5), || w.children(&svc).is_empty(), true).expect("deleted");
 
     for (args, want) in [
         (
@@ -384,6 +424,6 @@ fn with_digest_auth_the_node_is_the_registrars_and_readable_by_all() {
         "only alice may change it"
     );
     r.signal(Signal::SIGTERM);
-    wait_state(Duration::from_secs(3), || w.get(&key).is_some(), false).expect("alice deletes it");
+    wait_state(Duration::from_secs(5), || w.get(&key).is_some(), false).expect("alice deletes it");
     w.delete_all(&p);
 }
