@@ -109,6 +109,7 @@ pub mod gonum;
 pub mod gopath;
 pub mod haproxy;
 pub mod http;
+pub mod manual;
 pub mod metrics;
 pub mod register;
 pub mod resource;
