@@ -22,6 +22,7 @@ mod haproxy_runtime;
 mod hostile_resources;
 mod injection;
 mod input_quirks;
+mod metadata;
 mod package;
 mod redis;
 mod register;
