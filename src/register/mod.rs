@@ -425,10 +425,12 @@ async fn store_for(
         BackendKind::Etcd => Ok(Box::new(etcd::EtcdStore::new(cfg, reg).await?)),
         #[cfg(feature = "redis")]
         BackendKind::Redis => Ok(Box::new(redis::RedisStore::new(cfg, reg)?)),
+        #[allow(unreachable_patterns)]
+        BackendKind::Etcd | BackendKind::Redis => Err(crate::backend::not_built(cfg.kind)),
         other => Err(BackendError::fatal(
             other.name(),
             "-",
-            "register works with etcd or redis (is this backend's cargo feature on?)",
+            "register works with etcd or redis",
         )),
     }
 }
