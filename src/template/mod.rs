@@ -1,7 +1,6 @@
 //! Tera 2 set up for proxy configs: no autoescaping, confd's functions and filters, every
 //! template parsed once at load time and rendered against a [`View`] of the store.
 
-mod base64;
 pub mod confd_funcs;
 pub mod convert;
 pub mod entries;
