@@ -18,6 +18,7 @@ mod exec;
 mod faults;
 mod file_backend;
 mod go_templates;
+mod grafana;
 mod haproxy_runtime;
 mod hostile_resources;
 mod injection;
