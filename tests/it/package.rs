@@ -1,6 +1,6 @@
 //! `scripts/package.sh`: the Debian package built from the test binary (no second build),
 //! installed with `dpkg --root` into a throwaway root; its files, conffiles, the
-//! installed binary and the systemd units.
+//! installed binary, the shipped confsync.toml and the systemd units.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -145,6 +145,22 @@ fn the_debian_package_installs_into_an_empty_root() {
         version.trim(),
         format!("confsync {}", env!("CARGO_PKG_VERSION"))
     );
+    // The shipped confsync.toml is valid (unknown settings would be errors) once a
+    // resource is there; env needs no server.
+    let etc = root.join("etc/confsync");
+    support::write(&etc, "templates/app.tmpl", "x\n");
+    support::write(
+        &etc,
+        "conf.d/app.toml",
+        &format!(
+            "[template]\nsrc = \"app.tmpl\"\ndest = \"{}\"\nkeys = [\"/app\"]\n",
+            out.path().join("app.cfg").display()
+        ),
+    );
+    run(Command::new(root.join("usr/bin/confsync"))
+        .env_clear()
+        .args(["check", "--backend", "env", "--confdir"])
+        .arg(&etc));
     let zsh = std::fs::read_to_string(root.join("usr/share/zsh/vendor-completions/_confsync"));
     assert!(zsh.unwrap().starts_with("#compdef confsync"));
 
