@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `render`, `convert` and `register`.
+//! The command line: `run`, `check`, `render`, `convert`, `register`, and `completions`
+//! and `man` (generated from these definitions by [`crate::manual`]).
 
 use std::path::PathBuf;
 
@@ -75,5 +76,17 @@ pub enum Command {
     Register {
         #[command(flatten)]
         args: crate::register::RegisterArgs,
+    },
+    /// Print the completion script for a shell
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page confsync.1; with --dir, write it and one page per subcommand
+    Man {
+        /// Write confsync.1, confsync-run.1, ... into this directory (created if missing)
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }

@@ -16,7 +16,11 @@
 //! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
 //!   Invoked as `confd` (or with a single-dash long flag first) it parses with [`confd`]
 //!   instead of [`cli`], then runs the same way.
-//! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`).
+//! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`,
+//!   `completions`, `man`).
+//! - [`manual`]: `confsync man` and `confsync completions`, man pages and completion
+//!   scripts generated from [`cli`]'s definitions (what the Debian package installs;
+//!   `scripts/package.sh` builds it from `packaging/deb/` and `[package.metadata.deb]`).
 //! - [`confd`]: confd's command line (Go `flag` rules, the fork's `BACKEND` word) and
 //!   `confd.toml`, merged by confd's precedence (confd.toml > flag > default, then
 //!   `CONFD_CLIENT_*`) and mapped onto [`config::Settings`]; resource files read by
@@ -49,6 +53,7 @@
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
 //!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from;
+//!   the strict `base64_decode` (Go's strict decoder, through the `base64` crate);
 //!   `template/safe` (the `addr`, `ident`, `token` filters and the strict `base`) and
 //!   `template/limits` (a render's size limit and cancel flag).
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
@@ -114,6 +119,7 @@ pub mod gopath;
 pub mod haproxy;
 pub mod http;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod register;
 pub mod resource;

@@ -55,6 +55,8 @@ fn main() -> ExitCode {
                 settings,
             } => convert(conf, write, confd, settings),
             Command::Register { args } => confsync::register::run(args).await,
+            Command::Completions { shell } => completions(shell),
+            Command::Man { dir } => man(dir),
         }
     })
 }
@@ -245,6 +247,36 @@ async fn run(loader: Loader) -> ExitCode {
         }
         Err(e @ DaemonError::Unreachable(..)) => {
             eprintln!("confsync: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `confsync completions SHELL`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use std::io::Write as _;
+    let script = confsync::manual::completions(shell);
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("confsync completions {shell}: writing to stdout: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `confsync man`: the page on stdout, or every page written into `dir`.
+fn man(dir: Option<std::path::PathBuf>) -> ExitCode {
+    let done = match dir {
+        None => confsync::manual::print_man(&mut std::io::stdout().lock())
+            .map_err(|e| format!("writing the man page to stdout: {e}")),
+        Some(dir) => confsync::manual::write_man_pages(&dir).map(|_| ()),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("confsync man: {e}");
             ExitCode::from(1)
         }
     }

@@ -5,6 +5,7 @@
 # as host:port and renders haproxy.cfg, as synapse did. One backend dies (its check
 # fails: it leaves), one registrar is killed with SIGKILL (its session expires: it
 # leaves after the TTL). Everything runs on 127.0.0.1.
+DEMO_FEATURES=zookeeper
 source "$(dirname "$0")/../common.sh"
 ZK_SERVER=/usr/share/zookeeper/bin/zkServer.sh
 ZK_CLI=/usr/share/zookeeper/bin/zkCli.sh

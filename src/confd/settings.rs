@@ -216,10 +216,10 @@ pub fn map(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapped,
                 "the file backend needs at least one -file (a YAML or JSON file of keys)",
             ));
         }
-        if cfg.str("filter") != "*" {
-            if let Some(dir) = files.iter().find(|f| f.is_dir()) {
-                errors.push(about(cfg, "filter", &format!("not supported with a directory in -file ({}): confsync reads every .yaml, .yml, .json and .toml file in it; list the files with -file instead", dir.display())));
-            }
+        if cfg.str("filter") != "*"
+            && let Some(dir) = files.iter().find(|f| f.is_dir())
+        {
+            errors.push(about(cfg, "filter", &format!("not supported with a directory in -file ({}): confsync reads every .yaml, .yml, .json and .toml file in it; list the files with -file instead", dir.display())));
         }
     } else {
         ignored(&["file"], "without -backend=file", &mut warnings);

@@ -498,10 +498,14 @@ async fn store_for(
         BackendKind::Redis => Ok(Box::new(redis::RedisStore::new(cfg, reg)?)),
         #[cfg(feature = "zookeeper")]
         BackendKind::Zookeeper => Ok(Box::new(zookeeper::ZkStore::new(cfg, reg)?)),
+        #[allow(unreachable_patterns)]
+        BackendKind::Etcd | BackendKind::Redis | BackendKind::Zookeeper => {
+            Err(crate::backend::not_built(cfg.kind))
+        }
         other => Err(BackendError::fatal(
             other.name(),
             "-",
-            "register works with etcd, redis or zookeeper (is this backend's cargo feature on?)",
+            "register works with etcd, redis or zookeeper",
         )),
     }
 }

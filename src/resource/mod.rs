@@ -423,27 +423,27 @@ async fn update(
     let staged = blocking(|| stage::stage(&current, &rendered, res.create_dest_dirs, &res.file))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
     drop(io_slot);
-    if !opts.sync_only {
-        if let Some(cmd) = &res.check_cmd {
-            let _slot = permit(pass.limits, |l| &l.commands).await;
-            let begun = Instant::now();
-            let cmd = command::substitute(cmd, staged.path(), dest);
-            let env = pass.env.unwrap_or(CommandEnv::inherit());
-            if let Err(source) = command::run(&cmd, res.check_timeout, env).await {
-                let kept = if opts.keep_stage_file {
-                    format!(" (rejected file kept at {})", staged.keep().display())
-                } else {
-                    String::new()
-                };
-                return Err(SyncError::Check {
-                    resource: res.name.clone(),
-                    dest: dest.display().to_string(),
-                    kept,
-                    source: Box::new(source),
-                });
-            }
-            t.check = begun.elapsed();
+    if !opts.sync_only
+        && let Some(cmd) = &res.check_cmd
+    {
+        let _slot = permit(pass.limits, |l| &l.commands).await;
+        let begun = Instant::now();
+        let cmd = command::substitute(cmd, staged.path(), dest);
+        let env = pass.env.unwrap_or(CommandEnv::inherit());
+        if let Err(source) = command::run(&cmd, res.check_timeout, env).await {
+            let kept = if opts.keep_stage_file {
+                format!(" (rejected file kept at {})", staged.keep().display())
+            } else {
+                String::new()
+            };
+            return Err(SyncError::Check {
+                resource: res.name.clone(),
+                dest: dest.display().to_string(),
+                kept,
+                source: Box::new(source),
+            });
         }
+        t.check = begun.elapsed();
     }
     // Checked, not yet in place: HAProxy's runtime can take it now (a failure part way
     // is put right by the reload from this file that follows).
@@ -457,10 +457,11 @@ async fn update(
     let via_runtime = matches!(runtime, Some(Ok(_)));
     // From the rename on, the file in place has not been reloaded yet.
     let owe = !opts.sync_only && apply::owes_reload(res, pass.reloads);
-    if owe && !via_runtime {
-        if let Some(l) = pass.ledger {
-            blocking(|| l.owe(res));
-        }
+    if owe
+        && !via_runtime
+        && let Some(l) = pass.ledger
+    {
+        blocking(|| l.owe(res));
     }
     let swapped = blocking(|| staged.with_backup(res.backup).swap());
     if let Err(e) = swapped {
