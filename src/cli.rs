@@ -76,4 +76,13 @@ pub enum Command {
         #[command(flatten)]
         args: crate::register::RegisterArgs,
     },
+    /// Print a running daemon's status page (its /status.json) as tables
+    Status {
+        /// The daemon's --metrics-addr (0.0.0.0:PORT is asked on 127.0.0.1:PORT)
+        #[arg(long, env = "CONFSYNC_METRICS_ADDR", default_value = "127.0.0.1:9117")]
+        metrics_addr: String,
+        /// Print the JSON as the daemon served it
+        #[arg(long)]
+        json: bool,
+    },
 }

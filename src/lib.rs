@@ -114,6 +114,7 @@ pub mod register;
 pub mod resource;
 pub mod signals;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod template;

@@ -149,6 +149,7 @@ impl Running {
         f.services
             .health
             .backend_current(&f.name, Duration::ZERO, false);
+        f.services.status.backend_current(&f.name, now, false);
         self.synced.send_replace(Some(now));
     }
 
@@ -183,6 +184,7 @@ impl Running {
         s.metrics.set_serving_saved_state(&name, true);
         s.metrics.synced_at(&name, saved.synced_at);
         s.health.backend_current(&name, age, true);
+        s.status.backend_current(&name, saved.synced_at, true);
         self.serving_saved = true;
         self.store.replace(saved.kvs);
         self.publish(None);
@@ -196,6 +198,7 @@ impl Running {
         let f = &self.feed;
         f.services.metrics.set_backend_up(&f.name, up);
         f.services.health.set_backend_up(&f.name, up);
+        f.services.status.backend_up(&f.name, up, why);
         if !up {
             f.services.metrics.backend_error(&f.name);
         }
@@ -257,6 +260,7 @@ impl Running {
         let f = &self.feed;
         let now = Instant::now();
         f.services.metrics.set_keys_held(&f.name, self.store.len());
+        f.services.status.backend_keys(&f.name, self.store.len());
         f.snapshot.send_replace(Some(self.store.snapshot()));
         for s in &f.subscribers {
             let hits = match changed {

@@ -6,6 +6,7 @@ pub mod child_env;
 pub mod command;
 pub mod dest_path;
 mod leftovers;
+pub mod observe;
 mod owner;
 mod quote;
 pub mod stage;
@@ -150,6 +151,8 @@ impl SyncError {
 pub struct Rendered {
     /// The output (bytes: a Go template need not produce UTF-8).
     pub text: Vec<u8>,
+    /// Keys the template could see (after `value_pattern` and `key_pattern`).
+    pub keys: usize,
     /// Keys whose values failed `value_pattern` or whose names failed `key_pattern`.
     pub excluded: Vec<Excluded>,
 }
@@ -196,16 +199,14 @@ pub fn render(
             });
         }
     }
-    if res.min_keys > 0 {
-        let found = view.len();
-        if found < res.min_keys {
-            return Err(SyncError::Guard {
-                resource: res.name.clone(),
-                dest: res.dest.display().to_string(),
-                found,
-                min_keys: res.min_keys,
-            });
-        }
+    let found = view.len();
+    if res.min_keys > 0 && found < res.min_keys {
+        return Err(SyncError::Guard {
+            resource: res.name.clone(),
+            dest: res.dest.display().to_string(),
+            found,
+            min_keys: res.min_keys,
+        });
     }
     let limits = crate::template::RenderLimits {
         max_size: res.max_render_size,
@@ -218,7 +219,11 @@ pub fn render(
             dest: res.dest.display().to_string(),
             source,
         })?;
-    Ok(Rendered { text, excluded })
+    Ok(Rendered {
+        text,
+        keys: found,
+        excluded,
+    })
 }
 
 impl Resource {
@@ -262,6 +267,8 @@ pub struct Pass<'a> {
     pub env: Option<&'a CommandEnv>,
     /// Runs the reload step instead of the sync (a daemon's rounds and exec child).
     pub reloads: Option<&'a dyn apply::Reloads>,
+    /// Told the keys a render saw and what a change replaced (the status page).
+    pub observer: Option<&'a dyn observe::Observer>,
 }
 
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
@@ -390,6 +397,7 @@ async fn update(
     let started = Instant::now();
     let Rendered {
         text: rendered,
+        keys,
         excluded,
     } = match pass.shared_engine {
         Some(shared) => render_bounded(res, shared, kvs, pass.cache).await?,
@@ -408,6 +416,9 @@ async fn update(
     let dest = &res.dest;
     let current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
         .map_err(|e| io("cannot read destination", dest, e))?;
+    if let Some(o) = pass.observer {
+        o.rendered(keys, current.target.mode);
+    }
     if current.up_to_date {
         return Ok((Outcome::Unchanged, excluded, None));
     }
@@ -470,6 +481,9 @@ async fn update(
             blocking(|| l.owe(res));
         }
         return Err(io("cannot replace", dest, e));
+    }
+    if let Some(o) = pass.observer {
+        blocking(|| o.replaced(current.bytes.as_deref(), &rendered));
     }
     Ok((Outcome::Updated(t), excluded, runtime))
 }
