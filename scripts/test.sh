@@ -22,6 +22,8 @@ have dockerd || need+=(docker.io)
 # The docker tests' image is a tarball of the static busybox (no registry is reached).
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 have ip || need+=(iproute2)
+# The status page is checked in a real headless browser.
+have chromium || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -29,3 +29,4 @@ mod reliability;
 mod resync;
 mod rounds;
 mod saved_state;
+mod status_page;
