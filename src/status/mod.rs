@@ -5,7 +5,7 @@
 //!
 //! Memory is bounded by the configuration: one record per resource and per backend, a
 //! diff of at most [`diff::MAX_DIFF`] bytes and error texts of at most
-//! [`record::MAX_TEXT`] bytes each. Records of resources and backends a SIGHUP removed
+//! 16 KiB each (`record::MAX_TEXT`). Records of resources and backends a SIGHUP removed
 //! are dropped.
 //!
 //! Secrets: a resource whose file is not world-readable (its mode has no `o+r`, as
