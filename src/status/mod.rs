@@ -34,7 +34,7 @@ use std::time::SystemTime;
 use crate::config::Resource;
 use crate::http::ResourceState;
 use crate::resource::observe::Observer;
-use crate::resource::{Outcome, SyncError, Synced};
+use crate::resource::{SyncError, Synced};
 
 pub use model::Report;
 use record::{BackendRecord, FailureRecord, ResourceRecord};
@@ -77,7 +77,7 @@ impl Status {
                 r.backend.clone_from(&res.backend);
                 r.template = template;
                 if let Some(m) = res.mode {
-                    r.secret = m & 0o004 == 0;
+                    r.set_secret(m & 0o004 == 0);
                 }
             }
             _ => {
@@ -108,19 +108,14 @@ impl Status {
                     r.last_render = Some(now);
                     r.keys_left_out = s.excluded.len();
                     r.guard_refusal = None;
-                    if matches!(s.outcome, Outcome::Updated(_)) {
-                        r.last_change = Some(now);
-                    }
                 }
                 Err(e) => {
                     match e {
                         SyncError::Render { .. } => {}
                         SyncError::Guard { .. } => r.guard_refusal = Some(e.to_string()),
-                        SyncError::Reload { .. } => {
-                            r.last_render = Some(now);
-                            r.last_change = Some(now);
-                        }
-                        SyncError::Io { .. } | SyncError::Check { .. } => r.last_render = Some(now),
+                        SyncError::Io { .. }
+                        | SyncError::Check { .. }
+                        | SyncError::Reload { .. } => r.last_render = Some(now),
                     }
                     r.last_error = Some(r.failure(e));
                 }
@@ -218,7 +213,7 @@ impl Observer for Tracker<'_> {
     fn rendered(&self, keys: usize, mode: u32) {
         self.status.resource(self.res, |r| {
             r.keys_seen = Some(keys);
-            r.secret = mode & 0o004 == 0;
+            r.set_secret(mode & 0o004 == 0);
         });
     }
 
@@ -234,7 +229,10 @@ impl Observer for Tracker<'_> {
             let dest = self.res.dest.display().to_string();
             diff::capped(old.unwrap_or_default(), new, &dest, diff::MAX_DIFF)
         });
-        self.status.resource(self.res, |r| r.diff = diff);
+        self.status.resource(self.res, |r| {
+            r.last_change = Some(SystemTime::now());
+            r.diff = diff;
+        });
     }
 }
 

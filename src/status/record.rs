@@ -79,6 +79,19 @@ impl ResourceRecord {
         }
     }
 
+    /// Marks the resource secret or not; turning secret drops the texts recorded
+    /// while it was not (its diff, its last error's message and output).
+    pub fn set_secret(&mut self, secret: bool) {
+        if secret && !self.secret {
+            self.diff = None;
+            if let Some(f) = &mut self.last_error {
+                f.message = format!("{} failed; {WITHHELD}", f.stage);
+                f.output = None;
+            }
+        }
+        self.secret = secret;
+    }
+
     /// `e` as recorded now, its texts withheld for a secret resource.
     pub fn failure(&self, e: &SyncError) -> FailureRecord {
         let (message, output) = describe(e);
