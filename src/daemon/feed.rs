@@ -228,6 +228,7 @@ impl Running {
             match self.feed.backend.list(&self.feed.prefixes).await {
                 Ok(s) => {
                     self.set_up(true, None);
+                    self.feed.services.status.backend_listed(&self.feed.name);
                     if let Some(tx) = self.feed.first_try.take() {
                         let _ = tx.send(Ok(()));
                     }
@@ -343,6 +344,7 @@ impl Running {
             Update::Changes(c) => self.store.apply(c),
             Update::Resync(s) => {
                 self.set_up(true, None);
+                self.feed.services.status.backend_listed(&self.feed.name);
                 let changed = self.store.replace(s.kvs);
                 if !changed.is_empty() {
                     debug!(backend = %self.feed.name, keys = changed.len(), "a full listing changed keys");
@@ -374,6 +376,7 @@ impl Running {
             match self.feed.backend.list(&self.feed.prefixes).await {
                 Ok(s) => {
                     self.set_up(true, None);
+                    self.feed.services.status.backend_listed(&self.feed.name);
                     let changed = self.store.replace(s.kvs);
                     if !changed.is_empty() {
                         self.publish(Some(&changed));

@@ -60,8 +60,11 @@ pub fn page(report: &Report) -> String {
 }
 
 fn backends(h: &mut String, list: &[BackendReport]) {
-    h.push_str("<h2>Backends</h2>\n<table id=\"backends\"><tr><th>backend</th><th>kind</th>\
-                <th>state</th><th>keys</th><th>last sync</th><th>age</th><th>last error</th></tr>\n");
+    h.push_str(
+        "<h2>Backends</h2>\n<table id=\"backends\"><tr><th>backend</th><th>kind</th>\
+                <th>state</th><th>keys</th><th>last sync</th><th>age</th><th>last listing</th>\
+                <th>last error</th></tr>\n",
+    );
     for b in list {
         let state = match (b.up, b.serving_saved_state) {
             (true, _) => "<span class=\"ok\">up</span>",
@@ -70,7 +73,7 @@ fn backends(h: &mut String, list: &[BackendReport]) {
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&b.name),
             escape(&b.kind),
             b.keys.map_or_else(|| "-".to_owned(), |n| n.to_string()),
@@ -78,6 +81,9 @@ fn backends(h: &mut String, list: &[BackendReport]) {
                 .map_or_else(|| "never".to_owned(), |w| utc(w.unix)),
             b.last_sync
                 .map_or_else(|| "-".to_owned(), |w| age(w.age_seconds)),
+            b.last_listing
+                .as_ref()
+                .map_or_else(|| "never".to_owned(), ago),
             b.last_error.as_ref().map_or_else(String::new, failure_line),
         );
     }

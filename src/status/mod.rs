@@ -158,6 +158,11 @@ impl Status {
         });
     }
 
+    /// Records a successful full listing of `backend` now.
+    pub fn backend_listed(&self, backend: &str) {
+        self.backend(backend, |b| b.last_listing = Some(SystemTime::now()));
+    }
+
     /// Records how many keys `backend`'s last good snapshot holds.
     pub fn backend_keys(&self, backend: &str, n: usize) {
         self.backend(backend, |b| b.keys = Some(n));

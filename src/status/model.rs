@@ -42,6 +42,9 @@ pub struct BackendReport {
     /// When its keys were last known current: its last successful listing, or the last
     /// check that its watch is connected (for saved state: when that was current).
     pub last_sync: Option<When>,
+    /// Its last successful full listing (at start, after a watch reconnects, at each
+    /// poll or periodic resync); a watch keeps the keys current between listings.
+    pub last_listing: Option<When>,
     /// Its latest error (kept after it recovers; `up` tells whether it did).
     pub last_error: Option<Failure>,
 }

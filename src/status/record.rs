@@ -54,6 +54,7 @@ pub(super) struct BackendRecord {
     pub serving_saved: bool,
     pub keys: Option<usize>,
     pub last_sync: Option<SystemTime>,
+    pub last_listing: Option<SystemTime>,
     pub last_error: Option<FailureRecord>,
 }
 
@@ -180,6 +181,7 @@ impl BackendRecord {
             serving_saved_state: self.serving_saved,
             keys: self.keys,
             last_sync: self.last_sync.map(|t| when(t, now)),
+            last_listing: self.last_listing.map(|t| when(t, now)),
             last_error: self.last_error.as_ref().map(|f| f.report(now)),
         }
     }

@@ -47,6 +47,9 @@ pub fn render(report: &Report) -> String {
                 state,
                 b.keys.map_or_else(|| "-".to_owned(), |n| n.to_string()),
                 b.last_sync.as_ref().map_or_else(|| "never".to_owned(), ago),
+                b.last_listing
+                    .as_ref()
+                    .map_or_else(|| "never".to_owned(), ago),
                 b.last_error
                     .as_ref()
                     .map_or_else(String::new, |f| f.message.clone()),
@@ -61,6 +64,7 @@ pub fn render(report: &Report) -> String {
             "STATE",
             "KEYS",
             "LAST SYNC",
+            "LAST LISTING",
             "LAST ERROR",
         ],
         &rows,

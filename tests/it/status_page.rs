@@ -177,6 +177,7 @@ fn status_json_and_confsync_status_report_the_resource_and_the_backend() {
         b["last_sync"]["age_seconds"].as_f64().unwrap() < 60.0,
         "{b}"
     );
+    assert!(b["last_listing"]["unix"].as_f64().unwrap() > 1e9, "{b}");
 
     let out = confsync()
         .args(["status", "--metrics-addr", &format!("127.0.0.1:{port}")])
