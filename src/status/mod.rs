@@ -4,8 +4,9 @@
 //! `GET /status.json` (a [`Report`]); `confsync status` prints the JSON as a table.
 //!
 //! Memory is bounded by the configuration: one record per resource and per backend, a
-//! diff of at most [`diff::MAX_DIFF`] bytes and error texts of at most
-//! 16 KiB each (`record::MAX_TEXT`). Records of resources and backends a SIGHUP removed
+//! diff of at most [`diff::MAX_DIFF`] bytes (and [`MAX_REPORT_DIFFS`] over all
+//! resources in one report) and error texts of at most 16 KiB each
+//! (`record::MAX_TEXT`). Records of resources and backends a SIGHUP removed
 //! are dropped.
 //!
 //! Secrets: a resource whose file is not world-readable (its mode has no `o+r`, as
@@ -37,6 +38,9 @@ use crate::resource::observe::Observer;
 use crate::resource::{SyncError, Synced};
 
 pub use model::Report;
+
+/// Most bytes of diff in one report, over all resources.
+pub const MAX_REPORT_DIFFS: usize = 8 * 1024 * 1024;
 use record::{BackendRecord, FailureRecord, ResourceRecord};
 
 /// Every resource's and backend's record.
@@ -180,11 +184,13 @@ impl Status {
                 .iter()
                 .map(|(name, b)| b.report(name, now))
                 .collect(),
-            resources: inner
-                .resources
-                .iter()
-                .map(|(name, r)| r.report(name, now))
-                .collect(),
+            resources: within_budget(
+                inner
+                    .resources
+                    .iter()
+                    .map(|(name, r)| r.report(name, now))
+                    .collect(),
+            ),
         }
     }
 
@@ -206,6 +212,24 @@ impl Status {
         // Nothing panics while holding the lock, and the records stay valid regardless.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// `resources` with the diffs past [`MAX_REPORT_DIFFS`] bytes in all left out (and
+/// said so), so a configuration with many resources still gives a page of bounded size.
+fn within_budget(mut resources: Vec<model::ResourceReport>) -> Vec<model::ResourceReport> {
+    let mut spent = 0;
+    for r in &mut resources {
+        let Some(d) = &r.diff else { continue };
+        spent += d.text.len();
+        if spent > MAX_REPORT_DIFFS {
+            r.diff = None;
+            r.diff_withheld = Some(format!(
+                "left out: the diffs of one report are capped at {} MiB in all",
+                MAX_REPORT_DIFFS >> 20
+            ));
+        }
+    }
+    resources
 }
 
 /// A resource's [`Observer`]: keys seen, the file's mode, and the diff of each change.

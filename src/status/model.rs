@@ -92,7 +92,8 @@ pub struct ResourceReport {
     pub last_error: Option<Failure>,
     /// The unified diff of its last change, capped.
     pub diff: Option<DiffReport>,
-    /// Why there is no diff although it changed (a secret resource).
+    /// Why there is no diff although it changed (a secret resource, or the report's
+    /// budget for diffs spent).
     pub diff_withheld: Option<String>,
 }
 

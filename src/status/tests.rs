@@ -165,6 +165,32 @@ fn removed_resources_and_backends_are_forgotten_and_not_recorded_again() {
 }
 
 #[test]
+fn one_report_holds_a_bounded_amount_of_diff() {
+    let s = Status::new();
+    let big: Vec<u8> = (0..12_000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let n = MAX_REPORT_DIFFS / diff::MAX_DIFF + 3;
+    for i in 0..n {
+        let r = res(&format!("r{i:04}"), Some(0o644));
+        s.add_resource(&r);
+        s.observer(&r).rendered(1, 0o644);
+        s.observer(&r).replaced(None, &big);
+    }
+    let rep = s.report();
+    let total: usize = rep
+        .resources
+        .iter()
+        .filter_map(|r| r.diff.as_ref())
+        .map(|d| d.text.len())
+        .sum();
+    assert!(total <= MAX_REPORT_DIFFS, "{total}");
+    let last = rep.resources.last().unwrap();
+    assert!(last.diff.is_none() && last.diff_withheld.as_deref().unwrap().contains("8 MiB"));
+    assert!(rep.resources[0].diff.as_ref().unwrap().truncated);
+}
+
+#[test]
 fn the_json_reads_back_as_the_same_report() {
     let s = Status::new();
     let r = res("web", Some(0o644));
