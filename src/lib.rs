@@ -65,7 +65,8 @@
 //!     typed by `types`; `scope` and `names` map Go's variables to Tera names; `command`
 //!     and `resource_file` are the subcommand and its `--write`.
 //! - [`resource`]: guards, render (bounded in size and time), compare, stage, check,
-//!   swap, reload; `dest_path` follows a symlinked destination to its target, `stage`
+//!   swap, reload; `render` applies the guards and renders (in a daemon on a thread of
+//!   its own, abandoned at `render_timeout`), `dest_path` follows a symlinked destination to its target, `stage`
 //!   writes beside it, `swap` keeps `DEST.bak` and writes a bind-mounted destination in
 //!   place, `apply` is the reload step a daemon takes over, `observe` tells the status
 //!   page the keys a render saw and what a change replaced, `leftovers` sweeps stage
