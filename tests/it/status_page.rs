@@ -215,6 +215,7 @@ fn confsync_status_names_the_address_when_nothing_answers() {
 /// bounded in time; the group is killed at the end whatever happened.
 fn dump_dom(chromium: &Path, url: &str) -> String {
     use std::os::unix::process::CommandExt;
+    let _heavy = crate::support::cpu_heavy();
     let tmp = tempdir();
     let out_path = tmp.path().join("dom.html");
     let err_path = tmp.path().join("chromium.log");
