@@ -26,6 +26,8 @@ have ip || need+=(iproute2)
 # ZooKeeper 3.8 (persistent recursive watches) on a headless Java runtime.
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
 have java || need+=(default-jre-headless)
+# The status page is checked in a real headless browser.
+have chromium || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -1,5 +1,5 @@
-//! The command line: `run`, `check`, `render`, `convert`, `register`, and `completions`
-//! and `man` (generated from these definitions by [`crate::manual`]).
+//! The command line: `run`, `check`, `render`, `convert`, `register`, `status`, and
+//! `completions` and `man` (generated from these definitions by [`crate::manual`]).
 
 use std::path::PathBuf;
 
@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
 
-/// Keeps HAProxy and nginx configuration in step with etcd, Redis, env vars or files.
+/// Keeps HAProxy and nginx configuration in step with etcd, Redis, ZooKeeper, Docker, env
+/// vars or files.
 #[derive(Debug, Parser)]
 #[command(name = "confsync", version, about)]
 pub struct Cli {
@@ -71,8 +72,8 @@ pub enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Keep this instance's key (with --from-docker, every running container's) in etcd or
-    /// Redis while it is alive and healthy
+    /// Keep this instance's key (with --from-docker, every running container's) in etcd,
+    /// Redis or ZooKeeper while it is alive and healthy
     Register {
         #[command(flatten)]
         args: crate::register::RegisterArgs,
@@ -88,5 +89,14 @@ pub enum Command {
         /// Write confsync.1, confsync-run.1, ... into this directory (created if missing)
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Print a running daemon's status page (its /status.json) as tables
+    Status {
+        /// The daemon's --metrics-addr (0.0.0.0:PORT is asked on 127.0.0.1:PORT)
+        #[arg(long, env = "CONFSYNC_METRICS_ADDR", default_value = "127.0.0.1:9117")]
+        metrics_addr: String,
+        /// Print the JSON as the daemon served it
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -17,7 +17,7 @@
 //!   Invoked as `confd` (or with a single-dash long flag first) it parses with [`confd`]
 //!   instead of [`cli`], then runs the same way.
 //! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`,
-//!   `completions`, `man`).
+//!   `completions`, `man`, `status`).
 //! - [`manual`]: `confsync man` and `confsync completions`, man pages and completion
 //!   scripts generated from [`cli`]'s definitions (what the Debian package installs;
 //!   `scripts/package.sh` builds it from `packaging/deb/` and `[package.metadata.deb]`).
@@ -72,9 +72,11 @@
 //!     typed by `types`; `scope` and `names` map Go's variables to Tera names; `command`
 //!     and `resource_file` are the subcommand and its `--write`.
 //! - [`resource`]: guards, render (bounded in size and time), compare, stage, check,
-//!   swap, reload; `dest_path` follows a symlinked destination to its target, `stage`
+//!   swap, reload; `render` applies the guards and renders (in a daemon on a thread of
+//!   its own, abandoned at `render_timeout`), `dest_path` follows a symlinked destination to its target, `stage`
 //!   writes beside it, `swap` keeps `DEST.bak` and writes a bind-mounted destination in
-//!   place, `apply` is the reload step a daemon takes over, `leftovers` sweeps stage
+//!   place, `apply` is the reload step a daemon takes over, `observe` tells the status
+//!   page the keys a render saw and what a change replaced, `leftovers` sweeps stage
 //!   files of a killed run, `owner` explains chown failures, `command` runs commands in
 //!   their own process group with
 //!   `child_env`'s environment (no secrets) and `quote`'s shell-quoted paths.
@@ -93,8 +95,13 @@
 //!   `server` line, `socket` is the Runtime API client, `apply` sends the commands and
 //!   checks `show servers state`; anything else falls back to a reload.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
-//! - [`http`]: `/metrics`, `/health` and `/ready` (`http/routes`: the axum router;
-//!   `http/server`: hyper connections, the connection cap that closes the oldest;
+//! - [`status`]: the status page's registry, one record per resource and backend that
+//!   the workers and feeds report to: `model` (the serde report of `/status.json`),
+//!   `record` (what is kept, capped; secret resources' texts withheld), `diff` (the
+//!   capped unified diff of a change), `clock` (UTC dates and ages), `html` (the page,
+//!   every text escaped), `table` (`confsync status`'s tables), `fetch` (its client).
+//! - [`http`]: `/metrics`, `/health`, `/ready`, `/` and `/status.json` (`http/routes`:
+//!   the axum router; `http/server`: hyper connections, the connection cap that closes the oldest;
 //!   `http/behind`: resources behind the store; `http/freshness`: each backend's age
 //!   against `max_staleness`).
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
@@ -125,6 +132,7 @@ pub mod register;
 pub mod resource;
 pub mod signals;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod template;

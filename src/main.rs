@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             Command::Register { args } => confsync::register::run(args).await,
             Command::Completions { shell } => completions(shell),
             Command::Man { dir } => man(dir),
+            Command::Status { metrics_addr, json } => status(&metrics_addr, json).await,
         }
     })
 }
@@ -222,6 +223,7 @@ async fn run(loader: Loader) -> ExitCode {
     let services = daemon::Services {
         metrics: confsync::metrics::Metrics::new(),
         health: confsync::http::Health::new(),
+        status: confsync::status::Status::new(),
         notifier: Arc::new(confsync::systemd::Notifier::from_env()),
     };
     // SIGHUP reads everything again: the same flags and env, the files as they are now.
@@ -293,6 +295,30 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => report(&errors),
+    }
+}
+
+/// `confsync status`: the daemon's report as tables (or its JSON); 1 when nothing answers.
+async fn status(addr: &str, json: bool) -> ExitCode {
+    match confsync::status::fetch::fetch(addr).await {
+        Ok(report) if json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("confsync status: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Ok(report) => {
+            print!("{}", confsync::status::table::render(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("confsync status: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

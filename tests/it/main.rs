@@ -32,4 +32,5 @@ mod reliability;
 mod resync;
 mod rounds;
 mod saved_state;
+mod status_page;
 mod zookeeper;
