@@ -27,10 +27,8 @@ pub fn capped(old: &[u8], new: &[u8], dest: &str, cap: usize) -> (String, bool) 
     // The only error is the cap being reached, which ends the writing early.
     let _ = write!(out, "{unified}");
     let Capped { mut text, full, .. } = out;
-    if full {
-        if let Some(end) = text.rfind('\n').filter(|&i| i + 1 >= text.len() / 2) {
-            text.truncate(end + 1);
-        }
+    if full && let Some(end) = text.rfind('\n').filter(|&i| i + 1 >= text.len() / 2) {
+        text.truncate(end + 1);
     }
     (text, full)
 }
