@@ -222,10 +222,6 @@ fn the_forks_form_with_the_backend_as_a_word() {
 fn unsupported_flags_and_backends_exit_2_naming_them() {
     let c = Confd::new("static\n", "\"/app\"", "");
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["-backend", "zookeeper"],
-            "zookeeper backend is not supported",
-        ),
         (&["-backend", "consul"], "consul backend is not supported"),
         (&["-backend", "vault"], "vault backend is not supported"),
         (
@@ -280,6 +276,16 @@ fn unsupported_flags_and_backends_exit_2_naming_them() {
         );
     }
     assert!(c.dest_text().is_none(), "nothing was rendered");
+    // zookeeper is served: with nothing listening, -onetime fails as confd does (exit 1).
+    let all = c.with_dirs(&["-onetime", "-backend", "zookeeper", "-node", "127.0.0.1:1"]);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let o = c.output(&all);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("zookeeper at 127.0.0.1:1"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
