@@ -58,25 +58,25 @@ fn main() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_confsync"));
         cmd.args(["run", "--onetime", "--confdir"]).arg(&conf);
         report(&format!("confsync, {label}"), &mut cmd, &out);
-        if engine == "go" {
-            if let Ok(confd) = std::env::var("CONFSYNC_BENCH_CONFD") {
-                let mut cmd = Command::new(confd);
-                cmd.current_dir(&conf).args([
-                    "-onetime",
-                    "-backend",
-                    "file",
-                    "-file",
-                    "../data.yaml",
-                    "-confdir",
-                    ".",
-                    "-config-file",
-                    "none.toml",
-                    "-log-level",
-                    "error",
-                ]);
-                // confd's resource has no `engine` field; it ignores unknown fields.
-                report("confd, go (S1)", &mut cmd, &out);
-            }
+        if engine == "go"
+            && let Ok(confd) = std::env::var("CONFSYNC_BENCH_CONFD")
+        {
+            let mut cmd = Command::new(confd);
+            cmd.current_dir(&conf).args([
+                "-onetime",
+                "-backend",
+                "file",
+                "-file",
+                "../data.yaml",
+                "-confdir",
+                ".",
+                "-config-file",
+                "none.toml",
+                "-log-level",
+                "error",
+            ]);
+            // confd's resource has no `engine` field; it ignores unknown fields.
+            report("confd, go (S1)", &mut cmd, &out);
         }
     }
 }

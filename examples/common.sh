@@ -7,11 +7,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The demo's own folder, before the cd below (so it runs from anywhere).
 DEMO_DIR="$(cd "$(dirname "$0")" && pwd)"
 cd "$ROOT"
-CONFSYNC="${CONFSYNC:-target/release/confsync}"
-if [ ! -x "$CONFSYNC" ]; then
-  echo "== building $CONFSYNC (cargo build --release)"
-  cargo build --release --quiet
+# Built every time with the cargo features the demo names in DEMO_FEATURES (set before
+# sourcing this file): a target/release/confsync left by another build (the quick
+# start's --no-default-features) is never reused, and cargo's up-to-date check makes
+# the build cheap when nothing changed. CONFSYNC=PATH runs that binary instead.
+if [ -z "${CONFSYNC:-}" ]; then
+  echo "== cargo build --release --features ${DEMO_FEATURES:?the demo names its cargo features}"
+  cargo build --release --locked --quiet --features "$DEMO_FEATURES"
+  CONFSYNC="${CARGO_TARGET_DIR:-target}/release/confsync"
 fi
+[ -x "$CONFSYNC" ] || { echo "CONFSYNC=$CONFSYNC is not an executable confsync" >&2; exit 1; }
 CONFSYNC="$(cd "$(dirname "$CONFSYNC")" && pwd)/$(basename "$CONFSYNC")"
 export PATH="$PATH:/usr/sbin:/sbin"
 for prog in python3 curl; do

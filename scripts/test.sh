@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs from Debian's packages when missing, then runs
-# formatting and lint checks and the whole suite. Tests start their own etcd, Redis,
-# ZooKeeper, HAProxy and nginx on free loopback ports; nothing here starts a service.
+# Installs what the test suite needs from Debian's packages (and cargo-deb from
+# crates.io) when missing, then runs formatting and lint checks and the whole suite.
+# Tests start their own etcd, Redis, ZooKeeper, HAProxy and nginx on free loopback
+# ports; nothing here starts a service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ have ip || need+=(iproute2)
 # ZooKeeper 3.8 (persistent recursive watches) on a headless Java runtime.
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
 have java || need+=(default-jre-headless)
+# The status page is checked in a real headless browser.
+have chromium || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -32,6 +35,12 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The package test builds the .deb with cargo-deb (from crates.io).
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing: cargo-deb"
+  cargo install cargo-deb --locked
 fi
 
 cargo fmt --all -- --check

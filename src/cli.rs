@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `render`, `convert` and `register`.
+//! The command line: `run`, `check`, `render`, `convert`, `register`, `status`, and
+//! `completions` and `man` (generated from these definitions by [`crate::manual`]).
 
 use std::path::PathBuf;
 
@@ -6,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
 
-/// Keeps HAProxy and nginx configuration in step with etcd, Redis, env vars or files.
+/// Keeps HAProxy and nginx configuration in step with etcd, Redis, ZooKeeper, Docker, env
+/// vars or files.
 #[derive(Debug, Parser)]
 #[command(name = "confsync", version, about)]
 pub struct Cli {
@@ -70,10 +72,31 @@ pub enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Keep this instance's key (with --from-docker, every running container's) in etcd or
-    /// Redis while it is alive and healthy
+    /// Keep this instance's key (with --from-docker, every running container's) in etcd,
+    /// Redis or ZooKeeper while it is alive and healthy
     Register {
         #[command(flatten)]
         args: crate::register::RegisterArgs,
+    },
+    /// Print the completion script for a shell
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page confsync.1; with --dir, write it and one page per subcommand
+    Man {
+        /// Write confsync.1, confsync-run.1, ... into this directory (created if missing)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print a running daemon's status page (its /status.json) as tables
+    Status {
+        /// The daemon's --metrics-addr (0.0.0.0:PORT is asked on 127.0.0.1:PORT)
+        #[arg(long, env = "CONFSYNC_METRICS_ADDR", default_value = "127.0.0.1:9117")]
+        metrics_addr: String,
+        /// Print the JSON as the daemon served it
+        #[arg(long)]
+        json: bool,
     },
 }

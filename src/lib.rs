@@ -16,7 +16,11 @@
 //! - `main.rs`: the binary: parse, set up logging, run; errors become exit codes.
 //!   Invoked as `confd` (or with a single-dash long flag first) it parses with [`confd`]
 //!   instead of [`cli`], then runs the same way.
-//! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`).
+//! - [`cli`]: the command line (`run`, `check`, `render`, `convert`, `register`,
+//!   `completions`, `man`, `status`).
+//! - [`manual`]: `confsync man` and `confsync completions`, man pages and completion
+//!   scripts generated from [`cli`]'s definitions (what the Debian package installs;
+//!   `scripts/package.sh` builds it from `packaging/deb/` and `[package.metadata.deb]`).
 //! - [`confd`]: confd's command line (Go `flag` rules, the fork's `BACKEND` word) and
 //!   `confd.toml`, merged by confd's precedence (confd.toml > flag > default, then
 //!   `CONFD_CLIENT_*`) and mapped onto [`config::Settings`]; resource files read by
@@ -29,8 +33,8 @@
 //! - [`backend`]: the [`backend::Backend`] trait, snapshots, updates and errors; one
 //!   module per backend: `file/`, `env`, `etcd/`, `redis/`, `zookeeper/` (`conn`: the
 //!   connect string, digest auth and sessions; `tree`: znodes as keys, level-by-level
-//!   multi-read listings; `watch`: persistent recursive watches; `nerve`: nerve's
-//!   registration JSON), `docker/`. `file/` reads YAML as confd
+//!   multi-read listings; `watch`: persistent recursive watches), `docker/`; `nerve`
+//!   is nerve's registration JSON (read by `zookeeper/`, written by `register`). `file/` reads YAML as confd
 //!   does (YAML 1.1 scalars in `resolve`, keys, duplicates and merges in `walk`, the
 //!   full parser with anchors in `yaml`, the one-pass reader of plain files in `fast`);
 //!   JSON and TOML through serde (`serde_flatten`); files are found by `tree`, read by
@@ -49,6 +53,7 @@
 //!   one per template; Tera setup, confd's store functions over a [`template::View`],
 //!   filters, Go `path.Match` globbing, and the `{key, value}` entries `gets` returns with
 //!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from;
+//!   the strict `base64_decode` (Go's strict decoder, through the `base64` crate);
 //!   `template/safe` (the `addr`, `ident`, `token` filters and the strict `base`) and
 //!   `template/limits` (a render's size limit and cancel flag).
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
@@ -67,9 +72,11 @@
 //!     typed by `types`; `scope` and `names` map Go's variables to Tera names; `command`
 //!     and `resource_file` are the subcommand and its `--write`.
 //! - [`resource`]: guards, render (bounded in size and time), compare, stage, check,
-//!   swap, reload; `dest_path` follows a symlinked destination to its target, `stage`
+//!   swap, reload; `render` applies the guards and renders (in a daemon on a thread of
+//!   its own, abandoned at `render_timeout`), `dest_path` follows a symlinked destination to its target, `stage`
 //!   writes beside it, `swap` keeps `DEST.bak` and writes a bind-mounted destination in
-//!   place, `apply` is the reload step a daemon takes over, `leftovers` sweeps stage
+//!   place, `apply` is the reload step a daemon takes over, `observe` tells the status
+//!   page the keys a render saw and what a change replaced, `leftovers` sweeps stage
 //!   files of a killed run, `owner` explains chown failures, `command` runs commands in
 //!   their own process group with
 //!   `child_env`'s environment (no secrets) and `quote`'s shell-quoted paths.
@@ -88,8 +95,13 @@
 //!   `server` line, `socket` is the Runtime API client, `apply` sends the commands and
 //!   checks `show servers state`; anything else falls back to a reload.
 //! - [`metrics`]: Prometheus counters, gauges and the change-to-file histogram.
-//! - [`http`]: `/metrics`, `/health` and `/ready` (`http/routes`: the axum router;
-//!   `http/server`: hyper connections, the connection cap that closes the oldest;
+//! - [`status`]: the status page's registry, one record per resource and backend that
+//!   the workers and feeds report to: `model` (the serde report of `/status.json`),
+//!   `record` (what is kept, capped; secret resources' texts withheld), `diff` (the
+//!   capped unified diff of a change), `clock` (UTC dates and ages), `html` (the page,
+//!   every text escaped), `table` (`confsync status`'s tables), `fetch` (its client).
+//! - [`http`]: `/metrics`, `/health`, `/ready`, `/` and `/status.json` (`http/routes`:
+//!   the axum router; `http/server`: hyper connections, the connection cap that closes the oldest;
 //!   `http/behind`: resources behind the store; `http/freshness`: each backend's age
 //!   against `max_staleness`).
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
@@ -114,11 +126,13 @@ pub mod gopath;
 pub mod haproxy;
 pub mod http;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod register;
 pub mod resource;
 pub mod signals;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod template;

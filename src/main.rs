@@ -55,6 +55,9 @@ fn main() -> ExitCode {
                 settings,
             } => convert(conf, write, confd, settings),
             Command::Register { args } => confsync::register::run(args).await,
+            Command::Completions { shell } => completions(shell),
+            Command::Man { dir } => man(dir),
+            Command::Status { metrics_addr, json } => status(&metrics_addr, json).await,
         }
     })
 }
@@ -220,6 +223,7 @@ async fn run(loader: Loader) -> ExitCode {
     let services = daemon::Services {
         metrics: confsync::metrics::Metrics::new(),
         health: confsync::http::Health::new(),
+        status: confsync::status::Status::new(),
         notifier: Arc::new(confsync::systemd::Notifier::from_env()),
     };
     // SIGHUP reads everything again: the same flags and env, the files as they are now.
@@ -250,6 +254,36 @@ async fn run(loader: Loader) -> ExitCode {
     }
 }
 
+/// `confsync completions SHELL`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use std::io::Write as _;
+    let script = confsync::manual::completions(shell);
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("confsync completions {shell}: writing to stdout: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `confsync man`: the page on stdout, or every page written into `dir`.
+fn man(dir: Option<std::path::PathBuf>) -> ExitCode {
+    let done = match dir {
+        None => confsync::manual::print_man(&mut std::io::stdout().lock())
+            .map_err(|e| format!("writing the man page to stdout: {e}")),
+        Some(dir) => confsync::manual::write_man_pages(&dir).map(|_| ()),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("confsync man: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
     match load(&conf, settings) {
         Ok((_, set)) => {
@@ -261,6 +295,30 @@ fn check(conf: ConfArgs, settings: Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => report(&errors),
+    }
+}
+
+/// `confsync status`: the daemon's report as tables (or its JSON); 1 when nothing answers.
+async fn status(addr: &str, json: bool) -> ExitCode {
+    match confsync::status::fetch::fetch(addr).await {
+        Ok(report) if json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("confsync status: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Ok(report) => {
+            print!("{}", confsync::status::table::render(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("confsync status: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

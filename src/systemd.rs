@@ -145,10 +145,10 @@ impl Notifier {
             // Writing into a String cannot fail.
             let _ = writeln!(msg, "{state}");
         }
-        if let Err(err) = send_datagram(target, msg.as_bytes()) {
-            if !self.send_error_logged.swap(true, Ordering::Relaxed) {
-                debug!(error = %err, socket = ?target, "cannot notify systemd (further failures are not logged)");
-            }
+        if let Err(err) = send_datagram(target, msg.as_bytes())
+            && !self.send_error_logged.swap(true, Ordering::Relaxed)
+        {
+            debug!(error = %err, socket = ?target, "cannot notify systemd (further failures are not logged)");
         }
     }
 }

@@ -3,6 +3,7 @@
 # (etcd lease + keepalive, HTTP health check); `confsync run` renders haproxy.cfg and
 # reloads HAProxy. One backend dies (its check fails: it leaves), one registrar gets
 # SIGTERM (its lease is revoked: it leaves at once). Everything runs on 127.0.0.1.
+DEMO_FEATURES=etcd
 source "$(dirname "$0")/../common.sh"
 for prog in etcd etcdctl haproxy; do
   command -v "$prog" >/dev/null || { echo "missing: $prog (apt-get install etcd-server etcd-client haproxy)" >&2; exit 1; }

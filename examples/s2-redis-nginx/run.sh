@@ -4,6 +4,7 @@
 # follows keyspace notifications, checks the staged nginx.conf with `nginx -t` and
 # reloads nginx with HUP. One app dies (its check fails: it leaves), one registrar is
 # killed with SIGKILL (its key expires after the TTL). Everything runs on 127.0.0.1.
+DEMO_FEATURES=redis
 source "$(dirname "$0")/../common.sh"
 for prog in redis-server redis-cli nginx; do
   command -v "$prog" >/dev/null || { echo "missing: $prog (apt-get install redis-server nginx)" >&2; exit 1; }

@@ -8,6 +8,7 @@
 # 127.0.0.1; the EXIT trap removes the containers, the image and the private engine.
 # WAIT=min:max sets the resource's `wait` (default: confsync's 100ms:1s); S4_TIMES=1 also
 # prints when each reload ran (seconds after the first).
+DEMO_FEATURES=docker
 source "$(dirname "$0")/../common.sh"
 for prog in nginx docker busybox tar; do
   command -v "$prog" >/dev/null || { echo "missing: $prog (apt-get install nginx docker.io busybox-static)" >&2; exit 1; }

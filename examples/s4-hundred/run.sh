@@ -4,6 +4,7 @@
 # max_fails=1 fail_timeout=1s; then they all deregister (SIGTERM). The script counts
 # the nginx reloads each step took: confsync coalesces bursts, so it is one or two, not
 # one hundred. Everything runs on 127.0.0.1.
+DEMO_FEATURES=redis
 source "$(dirname "$0")/../common.sh"
 for prog in redis-server redis-cli nginx; do
   command -v "$prog" >/dev/null || { echo "missing: $prog (apt-get install redis-server nginx)" >&2; exit 1; }

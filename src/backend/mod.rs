@@ -20,6 +20,7 @@ pub mod env;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod file;
+pub mod nerve;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(
@@ -291,12 +292,23 @@ pub async fn build(cfg: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError
         #[cfg(feature = "zookeeper")]
         BackendKind::Zookeeper => Ok(Arc::new(zookeeper::ZkBackend::new(cfg)?)),
         #[allow(unreachable_patterns)]
-        other => Err(BackendError::fatal(
-            other.name(),
-            "-",
-            "this build of confsync does not include that backend (cargo feature off)",
-        )),
+        other => Err(not_built(other)),
     }
+}
+
+/// The error for a backend whose cargo feature this binary was built without: it says
+/// how to build one that has it. (The feature has the backend's name.)
+pub fn not_built(kind: BackendKind) -> BackendError {
+    let name = kind.name();
+    BackendError::fatal(
+        name,
+        "-",
+        format!(
+            "this build of confsync does not include the {name} backend (cargo feature `{name}` off); \
+             build one that has it with `cargo build --release --features {name}` \
+             (the default features include it: leave out `--no-default-features`)"
+        ),
+    )
 }
 
 /// Test hook, in debug builds only: true when a watch must drop its events for `key`,
@@ -388,6 +400,16 @@ mod tests {
         assert!(under_any("/app/servers/web1", &p));
         assert!(under_any("/app/servers2/x", &p), "string prefix, as confd");
         assert!(!under_any("/app/server", &p));
+    }
+
+    #[test]
+    fn a_backend_left_out_says_how_to_build_it_in() {
+        let e = not_built(BackendKind::Redis).to_string();
+        assert!(
+            e.contains("cargo build --release --features redis")
+                && e.contains("no-default-features"),
+            "{e}"
+        );
     }
 
     #[test]

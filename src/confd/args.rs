@@ -93,12 +93,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
                 None => return Err(UsageError(format!("flag needs an argument: -{name}"))),
             },
         };
-        if let (Value::Str(b), Some(w)) = (&value, backend_word) {
-            if spec.name == "backend" && b != w {
-                return Err(UsageError(format!(
-                    "the backend is given twice: {w} and -backend {b}"
-                )));
-            }
+        if let (Value::Str(b), Some(w)) = (&value, backend_word)
+            && spec.name == "backend"
+            && b != w
+        {
+            return Err(UsageError(format!(
+                "the backend is given twice: {w} and -backend {b}"
+            )));
         }
         let value = match (value, cfg.get(spec.name)) {
             (Value::List(new), Some(Value::List(old))) => Value::List([old.clone(), new].concat()),

@@ -21,7 +21,8 @@ pub struct Mapped {
 
 /// Backends confd has and confsync does not (yet): every backend word after the five
 /// confsync reads; the last three are the fork's.
-const UNSUPPORTED_BACKENDS: &[&str] = super::spec::BACKEND_WORDS.split_at(5).1;
+/// Backend words confsync serves; the rest of [`super::spec::BACKEND_WORDS`] are refused.
+const SUPPORTED_BACKENDS: &[&str] = &["etcd", "etcdv3", "redis", "env", "file", "zookeeper"];
 
 /// Flags whose only use is something confsync does not do: accepted only when empty.
 const ONLY_FOR: &[(&str, &str)] = &[
@@ -130,16 +131,16 @@ pub fn map(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapped,
     let backend = cfg.str("backend");
     let kind = match backend {
         "" | "etcd" | "etcdv3" => "etcd",
-        "redis" | "env" | "file" => backend,
-        b if UNSUPPORTED_BACKENDS.contains(&b) => {
-            errors.push(about(cfg, "backend", &format!("the {b} backend is not supported by confsync yet (use etcd, etcdv3, redis, env or file)")));
+        "redis" | "env" | "file" | "zookeeper" => backend,
+        b if super::spec::BACKEND_WORDS.contains(&b) && !SUPPORTED_BACKENDS.contains(&b) => {
+            errors.push(about(cfg, "backend", &format!("the {b} backend is not supported by confsync yet (use etcd, etcdv3, redis, zookeeper, env or file)")));
             "file"
         }
         b => {
             errors.push(about(
                 cfg,
                 "backend",
-                &format!("unknown backend `{b}` (use etcd, etcdv3, redis, env or file)"),
+                &format!("unknown backend `{b}` (use etcd, etcdv3, redis, zookeeper, env or file)"),
             ));
             "file"
         }
@@ -200,6 +201,7 @@ pub fn map(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapped,
                 .unwrap_or_else(|| vec!["http://127.0.0.1:2379".into()]),
             "etcdv3" => vec!["127.0.0.1:2379".into()],
             "redis" => vec!["127.0.0.1:6379".into()],
+            "zookeeper" => vec!["127.0.0.1:2181".into()],
             _ => Vec::new(),
         };
     }
@@ -214,10 +216,10 @@ pub fn map(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapped,
                 "the file backend needs at least one -file (a YAML or JSON file of keys)",
             ));
         }
-        if cfg.str("filter") != "*" {
-            if let Some(dir) = files.iter().find(|f| f.is_dir()) {
-                errors.push(about(cfg, "filter", &format!("not supported with a directory in -file ({}): confsync reads every .yaml, .yml, .json and .toml file in it; list the files with -file instead", dir.display())));
-            }
+        if cfg.str("filter") != "*"
+            && let Some(dir) = files.iter().find(|f| f.is_dir())
+        {
+            errors.push(about(cfg, "filter", &format!("not supported with a directory in -file ({}): confsync reads every .yaml, .yml, .json and .toml file in it; list the files with -file instead", dir.display())));
         }
     } else {
         ignored(&["file"], "without -backend=file", &mut warnings);

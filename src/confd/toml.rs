@@ -156,10 +156,10 @@ pub fn apply_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
         ("CONFD_CLIENT_CERT", "client-cert"),
         ("CONFD_CLIENT_KEY", "client-key"),
     ] {
-        if let Some(v) = env(var).filter(|v| !v.is_empty()) {
-            if cfg.str(name).is_empty() {
-                cfg.set(name, Value::Str(v), Origin::Env(var));
-            }
+        if let Some(v) = env(var).filter(|v| !v.is_empty())
+            && cfg.str(name).is_empty()
+        {
+            cfg.set(name, Value::Str(v), Origin::Env(var));
         }
     }
 }

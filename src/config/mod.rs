@@ -633,17 +633,17 @@ pub fn load_resources_with(
         match resource::load_as(&f, confdir, &templates, global_prefix, dialect) {
             Ok((r, mut w)) => {
                 warnings.append(&mut w);
-                if !engine.contains(&r.src) {
-                    if let Err(e) = engine.add_file(&r.src, &r.src_path, r.engine) {
-                        errors.push(ConfigError {
-                            file: r.src_path.clone(),
-                            line: None,
-                            message: match e {
-                                crate::template::TemplateError::Load { message, .. } => message,
-                                other => other.to_string(),
-                            },
-                        });
-                    }
+                if !engine.contains(&r.src)
+                    && let Err(e) = engine.add_file(&r.src, &r.src_path, r.engine)
+                {
+                    errors.push(ConfigError {
+                        file: r.src_path.clone(),
+                        line: None,
+                        message: match e {
+                            crate::template::TemplateError::Load { message, .. } => message,
+                            other => other.to_string(),
+                        },
+                    });
                 }
                 resources.push(r);
             }

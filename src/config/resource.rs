@@ -253,10 +253,10 @@ pub fn load_as(
         ));
     }
     let src_outside_templates = raw.src_outside_templates.unwrap_or(false);
-    if !src_outside_templates {
-        if let Some(e) = super::room::src_outside(&src, &src_path, templates_dir) {
-            errors.push(err(at(&raw.src.span()), e));
-        }
+    if !src_outside_templates
+        && let Some(e) = super::room::src_outside(&src, &src_path, templates_dir)
+    {
+        errors.push(err(at(&raw.src.span()), e));
     }
     let dest = PathBuf::from(raw.dest.get_ref());
     if raw.dest.get_ref().is_empty() {
@@ -286,10 +286,10 @@ pub fn load_as(
         }
     });
     let allow_special_mode = raw.allow_special_mode.unwrap_or(false);
-    if let (Some(m), Some(span), false) = (mode, raw.mode.as_ref(), allow_special_mode) {
-        if let Some(e) = super::room::special_mode(m) {
-            errors.push(err(at(&span.span()), e));
-        }
+    if let (Some(m), Some(span), false) = (mode, raw.mode.as_ref(), allow_special_mode)
+        && let Some(e) = super::room::special_mode(m)
+    {
+        errors.push(err(at(&span.span()), e));
     }
     let mut uid = raw.uid;
     if let Some(owner) = &raw.owner {

@@ -416,3 +416,45 @@ fn docker_settings_from_file_tables_and_flags() {
     let errs = &cfg.backend_errors[DEFAULT_BACKEND];
     assert!(errs[0].message.contains("docker backend only"), "{errs:?}");
 }
+
+#[test]
+fn zookeeper_settings_from_file_tables_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "confsync.toml",
+        "backend = \"zookeeper\"\nnode = [\"127.0.0.1:2181/app\"]\nsession_timeout = \"4s\"\n\
+         [backends.smartstack]\nkind = \"zookeeper\"\nnode = [\"h1:2181\", \"h2:2181\"]\nnerve = true\n",
+    );
+    let cfg = run_config(dir.path(), None, Settings::default()).unwrap();
+    let d = &cfg.backends[DEFAULT_BACKEND];
+    assert_eq!(d.kind, BackendKind::Zookeeper);
+    assert_eq!(d.session_timeout, Some(Duration::from_secs(4)));
+    assert!(!d.nerve);
+    let s = &cfg.backends["smartstack"];
+    assert!(s.nerve && s.session_timeout.is_none());
+
+    let plain = tempfile::tempdir().unwrap();
+    for (bad, want) in [
+        (
+            Settings {
+                session_timeout: Some(duration::Raw::Text("10ms".into())),
+                nodes: Some(vec!["h".into()]),
+                ..settings("zookeeper")
+            },
+            "between 100ms and 1h",
+        ),
+        (
+            Settings {
+                nerve: Some(true),
+                ..settings("env")
+            },
+            "zookeeper backend only",
+        ),
+        (settings("zookeeper"), "at least one --node"),
+    ] {
+        let cfg = run_config(plain.path(), None, bad).unwrap();
+        let errs = &cfg.backend_errors[DEFAULT_BACKEND];
+        assert!(errs[0].message.contains(want), "{errs:?}");
+    }
+}

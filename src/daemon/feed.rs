@@ -149,6 +149,7 @@ impl Running {
         f.services
             .health
             .backend_current(&f.name, Duration::ZERO, false);
+        f.services.status.backend_current(&f.name, now, false);
         self.synced.send_replace(Some(now));
     }
 
@@ -183,6 +184,7 @@ impl Running {
         s.metrics.set_serving_saved_state(&name, true);
         s.metrics.synced_at(&name, saved.synced_at);
         s.health.backend_current(&name, age, true);
+        s.status.backend_current(&name, saved.synced_at, true);
         self.serving_saved = true;
         self.store.replace(saved.kvs);
         self.publish(None);
@@ -196,6 +198,7 @@ impl Running {
         let f = &self.feed;
         f.services.metrics.set_backend_up(&f.name, up);
         f.services.health.set_backend_up(&f.name, up);
+        f.services.status.backend_up(&f.name, up, why);
         if !up {
             f.services.metrics.backend_error(&f.name);
         }
@@ -225,6 +228,7 @@ impl Running {
             match self.feed.backend.list(&self.feed.prefixes).await {
                 Ok(s) => {
                     self.set_up(true, None);
+                    self.feed.services.status.backend_listed(&self.feed.name);
                     if let Some(tx) = self.feed.first_try.take() {
                         let _ = tx.send(Ok(()));
                     }
@@ -257,6 +261,7 @@ impl Running {
         let f = &self.feed;
         let now = Instant::now();
         f.services.metrics.set_keys_held(&f.name, self.store.len());
+        f.services.status.backend_keys(&f.name, self.store.len());
         f.snapshot.send_replace(Some(self.store.snapshot()));
         for s in &f.subscribers {
             let hits = match changed {
@@ -339,6 +344,7 @@ impl Running {
             Update::Changes(c) => self.store.apply(c),
             Update::Resync(s) => {
                 self.set_up(true, None);
+                self.feed.services.status.backend_listed(&self.feed.name);
                 let changed = self.store.replace(s.kvs);
                 if !changed.is_empty() {
                     debug!(backend = %self.feed.name, keys = changed.len(), "a full listing changed keys");
@@ -370,6 +376,7 @@ impl Running {
             match self.feed.backend.list(&self.feed.prefixes).await {
                 Ok(s) => {
                     self.set_up(true, None);
+                    self.feed.services.status.backend_listed(&self.feed.name);
                     let changed = self.store.replace(s.kvs);
                     if !changed.is_empty() {
                         self.publish(Some(&changed));

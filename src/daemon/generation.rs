@@ -137,6 +137,7 @@ pub async fn prepare(
             }
         };
         services.health.set_backend_up(&name, false);
+        services.status.add_backend(&name, backend.kind());
         let (snap_tx, snap_rx) = watch::channel::<Option<Arc<KvMap>>>(None);
         let mut subscribers = Vec::new();
         for (res, route) in resources {
@@ -150,6 +151,7 @@ pub async fn prepare(
                 changes: Arc::clone(&changes),
             });
             services.metrics.init_resource(&res.name);
+            services.status.add_resource(&res);
             let commands = !opts.sync_only
                 && (res.check_cmd.is_some()
                     || crate::resource::apply::owes_reload(&res, Some(route.as_ref())));

@@ -27,6 +27,7 @@ use crate::config::{ConfigError, ResourceSet, RunConfig};
 use crate::http::Health;
 use crate::metrics::Metrics;
 use crate::resource::Limits;
+use crate::status::Status;
 use crate::systemd::Notifier;
 
 use generation::{Generation, Prepared, Shared};
@@ -60,6 +61,8 @@ pub struct RunSummary {
 pub struct Services {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// The status page's records.
+    pub status: Arc<Status>,
     pub notifier: Arc<Notifier>,
 }
 
@@ -85,11 +88,12 @@ pub async fn run(
     }
     if let Some(addr) = &cfg.metrics_addr {
         let listener = crate::http::bind(addr).await.map_err(DaemonError::Bind)?;
-        info!(addr = %addr, "serving /metrics, /health and /ready");
+        info!(addr = %addr, "serving /metrics, /health, /ready and the status page (/, /status.json)");
         tokio::spawn(crate::http::serve(
             listener,
             services.metrics.clone(),
             services.health.clone(),
+            services.status.clone(),
             shutdown.clone(),
         ));
     }
@@ -239,9 +243,11 @@ fn switch(old: Generation, new: &Generation, services: &Services, draining: &mut
     for b in &old.backends {
         if !new.backends.contains(b) {
             services.health.remove_backend(b);
+            services.status.remove_backend(b);
         }
     }
     services.health.retain_resources(&new.names);
+    services.status.retain_resources(&new.names);
     let mut tasks = old.stop();
     draining.spawn(async move { while tasks.join_next().await.is_some() {} });
     services.notifier.ready();

@@ -62,6 +62,7 @@ pub async fn onetime(cfg: RunConfig, set: ResourceSet) -> Result<RunSummary, Dae
             shared_engine: None,
             env: Some(&cfg.command_env),
             reloads: None,
+            observer: None,
         };
         match resource::sync(r, &set.engine, kvs.clone(), opts, pass).await {
             Ok(s) => match s.outcome {

@@ -189,6 +189,7 @@ impl Worker {
         let started = Instant::now();
         let keys_changed = self.changed_keys.swap(0, Ordering::Relaxed);
         let _busy = self.route.enter();
+        let observer = self.services.status.observer(res);
         let pass = Pass {
             cache: Some(&self.cache),
             limits: Some(&self.limits),
@@ -196,18 +197,21 @@ impl Worker {
             shared_engine: Some(&self.engine),
             env: Some(self.command_env.as_ref()),
             reloads: Some(self.route.as_ref()),
+            observer: Some(&observer),
         };
         let result = resource::sync(res, &self.engine, kvs, self.opts, pass).await;
         let owed_after = self.owed.is_owed(res);
         m.set_reload_pending(&res.name, owed_after);
         let state;
-        let ended = match result {
+        // The reload step that ran, for the status page.
+        let mut reload = None;
+        let ended = match &result {
             Ok(s) => {
                 m.rendered(&res.name);
                 for e in &s.excluded {
                     m.guard_refused(&res.name, e.guard);
                 }
-                let replaced = match s.outcome {
+                let replaced = match &s.outcome {
                     Outcome::Unchanged => {
                         debug!(resource = %res.name, "unchanged");
                         false
@@ -217,16 +221,19 @@ impl Worker {
                         false
                     }
                     Outcome::Reloaded(d) => {
+                        reload = Some(("reload", true));
                         m.reloaded(&res.name);
-                        info!(resource = %res.name, dest = %res.dest.display(), reload_ms = ms(d), "reloaded (it was owed)");
+                        info!(resource = %res.name, dest = %res.dest.display(), reload_ms = ms(*d), "reloaded (it was owed)");
                         false
                     }
                     Outcome::Updated(t) => {
                         let (path, runtime) = runtime_path(res, m, s.runtime.as_ref());
-                        if !self.opts.sync_only
-                            && path == "reload"
+                        if path == "runtime" {
+                            reload = Some(("runtime", true));
+                        } else if !self.opts.sync_only
                             && resource::apply::owes_reload(res, Some(self.route.as_ref()))
                         {
+                            reload = Some(("reload", true));
                             m.reloaded(&res.name);
                         }
                         m.observe_change_latency(behind_since.elapsed().as_secs_f64());
@@ -256,7 +263,7 @@ impl Worker {
                 }
             }
             Err(e) => {
-                match &e {
+                match e {
                     SyncError::Render { .. } if e.is_render_timeout() => {
                         m.render_timed_out(&res.name);
                         warn!(resource = %res.name, timeout = ?res.render_timeout, "render stuck: still running after render_timeout; abandoned");
@@ -265,7 +272,10 @@ impl Worker {
                     SyncError::Io { .. } => m.write_failed(&res.name),
                     SyncError::Guard { .. } => m.guard_refused(&res.name, "min_keys"),
                     SyncError::Check { .. } => m.check_failed(&res.name),
-                    SyncError::Reload { .. } => m.reload_failed(&res.name),
+                    SyncError::Reload { .. } => {
+                        reload = Some(("reload", false));
+                        m.reload_failed(&res.name);
+                    }
                 }
                 let retry = e.may_pass() || owed_after;
                 if retry {
@@ -292,6 +302,13 @@ impl Worker {
                 }
             }
         };
+        let ending = crate::status::Ending {
+            result: result.as_ref(),
+            reload,
+            pending: owed_after,
+            state: &state,
+        };
+        self.services.status.synced(res, ending);
         self.services.health.set_resource(&res.name, state);
         ended
     }

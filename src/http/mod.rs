@@ -1,4 +1,5 @@
-//! The HTTP/1.1 server for `/metrics`, `/health` and `/ready` (`--metrics-addr`).
+//! The HTTP/1.1 server for `/metrics`, `/health`, `/ready` and the status page
+//! (`--metrics-addr`).
 //!
 //! The routes are an axum [`Router`](axum::Router) (`routes.rs`) served connection by
 //! connection through hyper (`server.rs`), so the limits stay in confsync's hands: one
@@ -17,6 +18,8 @@
 //! | `GET /metrics` | 200, [`Metrics::encode`] as OpenMetrics text |
 //! | `GET /health` | 200 `ok` while the daemon loop runs, else 503 |
 //! | `GET /ready` | 200 `ready` (or `ready; <notes>`: backends down or on saved state but fresh enough, resources whose new render was refused) once [`Health::is_ready`], else 503 `not ready: <why>` |
+//! | `GET /` | 200, the status page: HTML, no script, `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; ...` ([`crate::status`]) |
+//! | `GET /status.json` | 200, the same as JSON ([`crate::status::Report`]) |
 //! | other path | 404 |
 //! | other method | 405 with `Allow: GET,HEAD` (`HEAD` is answered like `GET`, without the body) |
 //! | head over 8 KiB | 431; malformed head 400 (both answered by hyper) |
@@ -36,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::status::Status;
 
 pub use behind::{Behind, ResourceState};
 use freshness::{Freshness, Verdict};
@@ -187,13 +191,20 @@ pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    status: Arc<Status>,
     shutdown: CancellationToken,
 ) {
     let limits = Limits {
         read_timeout: READ_TIMEOUT,
         max_connections: server::connection_cap(),
     };
-    server::run(listener, routes::router(metrics, health), shutdown, limits).await;
+    server::run(
+        listener,
+        routes::router(metrics, health, status),
+        shutdown,
+        limits,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! What the metrics server answers, as an axum [`Router`]: `/metrics`, `/health`,
-//! `/ready`, 404 for other paths and 405 for other methods.
+//! `/ready`, the status page (`/`, `/status.json`), 404 for other paths and 405 for
+//! other methods.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use axum::routing::get;
 
 use super::Health;
 use crate::metrics::{self, Metrics};
+use crate::status::{Status, html};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -21,18 +23,25 @@ const TEXT: &str = "text/plain; charset=utf-8";
 struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    status: Arc<Status>,
 }
 
 /// The routes over the daemon's metrics and health. `get` routes answer `HEAD` too,
 /// without the body.
-pub(super) fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+pub(super) fn router(metrics: Arc<Metrics>, health: Arc<Health>, status: Arc<Status>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_page))
         .route("/health", get(health_page))
         .route("/ready", get(ready_page))
+        .route("/", get(status_page))
+        .route("/status.json", get(status_json))
         .fallback(not_found)
         .layer(map_response(common_headers))
-        .with_state(Shared { metrics, health })
+        .with_state(Shared {
+            metrics,
+            health,
+            status,
+        })
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -68,6 +77,40 @@ async fn ready_page(State(s): State<Shared>) -> Response {
     }
 }
 
+/// The status page: escaped text only, and a policy that lets the browser load nothing
+/// and run no script whatever the page holds.
+async fn status_page(State(s): State<Shared>) -> Response {
+    let body = html::page(&s.status.report());
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn status_json(State(s): State<Shared>) -> Response {
+    match serde_json::to_string_pretty(&s.status.report()) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the status: {e}\n"),
+        ),
+    }
+}
+
 async fn not_found() -> Response {
     text(StatusCode::NOT_FOUND, "not found\n")
 }
@@ -78,5 +121,9 @@ async fn common_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }

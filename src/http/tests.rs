@@ -13,6 +13,7 @@ struct Server {
     task: tokio::task::JoinHandle<()>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    status: Arc<Status>,
 }
 
 async fn start(read_timeout: Duration) -> Server {
@@ -24,12 +25,13 @@ async fn start_with(read_timeout: Duration, max_connections: usize) -> Server {
     let addr = listener.local_addr().unwrap();
     let metrics = Metrics::new();
     let health = Health::new();
+    let status = Status::new();
     let shutdown = CancellationToken::new();
     let limits = Limits {
         read_timeout,
         max_connections,
     };
-    let app = routes::router(metrics.clone(), health.clone());
+    let app = routes::router(metrics.clone(), health.clone(), status.clone());
     let task = tokio::spawn(server::run(listener, app, shutdown.clone(), limits));
     Server {
         addr,
@@ -37,6 +39,7 @@ async fn start_with(read_timeout: Duration, max_connections: usize) -> Server {
         task,
         metrics,
         health,
+        status,
     }
 }
 
@@ -161,7 +164,7 @@ async fn ready_follows_first_render_and_backends() {
 #[tokio::test]
 async fn unknown_path_and_method() {
     let s = start(READ_TIMEOUT).await;
-    assert_eq!(get(s.addr, "/").await.status, 404);
+    assert_eq!(get(s.addr, "/nothing-here").await.status, 404);
     assert_eq!(get(s.addr, "/metrics/x").await.status, 404);
     let a = send(
         s.addr,
@@ -175,6 +178,37 @@ async fn unknown_path_and_method() {
     assert_eq!(a.body, "");
     // Bare LF line ends are accepted.
     assert_eq!(send(s.addr, b"GET /nope HTTP/1.0\n\n").await.status, 404);
+}
+
+#[tokio::test]
+async fn status_page_and_json_escape_hostile_names_and_forbid_scripts() {
+    let s = start(READ_TIMEOUT).await;
+    let mut r = crate::config::resource::test_resource();
+    r.name = "web".into();
+    r.dest = "/srv/<b id=x>.cfg".into();
+    r.mode = Some(0o644);
+    s.status.add_resource(&r);
+    s.status.add_backend("default", "file");
+    let a = get(s.addr, "/").await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        header(&a.head, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = header(&a.head, "content-security-policy").unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'unsafe-inline'"),
+        "{csp}"
+    );
+    assert_eq!(header(&a.head, "x-content-type-options"), Some("nosniff"));
+    assert!(a.body.contains("/srv/&lt;b id=x&gt;.cfg"), "{}", a.body);
+    assert!(!a.body.contains("<b id"), "{}", a.body);
+    let j = get(s.addr, "/status.json").await;
+    assert_eq!(j.status, 200);
+    assert_eq!(header(&j.head, "content-type"), Some("application/json"));
+    let rep: crate::status::Report = serde_json::from_str(&j.body).unwrap();
+    assert_eq!(rep.resources[0].dest, "/srv/<b id=x>.cfg");
+    assert_eq!(rep.backends[0].kind, "file");
 }
 
 #[tokio::test]

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 /// variables as `run`'s (`run`'s other settings mean nothing here, so they are not taken).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegisterArgs {
-    /// Store: etcd or redis
+    /// Store: etcd, redis or zookeeper
     #[arg(long, env = "CONFSYNC_BACKEND")]
     pub backend: String,
-    /// Store endpoint; repeat for every member (etcd URL, Redis host:port[/db], Sentinels)
+    /// Store endpoint; repeat for every member (etcd URL, Redis host:port[/db], Sentinels,
+    /// ZooKeeper host:port or a connect string host1:2181,host2:2181/chroot)
     #[arg(long = "node", env = "CONFSYNC_NODE", value_delimiter = ',')]
     pub nodes: Vec<String>,
     /// Store user (etcd user, Redis ACL user)
@@ -47,7 +48,8 @@ pub struct RegisterArgs {
     /// The value to register under the key (e.g. 127.0.0.1:8001)
     #[arg(long, required_unless_present_any = ["service_file", "from_docker"])]
     pub value: Option<String>,
-    /// Seconds the key outlives this process if it dies without deregistering
+    /// Seconds the key outlives this process if it dies without deregistering (ZooKeeper:
+    /// the session timeout, which the ensemble bounds to 2-20 ticks)
     #[arg(long, required_unless_present = "service_file")]
     pub ttl: Option<u64>,
     /// Health check: GET this http:// URL; 2xx and 3xx pass (plain HTTP only)
@@ -71,6 +73,14 @@ pub struct RegisterArgs {
     /// Failing checks in a row that deregister a healthy instance [default: 2]
     #[arg(long)]
     pub fall: Option<u32>,
+    /// ZooKeeper: register as nerve does, for synapse: an ephemeral sequential node
+    /// `<key>/<name>_<seq>` holding {"host":..,"port":..,"name":..}; --key is the
+    /// service directory and the value must be host:port
+    #[arg(long, env = "CONFSYNC_NERVE", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub nerve: Option<bool>,
+    /// With --nerve: the instance's name (nerve's instance_id) [default: the hostname]
+    #[arg(long, env = "CONFSYNC_NERVE_NAME")]
+    pub nerve_name: Option<String>,
     /// TOML file with several registrations (`[[service]]` tables) instead of --key
     #[arg(long, conflicts_with_all = ["check", "check_interval", "check_timeout", "rise", "fall"])]
     pub service_file: Option<PathBuf>,

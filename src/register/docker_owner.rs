@@ -95,10 +95,12 @@ pub async fn store(
                 super::redis::RedisStore::new(cfg, reg)?.owned_by(hash, reg.key.clone()),
             ))
         }
+        #[allow(unreachable_patterns)]
+        BackendKind::Etcd | BackendKind::Redis => Err(crate::backend::not_built(cfg.kind)),
         other => Err(BackendError::fatal(
             other.name(),
             "-",
-            "register works with etcd or redis (is this backend's cargo feature on?)",
+            "register works with etcd or redis",
         )),
     }
 }

@@ -21,7 +21,10 @@ const RETRY_CAP: Duration = Duration::from_secs(5);
 
 /// What deregistering found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(any(feature = "etcd", feature = "redis")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "etcd", feature = "redis", feature = "zookeeper")),
+    allow(dead_code)
+)]
 pub enum Removed {
     /// Our key was deleted (or our lease revoked).
     Deleted,

@@ -8,6 +8,9 @@
 //! - With a health check, the key exists only while the check passes: `fall` failures in
 //!   a row deregister, `rise` successes in a row register again. The first result
 //!   decides the starting state, so a healthy instance registers at once.
+//! - ZooKeeper: an ephemeral znode held by a session whose timeout is `--ttl`; SIGTERM
+//!   deletes it, a crash lets the session expire, a new session creates it again.
+//!   `--nerve` writes nerve's format (ephemeral sequential, JSON) for synapse users.
 //! - A store outage is retried with backoff and the key is put again when the store is
 //!   back (a new lease in etcd). State changes are logged, retries are not.
 //!
@@ -17,7 +20,7 @@
 //! - `service_file.rs`: several registrations from one TOML file.
 //! - `check.rs`: HTTP, TCP and command checks, rise/fall, the checker task.
 //! - `keeper.rs`: one registration's loop: register, refresh, deregister, back off.
-//! - `etcd.rs`, `redis.rs`: the two stores.
+//! - `etcd.rs`, `redis.rs`, `zookeeper.rs`: the stores.
 //! - `tests.rs`: unit tests of flag and service-file validation.
 //! - `docker.rs` (`--from-docker`): every running container of a Docker engine
 //!   registered; `docker_args` (flags), `docker_template` (key and value templates),
@@ -41,6 +44,8 @@ mod keeper;
 #[cfg(feature = "redis")]
 mod redis;
 mod service_file;
+#[cfg(feature = "zookeeper")]
+mod zookeeper;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,15 +102,28 @@ pub enum RegisterError {
 fn backend_config(args: &RegisterArgs) -> Result<BackendConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let kind = match BackendKind::parse(&args.backend) {
-        Some(k @ (BackendKind::Etcd | BackendKind::Redis)) => k,
+        Some(k @ (BackendKind::Etcd | BackendKind::Redis | BackendKind::Zookeeper)) => k,
         _ => {
             errors.push(cli_error(format!(
-                "--backend {}: register works with etcd or redis",
+                "--backend {}: register works with etcd, redis or zookeeper",
                 args.backend
             )));
             BackendKind::Etcd
         }
     };
+    let nerve = args.nerve.unwrap_or(false);
+    if nerve && kind != BackendKind::Zookeeper {
+        errors.push(cli_error(format!(
+            "--nerve: nerve's format is for the zookeeper backend, not {}",
+            kind.name()
+        )));
+    }
+    if kind == BackendKind::Zookeeper && args.docker.from_docker {
+        errors.push(cli_error(
+            "--from-docker works with etcd or redis (ownership records need a lease or a hash)"
+                .into(),
+        ));
+    }
     let password = crate::config::password(args.password.clone(), args.password_file.as_deref())
         .unwrap_or_else(|e| {
             errors.push(e);
@@ -130,6 +148,7 @@ fn backend_config(args: &RegisterArgs) -> Result<BackendConfig, Vec<ConfigError>
         client_ca_keys: args.client_ca_keys.clone(),
         separator: args.separator.clone(),
         sentinel_master: args.sentinel_master.clone(),
+        nerve,
         ..Default::default()
     })
 }
@@ -156,6 +175,14 @@ pub fn registrations(args: &RegisterArgs) -> Result<Vec<Registration>, Vec<Confi
         Some(file) => service_file::load(file)?,
         None => flag_registration(args)?,
     };
+    if args.nerve == Some(true) {
+        let name = nerve_name(args).map_err(|m| vec![cli_error(m)])?;
+        regs = regs
+            .into_iter()
+            .map(|r| as_nerve(r, &name))
+            .collect::<Result<_, _>>()
+            .map_err(|m| vec![cli_error(m)])?;
+    }
     for reg in &mut regs {
         if let Some(check) = reg.check.take() {
             reg.check = Some(CheckSpec {
@@ -165,6 +192,49 @@ pub fn registrations(args: &RegisterArgs) -> Result<Vec<Registration>, Vec<Confi
         }
     }
     Ok(regs)
+}
+
+/// The instance name `--nerve` registers under: `--nerve-name`, else the hostname.
+fn nerve_name(args: &RegisterArgs) -> Result<String, String> {
+    let name = match &args.nerve_name {
+        Some(n) => n.clone(),
+        None => nix::unistd::gethostname()
+            .map_err(|e| format!("--nerve: the hostname (for --nerve-name): {e}"))?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    if name.is_empty()
+        || name.len() > 255
+        || name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "--nerve-name {name:?}: must be 1-255 characters without '/', spaces or controls"
+        ));
+    }
+    Ok(name)
+}
+
+/// `reg` as nerve registers it: the node `<key>/<name>_` (ZooKeeper adds the sequence)
+/// holding nerve's JSON for the `host:port` value.
+fn as_nerve(reg: Registration, name: &str) -> Result<Registration, String> {
+    let bad = || {
+        format!(
+            "key {}: with --nerve the value must be host:port, not {:?}",
+            reg.key, reg.value
+        )
+    };
+    let addr = crate::template::safe::addr(&reg.value).map_err(|_| bad())?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let dir = reg.key.trim_end_matches('/');
+    Ok(Registration {
+        key: format!("{dir}/{name}_"),
+        value: crate::backend::nerve::encode(host, port, name),
+        ..reg
+    })
 }
 
 /// The one registration `--key`, `--value`, `--ttl` and the check flags describe.
@@ -413,7 +483,10 @@ pub async fn run_all(
 }
 
 /// The store client for one registration.
-#[cfg_attr(not(any(feature = "etcd", feature = "redis")), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "etcd", feature = "redis", feature = "zookeeper")),
+    allow(unused_variables)
+)]
 async fn store_for(
     cfg: &BackendConfig,
     reg: &Registration,
@@ -423,10 +496,16 @@ async fn store_for(
         BackendKind::Etcd => Ok(Box::new(etcd::EtcdStore::new(cfg, reg).await?)),
         #[cfg(feature = "redis")]
         BackendKind::Redis => Ok(Box::new(redis::RedisStore::new(cfg, reg)?)),
+        #[cfg(feature = "zookeeper")]
+        BackendKind::Zookeeper => Ok(Box::new(zookeeper::ZkStore::new(cfg, reg)?)),
+        #[allow(unreachable_patterns)]
+        BackendKind::Etcd | BackendKind::Redis | BackendKind::Zookeeper => {
+            Err(crate::backend::not_built(cfg.kind))
+        }
         other => Err(BackendError::fatal(
             other.name(),
             "-",
-            "register works with etcd or redis (is this backend's cargo feature on?)",
+            "register works with etcd, redis or zookeeper",
         )),
     }
 }

@@ -78,9 +78,9 @@ fn bad_flags_are_all_reported() {
 }
 
 #[test]
-fn only_etcd_and_redis() {
+fn only_etcd_redis_and_zookeeper() {
     let mut a = parse(&["--key", "/a", "--value", "v", "--ttl", "1"]).unwrap();
     a.backend = "file".into();
     let e = backend_config(&a).unwrap_err();
-    assert!(e[0].message.contains("etcd or redis"), "{e:?}");
+    assert!(e[0].message.contains("etcd, redis or zookeeper"), "{e:?}");
 }

@@ -14,10 +14,10 @@ use super::stage::stage_prefix;
 /// to: exactly `.NAME.confsync-` and 8 hex digits, nothing else. Returns how many.
 pub fn remove_leftovers(dest: &Path) -> io::Result<usize> {
     let mut files = vec![dest.to_path_buf()];
-    if let Ok(real) = resolve(dest) {
-        if real != dest {
-            files.push(real);
-        }
+    if let Ok(real) = resolve(dest)
+        && real != dest
+    {
+        files.push(real);
     }
     let mut removed = 0;
     for file in files {

@@ -6,8 +6,10 @@ pub mod child_env;
 pub mod command;
 pub mod dest_path;
 mod leftovers;
+pub mod observe;
 mod owner;
 mod quote;
+mod render;
 pub mod stage;
 mod swap;
 
@@ -16,12 +18,13 @@ use std::time::{Duration, Instant};
 
 use crate::backend::KvMap;
 use crate::config::Resource;
-use tracing::warn;
 
-use crate::template::{Engine, EntryCache, TemplateError, View};
+use crate::template::{Engine, EntryCache, TemplateError};
 
 pub use child_env::CommandEnv;
 pub use command::CommandError;
+use render::render_bounded;
+pub use render::{Excluded, Rendered, render};
 
 /// Run-wide switches that change what a sync does.
 #[derive(Debug, Clone, Copy, Default)]
@@ -145,93 +148,6 @@ impl SyncError {
     }
 }
 
-/// A render's text and the keys its `value_pattern` and `key_pattern` left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    /// The output (bytes: a Go template need not produce UTF-8).
-    pub text: Vec<u8>,
-    /// Keys whose values failed `value_pattern` or whose names failed `key_pattern`.
-    pub excluded: Vec<Excluded>,
-}
-
-/// A key a guard left out of a render.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Excluded {
-    /// The full key.
-    pub key: String,
-    /// The guard that left it out, `"value_pattern"` or `"key_pattern"`: the `guard`
-    /// label of `confsync_guard_refusals_total`.
-    pub guard: &'static str,
-}
-
-/// Renders `res` from `kvs` without writing anything, applying its guards. A daemon
-/// passes the resource's `cache`, so entries its last render built are reused.
-pub fn render(
-    res: &Resource,
-    engine: &Engine,
-    kvs: Arc<KvMap>,
-    cache: Option<&Arc<EntryCache>>,
-    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
-) -> Result<Rendered, SyncError> {
-    let mut view = View::new(kvs, &res.prefix, &res.keys_or_root());
-    if let Some(c) = cache {
-        view = view.with_cache(c.clone());
-    }
-    let mut excluded = Vec::new();
-    if let Some(p) = &res.value_pattern {
-        for key in view.exclude_values(|v| p.regex.is_match(v)) {
-            warn!(resource = %res.name, key = %key, pattern = %p.source, "value does not match value_pattern; key left out of the render");
-            excluded.push(Excluded {
-                key,
-                guard: "value_pattern",
-            });
-        }
-    }
-    if let Some(p) = &res.key_pattern {
-        for key in view.exclude_keys(|k| p.regex.is_match(k)) {
-            warn!(resource = %res.name, key = ?key, pattern = %p.source, "key does not match key_pattern; key left out of the render");
-            excluded.push(Excluded {
-                key,
-                guard: "key_pattern",
-            });
-        }
-    }
-    if res.min_keys > 0 {
-        let found = view.len();
-        if found < res.min_keys {
-            return Err(SyncError::Guard {
-                resource: res.name.clone(),
-                dest: res.dest.display().to_string(),
-                found,
-                min_keys: res.min_keys,
-            });
-        }
-    }
-    let limits = crate::template::RenderLimits {
-        max_size: res.max_render_size,
-        cancel,
-    };
-    let text = engine
-        .render_with(&res.src, view, &limits)
-        .map_err(|source| SyncError::Render {
-            resource: res.name.clone(),
-            dest: res.dest.display().to_string(),
-            source,
-        })?;
-    Ok(Rendered { text, excluded })
-}
-
-impl Resource {
-    /// The `keys` the view shows; no keys means everything under the prefix.
-    fn keys_or_root(&self) -> Vec<String> {
-        if self.keys.is_empty() {
-            vec!["/".to_string()]
-        } else {
-            self.keys.clone()
-        }
-    }
-}
-
 /// What a sync did, and the keys its `value_pattern` and `key_pattern` left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Synced {
@@ -262,6 +178,8 @@ pub struct Pass<'a> {
     pub env: Option<&'a CommandEnv>,
     /// Runs the reload step instead of the sync (a daemon's rounds and exec child).
     pub reloads: Option<&'a dyn apply::Reloads>,
+    /// Told the keys a render saw and what a change replaced (the status page).
+    pub observer: Option<&'a dyn observe::Observer>,
 }
 
 /// Where a reload that is owed is recorded, so it survives a failure, a SIGHUP and a
@@ -390,6 +308,7 @@ async fn update(
     let started = Instant::now();
     let Rendered {
         text: rendered,
+        keys,
         excluded,
     } = match pass.shared_engine {
         Some(shared) => render_bounded(res, shared, kvs, pass.cache).await?,
@@ -408,6 +327,9 @@ async fn update(
     let dest = &res.dest;
     let current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
         .map_err(|e| io("cannot read destination", dest, e))?;
+    if let Some(o) = pass.observer {
+        o.rendered(keys, current.target.mode);
+    }
     if current.up_to_date {
         return Ok((Outcome::Unchanged, excluded, None));
     }
@@ -423,27 +345,27 @@ async fn update(
     let staged = blocking(|| stage::stage(&current, &rendered, res.create_dest_dirs, &res.file))
         .map_err(|e| io("cannot write the stage file for", dest, e))?;
     drop(io_slot);
-    if !opts.sync_only {
-        if let Some(cmd) = &res.check_cmd {
-            let _slot = permit(pass.limits, |l| &l.commands).await;
-            let begun = Instant::now();
-            let cmd = command::substitute(cmd, staged.path(), dest);
-            let env = pass.env.unwrap_or(CommandEnv::inherit());
-            if let Err(source) = command::run(&cmd, res.check_timeout, env).await {
-                let kept = if opts.keep_stage_file {
-                    format!(" (rejected file kept at {})", staged.keep().display())
-                } else {
-                    String::new()
-                };
-                return Err(SyncError::Check {
-                    resource: res.name.clone(),
-                    dest: dest.display().to_string(),
-                    kept,
-                    source: Box::new(source),
-                });
-            }
-            t.check = begun.elapsed();
+    if !opts.sync_only
+        && let Some(cmd) = &res.check_cmd
+    {
+        let _slot = permit(pass.limits, |l| &l.commands).await;
+        let begun = Instant::now();
+        let cmd = command::substitute(cmd, staged.path(), dest);
+        let env = pass.env.unwrap_or(CommandEnv::inherit());
+        if let Err(source) = command::run(&cmd, res.check_timeout, env).await {
+            let kept = if opts.keep_stage_file {
+                format!(" (rejected file kept at {})", staged.keep().display())
+            } else {
+                String::new()
+            };
+            return Err(SyncError::Check {
+                resource: res.name.clone(),
+                dest: dest.display().to_string(),
+                kept,
+                source: Box::new(source),
+            });
         }
+        t.check = begun.elapsed();
     }
     // Checked, not yet in place: HAProxy's runtime can take it now (a failure part way
     // is put right by the reload from this file that follows).
@@ -457,10 +379,11 @@ async fn update(
     let via_runtime = matches!(runtime, Some(Ok(_)));
     // From the rename on, the file in place has not been reloaded yet.
     let owe = !opts.sync_only && apply::owes_reload(res, pass.reloads);
-    if owe && !via_runtime {
-        if let Some(l) = pass.ledger {
-            blocking(|| l.owe(res));
-        }
+    if owe
+        && !via_runtime
+        && let Some(l) = pass.ledger
+    {
+        blocking(|| l.owe(res));
     }
     let swapped = blocking(|| staged.with_backup(res.backup).swap());
     if let Err(e) = swapped {
@@ -470,6 +393,9 @@ async fn update(
             blocking(|| l.owe(res));
         }
         return Err(io("cannot replace", dest, e));
+    }
+    if let Some(o) = pass.observer {
+        blocking(|| o.replaced(current.bytes.as_deref(), &rendered));
     }
     Ok((Outcome::Updated(t), excluded, runtime))
 }
@@ -489,60 +415,6 @@ async fn runtime_update(
         return Err(Fallback::new(Reason::ReloadOwed, why));
     }
     crate::haproxy::update(sock, res.drain_timeout, old, new).await
-}
-
-/// Renders `res` on a thread of its own and waits at most its `render_timeout`. A render
-/// still running then (or when this future is dropped, at shutdown) has its cancel flag
-/// set, which the engines check as they go, and its result is discarded whenever it
-/// ends: a stuck render never holds up other resources or the process's exit. A Tera
-/// loop that writes nothing and calls nothing is not interrupted until it writes.
-async fn render_bounded(
-    res: &Resource,
-    engine: &Arc<Engine>,
-    kvs: Arc<KvMap>,
-    cache: Option<&Arc<EntryCache>>,
-) -> Result<Rendered, SyncError> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    /// Sets the flag when the wait ends, however it ends.
-    struct CancelOnDrop(Arc<AtomicBool>);
-    impl Drop for CancelOnDrop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-    let cancel = Arc::new(AtomicBool::new(false));
-    let guard = CancelOnDrop(cancel.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (owned, engine, cache) = (res.clone(), engine.clone(), cache.cloned());
-    let spawned = std::thread::Builder::new()
-        .name("render".into())
-        .spawn(move || {
-            let _ = tx.send(render(&owned, &engine, kvs, cache.as_ref(), Some(cancel)));
-        });
-    let render_error = |source| SyncError::Render {
-        resource: res.name.clone(),
-        dest: res.dest.display().to_string(),
-        source,
-    };
-    if let Err(e) = spawned {
-        return Err(render_error(crate::template::TemplateError::Render {
-            name: res.src.clone(),
-            message: format!("cannot start a thread to render on: {e}"),
-        }));
-    }
-    let out = match tokio::time::timeout(res.render_timeout, rx).await {
-        Ok(Ok(rendered)) => rendered,
-        Ok(Err(_)) => Err(render_error(crate::template::TemplateError::Render {
-            name: res.src.clone(),
-            message: "the render thread ended without a result".into(),
-        })),
-        Err(_) => Err(render_error(crate::template::TemplateError::TimedOut {
-            name: res.src.clone(),
-            timeout: res.render_timeout,
-        })),
-    };
-    drop(guard);
-    out
 }
 
 /// Runs `f`, which blocks (a render, reads and writes with fsync), without stalling the

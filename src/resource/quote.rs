@@ -29,15 +29,15 @@ pub fn substitute(cmd: &str, vars: &[(&str, &str)]) -> String {
     let mut chars = cmd.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let top = *stack.last().expect("the outer context is never popped");
-        if c == '{' {
-            if let Some((len, value)) = placeholder(&cmd[i..], vars) {
-                out.push_str(&quote_for(top, value));
-                for _ in 1..cmd[i..i + len].chars().count() {
-                    chars.next();
-                }
-                word_start = false;
-                continue;
+        if c == '{'
+            && let Some((len, value)) = placeholder(&cmd[i..], vars)
+        {
+            out.push_str(&quote_for(top, value));
+            for _ in 1..cmd[i..i + len].chars().count() {
+                chars.next();
             }
+            word_start = false;
+            continue;
         }
         out.push(c);
         let was_word_start = word_start;

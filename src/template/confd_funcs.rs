@@ -78,10 +78,11 @@ fn to_go(v: &Value, how: Reading) -> GoValue<'_> {
         return GoValue::Str(Str::Ref(s));
     }
     if v.is_number() {
-        if how == Reading::Confd && !v.is_f64() {
-            if let Some(i) = v.as_i64() {
-                return GoValue::Int(i);
-            }
+        if how == Reading::Confd
+            && !v.is_f64()
+            && let Some(i) = v.as_i64()
+        {
+            return GoValue::Int(i);
         }
         let f = v
             .as_f64()
@@ -105,10 +106,10 @@ fn to_go(v: &Value, how: Reading) -> GoValue<'_> {
         };
         return GoValue::List(List::new(kind, items));
     }
-    if how == Reading::Confd {
-        if let Some((key, value)) = as_entry(v) {
-            return GoValue::kv(Str::Ref(key), Str::Ref(value));
-        }
+    if how == Reading::Confd
+        && let Some((key, value)) = as_entry(v)
+    {
+        return GoValue::kv(Str::Ref(key), Str::Ref(value));
     }
     if let Some(m) = v.as_map() {
         let map: Map<'_> = m

@@ -273,15 +273,52 @@ fn sort_by_length(v: Vec<String>, kwargs: Kwargs, _: &State) -> TeraResult<Vec<S
     Ok(v)
 }
 
+/// Standard base64 as Go's `base64.StdEncoding.Strict()`: padding required, and a stray
+/// `=` or bits set past the last whole byte (`Zm9=`) are errors, so no text decodes to
+/// something its writer did not mean.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+);
+
 fn base64_encode(s: &str, _: Kwargs, _: &State) -> String {
-    super::base64::encode(s.as_bytes())
+    base64::Engine::encode(&BASE64, s.as_bytes())
 }
 
 fn base64_decode(s: &str, _: Kwargs, _: &State) -> TeraResult<String> {
     let bytes =
-        super::base64::decode(s).map_err(|e| Error::message(format!("base64_decode: {e}")))?;
+        base64_decode_strict(s).map_err(|e| Error::message(format!("base64_decode: {e}")))?;
     String::from_utf8(bytes)
         .map_err(|_| Error::message("base64_decode: the decoded bytes are not UTF-8"))
+}
+
+/// `base64_decode`'s bytes: [`BASE64`] over `text` with line breaks skipped (as Go skips
+/// `\r` and `\n`). The error gives a position in `text`, never the text (a secret).
+pub(crate) fn base64_decode_strict(text: &str) -> Result<Vec<u8>, String> {
+    // Where each kept byte was in `text`, to name positions there.
+    let (clean, at): (Vec<u8>, Vec<usize>) = text
+        .bytes()
+        .enumerate()
+        .filter(|(_, c)| *c != b'\r' && *c != b'\n')
+        .map(|(i, c)| (c, i))
+        .unzip();
+    let pos = |i: usize| at.get(i).copied().unwrap_or(text.len());
+    base64::Engine::decode(&BASE64, &clean).map_err(|e| {
+        use base64::DecodeError::*;
+        match e {
+            InvalidByte(i, b'=') => format!("misplaced `=` padding at byte {}", pos(i)),
+            InvalidByte(i, b) => format!("invalid character {:?} at byte {}", b as char, pos(i)),
+            InvalidLength(n) => format!("{n} base64 characters cannot be whole bytes"),
+            InvalidLastSymbol(i, b) => format!(
+                "character {:?} at byte {} sets bits past the last byte",
+                b as char,
+                pos(i)
+            ),
+            InvalidPadding => "missing or misplaced `=` padding".to_string(),
+        }
+    })
 }
 
 /// Registers every confsync function and filter on `tera` (before templates are added).

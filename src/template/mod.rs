@@ -1,7 +1,6 @@
 //! Tera 2 set up for proxy configs: no autoescaping, confd's functions and filters, every
 //! template parsed once at load time and rendered against a [`View`] of the store.
 
-mod base64;
 pub mod confd_funcs;
 pub mod convert;
 pub mod entries;
@@ -208,10 +207,10 @@ impl Engine {
             Err(TemplateError::Load { message, .. }) => message,
             Err(other) => other.to_string(),
         };
-        if let Some(text) = text.filter(|t| has_named_arguments(t)) {
-            if self.add_raw(name, text).is_ok() {
-                return Ok(EngineKind::Tera);
-            }
+        if let Some(text) = text.filter(|t| has_named_arguments(t))
+            && self.add_raw(name, text).is_ok()
+        {
+            return Ok(EngineKind::Tera);
         }
         Err(format!(
             "{go} (read as a Go template; set engine = \"tera\" in the resource to read it as Tera)"

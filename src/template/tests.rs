@@ -459,3 +459,43 @@ fn range_keeps_teras_arguments_and_limit() {
         assert!(e.render(&name, view).is_err(), "{text}");
     }
 }
+
+#[test]
+fn base64_decode_is_strict_like_gos_std_encoding() {
+    use super::funcs::base64_decode_strict as decode;
+    for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+        let e = render(&format!("{{{{ \"{s}\" | base64_encode }}}}"), &[]).unwrap();
+        assert_eq!(decode(&e).unwrap(), s.as_bytes(), "{e}");
+    }
+    assert_eq!(
+        decode("Zm9v\nYmFy\r\n").unwrap(),
+        b"foobar",
+        "line breaks skipped"
+    );
+    for bad in [
+        "%%%",
+        "a",
+        "Zm8",
+        "Zg=v",
+        "Zm8=Zm8=",
+        "Zm9v!",
+        "Zg===",
+        "Zm9=",
+        "Zm9v YmFy",
+    ] {
+        assert!(decode(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        decode("%%%").unwrap_err(),
+        "invalid character '%' at byte 0"
+    );
+    let e = decode("Zm9v\nZm9=").unwrap_err();
+    assert!(
+        e.contains("at byte 7") && e.contains("past the last byte"),
+        "{e}"
+    );
+    let e = decode("Zm9v\nZ=9v").unwrap_err();
+    assert!(e.contains("`=`") && e.contains("byte 6"), "{e}");
+    let e = render("{{ \"c2VjcmV0\" | base64_decode | base64_encode }}", &[]).unwrap();
+    assert_eq!(e, "c2VjcmV0");
+}

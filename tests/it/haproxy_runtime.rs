@@ -33,6 +33,8 @@ struct Rig {
     dest: PathBuf,
     sock: PathBuf,
     port: u16,
+    /// The daemon's `--metrics-addr` port (for `/status.json`).
+    status_port: u16,
     haproxy: Option<Proc>,
     daemon: Option<Proc>,
 }
@@ -74,6 +76,7 @@ impl Rig {
             dest,
             sock,
             port,
+            status_port: free_port(),
             haproxy: None,
             daemon: None,
         };
@@ -93,7 +96,9 @@ impl Rig {
         std::fs::write(&rig.dest, &out.stdout).unwrap();
         rig.start_haproxy();
         let mut c = confsync();
-        c.args(["run", "--watch", "--confdir"]).arg(rig.dir.path());
+        c.args(["run", "--watch", "--confdir"])
+            .arg(rig.dir.path())
+            .args(["--metrics-addr", &format!("127.0.0.1:{}", rig.status_port)]);
         rig.daemon = Some(Proc::spawn(
             "confsync",
             c,
@@ -353,6 +358,15 @@ fn servers_join_leave_and_move_without_a_reload() {
     let log = rig.log();
     assert_eq!(paths(&log, "runtime"), 32, "{log}");
     assert_eq!(paths(&log, "reload"), 0, "{log}");
+    // The status page says how the last change got there.
+    let (_, json) = crate::daemon::http_get(rig.status_port, "/status.json").expect("status");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let last = &v["resources"][0]["last_reload"];
+    assert_eq!(
+        (&last["path"], &last["ok"]),
+        (&"runtime".into(), &true.into()),
+        "{v}"
+    );
     // HAProxy started again from the file runs the same servers.
     let before = rig.live();
     drop(rig.haproxy.take());

@@ -125,13 +125,13 @@ fn etcd_sigkill_lets_the_lease_expire_and_sigterm_revokes_it() {
 }
 
 /// A health-check target answering 200 or 500 as `healthy` says.
-struct Health {
+pub(crate) struct Health {
     healthy: Arc<AtomicBool>,
-    server: TinyHttp,
+    pub(crate) server: TinyHttp,
 }
 
 impl Health {
-    fn start() -> Health {
+    pub(crate) fn start() -> Health {
         let healthy = Arc::new(AtomicBool::new(true));
         let h = healthy.clone();
         let server = TinyHttp::start(move || {
@@ -145,7 +145,7 @@ impl Health {
         Health { healthy, server }
     }
 
-    fn set(&self, ok: bool) {
+    pub(crate) fn set(&self, ok: bool) {
         self.healthy.store(ok, Ordering::Relaxed);
     }
 }

@@ -187,6 +187,7 @@ fn sighup_with_a_backend_that_cannot_work_keeps_the_daemon_and_the_old_set() {
 
 #[test]
 fn slow_renders_and_a_slow_check_hold_back_neither_health_nor_other_resources() {
+    let _quiet = crate::support::cpu_heavy();
     let dir = tempdir();
     let d = dir.path();
     file_conf(d, "a: \"1\"\n");

@@ -144,7 +144,7 @@ pub(super) fn read_limited(
 
 /// `n` bytes for a message: in MiB when it is a whole number of them.
 fn bytes(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else {
         format!("{n} byte")

@@ -184,10 +184,10 @@ fn number(s: &str, tag: Tag) -> Value {
     if let Some(u) = go_parse_uint(plain, 0) {
         return Value::Uint(u);
     }
-    if yaml_style_float(plain) {
-        if let Some(f) = finite(plain.strip_prefix('+').unwrap_or(plain)) {
-            return Value::Float(f);
-        }
+    if yaml_style_float(plain)
+        && let Some(f) = finite(plain.strip_prefix('+').unwrap_or(plain))
+    {
+        return Value::Float(f);
     }
     if let Some(bits) = plain.strip_prefix("0b") {
         if let Some(i) = go_parse_int(bits, 2) {
@@ -196,10 +196,10 @@ fn number(s: &str, tag: Tag) -> Value {
         if let Some(u) = go_parse_uint(bits, 2) {
             return Value::Uint(u);
         }
-    } else if let Some(bits) = plain.strip_prefix("-0b") {
-        if let Some(i) = go_parse_int(&format!("-{bits}"), 2) {
-            return Value::Int(i);
-        }
+    } else if let Some(bits) = plain.strip_prefix("-0b")
+        && let Some(i) = go_parse_int(&format!("-{bits}"), 2)
+    {
+        return Value::Int(i);
     }
     Value::Str
 }
@@ -402,7 +402,7 @@ fn parse_timestamp(b: &[u8]) -> bool {
     let Some(day) = num(b, &mut i) else {
         return false;
     };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,

@@ -221,10 +221,10 @@ impl<'o> Walker<'o> {
         line: usize,
     ) -> Result<(), YamlError> {
         let t = self.target();
-        if let Frame::Map(MapState::MergeValue { .. }) = self.frames[t] {
-            if !target_is_map {
-                return Err(merge_error(line));
-            }
+        if let Frame::Map(MapState::MergeValue { .. }) = self.frames[t]
+            && !target_is_map
+        {
+            return Err(merge_error(line));
         }
         self.count(line)?;
         self.alias_depth += 1;

@@ -123,17 +123,17 @@ async fn session(
         }
     }
     let polling = matches!(notify, Notify::Refused(_));
-    if let Notify::Refused(reason) = &notify {
-        if !backend.warned_polling.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                endpoint = %node.shown,
-                interval = ?backend.poll_interval,
-                "cannot enable Redis keyspace notifications ({reason}); falling back to polling \
-                 every {:?}. To watch instead, set `notify-keyspace-events KEA` in redis.conf \
-                 (or Kg$hxe) and allow CONFIG and PSUBSCRIBE for this user",
-                backend.poll_interval
-            );
-        }
+    if let Notify::Refused(reason) = &notify
+        && !backend.warned_polling.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            endpoint = %node.shown,
+            interval = ?backend.poll_interval,
+            "cannot enable Redis keyspace notifications ({reason}); falling back to polling \
+             every {:?}. To watch instead, set `notify-keyspace-events KEA` in redis.conf \
+             (or Kg$hxe) and allow CONFIG and PSUBSCRIBE for this user",
+            backend.poll_interval
+        );
     }
     let mut stream: Option<PubSubStream> =
         (!matches!(notify, Notify::Refused(ref r) if r.starts_with("PSUBSCRIBE")))

@@ -10,21 +10,21 @@
 //! *before* listing, so no change can fall between the listing and the first event.
 //! Each event is applied by re-reading only the node it names (and, for a create or
 //! delete, its parent, whose child count decides whether it is a key). After a
-//! disconnect the session's watches come back by themselves, but events sent while it
-//! was away are lost (ZOOKEEPER-4698), so the prefixes are listed again; after a session
-//! expiry a new session is made, the watches set again and the prefixes listed. While
-//! the ensemble is unreachable the daemon keeps the last good snapshot.
+//! disconnect the watches are set again (the client does not restore persistent ones)
+//! and the prefixes listed again, since events sent meanwhile are lost (ZOOKEEPER-4698);
+//! after a session expiry a new session is made, watched and listed. While the ensemble
+//! is unreachable, or a prefix turns unreadable (its ACL changed), the daemon keeps the
+//! last good snapshot and the watch keeps trying: a watch never stops the daemon.
 //!
 //! # Layout
 //! - `mod.rs`: the [`ZkBackend`] and its listing entry point.
 //! - `conn.rs`: the connect string, digest auth, the session, error classification
 //!   (shared with `confsync register`).
-//! - `tree.rs`: znodes to keys, the level-by-level listing, re-reading named nodes.
-//! - `nerve.rs`: nerve's registration JSON, read back as `host:port` with `--nerve`.
+//! - `tree.rs`: znodes to keys, the level-by-level listing, re-reading named nodes;
+//!   with `--nerve`, registrations read as `host:port` (see [`super::nerve`]).
 //! - `watch.rs`: the watch loop, reconnects and session expiry.
 
 pub(crate) mod conn;
-pub(crate) mod nerve;
 mod tree;
 mod watch;
 

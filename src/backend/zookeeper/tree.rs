@@ -13,15 +13,18 @@ use std::collections::BTreeSet;
 use zookeeper_client as zk;
 
 use super::conn::{KIND, Target};
-use super::nerve;
+use crate::backend::nerve;
 use crate::backend::text::Strict;
 use crate::backend::{BackendError, Change, KvMap};
 
-/// Nodes per multi-read request (each costs two reads in a listing). ZooKeeper caps a
-/// packet at 1 MiB (`jute.maxbuffer`); 200 nodes stay far below it unless values are
-/// huge, and a batch whose reply is too large fails as a whole and is retried node by
-/// node.
+/// Nodes per multi-read request (each costs two reads in a listing): big enough to
+/// amortise round trips, small enough that one reply stays well under ZooKeeper's usual
+/// 1 MiB packet size with small values.
 const BATCH: usize = 200;
+
+/// One node as a listing reads it: its data, its children's names, and whether it is
+/// ephemeral.
+type Node = (Vec<u8>, Vec<String>, bool);
 
 /// How nodes turn into keys and values.
 pub(super) struct Reader<'a> {
@@ -102,21 +105,15 @@ impl Reader<'_> {
                     Ok(fut) => fut.await,
                     Err(e) => Err(e),
                 };
-                let results = match results {
-                    Ok(r) => r,
-                    // One reply too large for the client (a few huge values): node by node.
-                    Err(zk::Error::MarshallingError | zk::Error::UnmarshalError { .. })
-                        if chunk.len() > 1 =>
-                    {
-                        self.one_by_one(client, chunk).await?
-                    }
-                    Err(e) => return Err(self.target.error(&format!("list {}", chunk[0]), &e)),
-                };
+                let results =
+                    results.map_err(|e| self.target.error(&format!("list {}", chunk[0]), &e))?;
                 for (path, pair) in chunk.iter().zip(results.chunks(2)) {
-                    let Some((data, children)) = self.pair(path, pair, roots)? else {
+                    let Some((data, children, ephemeral)) = self.pair(path, pair, roots)? else {
                         continue;
                     };
-                    if let Some(v) = self.value_of(&mut strict, path, data, children.len()) {
+                    if let Some(v) =
+                        self.value_of(&mut strict, path, data, children.len(), ephemeral)
+                    {
                         kvs.insert(path.clone(), v);
                     }
                     next.extend(
@@ -132,23 +129,6 @@ impl Reader<'_> {
         Ok(kvs)
     }
 
-    /// The batch `chunk` read one node per request.
-    async fn one_by_one(
-        &self,
-        client: &zk::Client,
-        chunk: &[String],
-    ) -> Result<Vec<zk::MultiReadResult>, BackendError> {
-        let mut out = Vec::with_capacity(chunk.len() * 2);
-        for p in chunk {
-            let one = match send_batch(client, std::slice::from_ref(p), true) {
-                Ok(fut) => fut.await,
-                Err(e) => Err(e),
-            };
-            out.extend(one.map_err(|e| self.target.error(&format!("list {p}"), &e))?);
-        }
-        Ok(out)
-    }
-
     /// A node's data and children from its two results; `None` when it is gone (or,
     /// below a root, unreadable: left out with a warning, so one node an instance locked
     /// with its own ACL cannot stop every listing).
@@ -157,12 +137,14 @@ impl Reader<'_> {
         path: &str,
         pair: &[zk::MultiReadResult],
         roots: &[String],
-    ) -> Result<Option<(Vec<u8>, Vec<String>)>, BackendError> {
+    ) -> Result<Option<Node>, BackendError> {
         use zk::MultiReadResult as R;
         match pair {
-            [R::Data { data, .. }, R::Children { children }] => {
-                Ok(Some((data.clone(), children.clone())))
-            }
+            [R::Data { data, stat }, R::Children { children }] => Ok(Some((
+                data.clone(),
+                children.clone(),
+                stat.ephemeral_owner != 0,
+            ))),
             [R::Error { err }, ..] | [_, R::Error { err }] => match err {
                 zk::Error::NoNode => Ok(None),
                 zk::Error::NoAuth if !roots.iter().any(|r| r == path) => {
@@ -208,7 +190,7 @@ impl Reader<'_> {
                 let value = match result {
                     zk::MultiReadResult::Data { data, stat } => {
                         let n = usize::try_from(stat.num_children).unwrap_or(0);
-                        self.value_of(&mut strict, path, data, n)
+                        self.value_of(&mut strict, path, data, n, stat.ephemeral_owner != 0)
                     }
                     zk::MultiReadResult::Error {
                         err: zk::Error::NoNode | zk::Error::NoAuth,
@@ -225,21 +207,25 @@ impl Reader<'_> {
     }
 
     /// The value `path` contributes, or `None` when it is not a key (a directory with
-    /// empty data, data that is not UTF-8, or with `--nerve` a leaf whose data is not a
-    /// valid registration).
+    /// empty data, data that is not UTF-8, or with `--nerve` an ephemeral leaf or one
+    /// holding a JSON object that is not a valid registration).
     fn value_of(
         &self,
         strict: &mut Strict<'_>,
         path: &str,
         data: Vec<u8>,
         children: usize,
+        ephemeral: bool,
     ) -> Option<String> {
         if data.is_empty() && children > 0 {
             return None;
         }
         let text = strict.value(path, data)?;
-        // nerve writes registrations as leaves; directories and empty nodes read as usual.
-        if !self.nerve || text.is_empty() || children > 0 {
+        // nerve writes registrations as ephemeral leaves holding a JSON object: those must
+        // be valid registrations; persistent values (a listen address beside them) and
+        // directories read as usual.
+        let registration = ephemeral || text.trim_start().starts_with('{');
+        if !self.nerve || children > 0 || !registration {
             return Some(text);
         }
         match nerve::decode(&text) {

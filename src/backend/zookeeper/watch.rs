@@ -52,9 +52,14 @@ pub(super) async fn run(
         let why = match session(backend, &roots, &tx, &shutdown, &mut link).await {
             Ok(End::Stop) => return Ok(()),
             Ok(End::Lost(why)) => why,
+            // The daemon watches only after a listing (or from saved state): a refusal now
+            // (a prefix's ACL changed) is retried with the last good snapshot kept, never
+            // a reason to stop the daemon.
             Err(e) if !e.is_transient() => {
-                tracing::error!(error = %e, "zookeeper watch stopped");
-                return Err(e);
+                if !link.down {
+                    tracing::error!(error = %e, "zookeeper refuses the watched prefixes; keeping the last good snapshot and trying again");
+                }
+                e.to_string()
             }
             Err(e) => e.to_string(),
         };

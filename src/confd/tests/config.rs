@@ -206,7 +206,14 @@ fn backends_and_their_default_nodes() {
     let m = mapped(&["-backend", "file", "-file", "a.yaml"]);
     assert_eq!(m.settings.file.unwrap(), [PathBuf::from("a.yaml")]);
     assert_eq!(m.settings.nodes.unwrap(), Vec::<String>::new());
-    for b in ["zookeeper", "consul", "vault", "dynamodb", "ssm", "rancher"] {
+    let m = mapped(&["-backend", "zookeeper"]);
+    assert_eq!(
+        m.settings.nodes.unwrap(),
+        ["127.0.0.1:2181"],
+        "confd's default"
+    );
+    assert_eq!(m.settings.backend.as_deref(), Some("zookeeper"));
+    for b in ["consul", "vault", "dynamodb", "ssm", "rancher"] {
         let e = map_errors(&["-backend", b]);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(

@@ -210,13 +210,12 @@ impl Converter<'_> {
                 ..
             },
         ] = idx.as_slice()
+            && x > y
         {
-            if x > y {
-                return fail(
-                    span,
-                    format!("invalid slice index: {x} > {y}: confd fails here"),
-                );
-            }
+            return fail(
+                span,
+                format!("invalid slice index: {x} > {y}: confd fails here"),
+            );
         }
         self.note_once(
             "slice",
@@ -230,7 +229,7 @@ impl Converter<'_> {
     }
 
     pub(super) fn map(&mut self, a: Vec<Typed>, span: Span) -> R<Typed> {
-        if a.len() % 2 != 0 {
+        if !a.len().is_multiple_of(2) {
             return fail(span, "invalid map call: confd fails here");
         }
         let mut entries: std::collections::BTreeMap<String, Typed> = Default::default();

@@ -357,15 +357,15 @@ fn assemble(out: &mut [Piece]) -> String {
         let raw = source::go_trim(raw, *go_left && !before, *go_right && !after);
         let c = content(raw, *go_left && before, *go_right && after);
         texts[i] = Some(escape(&c.text, after));
-        if c.left {
-            if let Some(Piece::Tag { right, .. }) = out.get_mut(i - 1) {
-                *right = true;
-            }
+        if c.left
+            && let Some(Piece::Tag { right, .. }) = out.get_mut(i - 1)
+        {
+            *right = true;
         }
-        if c.right {
-            if let Some(Piece::Tag { left, .. }) = out.get_mut(i + 1) {
-                *left = true;
-            }
+        if c.right
+            && let Some(Piece::Tag { left, .. }) = out.get_mut(i + 1)
+        {
+            *left = true;
         }
     }
     let mut s = String::new();

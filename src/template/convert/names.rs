@@ -101,10 +101,10 @@ pub fn singular(word: &str) -> Option<String> {
         return None;
     }
     for (plural, one) in [("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch")] {
-        if let Some(stem) = w.strip_suffix(plural) {
-            if stem.len() >= 2 {
-                return Some(format!("{stem}{one}"));
-            }
+        if let Some(stem) = w.strip_suffix(plural)
+            && stem.len() >= 2
+        {
+            return Some(format!("{stem}{one}"));
         }
     }
     if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {

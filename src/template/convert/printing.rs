@@ -105,21 +105,21 @@ impl Converter<'_> {
                 };
                 return Ok(Typed::new(e, Ty::Str).rooted(rooted));
             }
-            if needs_go_types(text) {
-                if let Some(v) = args.iter().find(|v| {
+            if needs_go_types(text)
+                && let Some(v) = args.iter().find(|v| {
                     !matches!(
                         v.ty,
                         Ty::Str | Ty::Int | Ty::Float | Ty::Bool | Ty::Nil | Ty::Missing
                     ) && !v.ty.is_json()
-                }) {
-                    return fail(
-                        span,
-                        format!(
-                            "printf with %T or %#v: Tera values do not keep the Go type {}",
-                            v.ty.go_name()
-                        ),
-                    );
-                }
+                })
+            {
+                return fail(
+                    span,
+                    format!(
+                        "printf with %T or %#v: Tera values do not keep the Go type {}",
+                        v.ty.go_name()
+                    ),
+                );
             }
         }
         if args.iter().any(|v| v.ty == Ty::Time) {

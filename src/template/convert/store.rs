@@ -193,26 +193,20 @@ impl Converter<'_> {
     pub(super) fn base64_decode(&mut self, v: Typed, span: Span) -> R<Typed> {
         if let Some(l) = &v.literal {
             let go = crate::template::go::base64::decode(l).ok();
-            let tera = crate::template::base64::decode(l)
+            let tera = crate::template::funcs::base64_decode_strict(l)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok());
-            if go.is_none() && tera.is_some() {
-                return fail(
-                    span,
-                    "base64Decode of text Go cannot decode (bad padding): confd fails here",
-                );
-            }
             if go != tera {
                 return fail(
                     span,
-                    "base64Decode of this text: Go's decoder and confsync's base64_decode disagree (white space, bytes that are not UTF-8)",
+                    "base64Decode of this text: Go's decoder and confsync's base64_decode disagree (bits set past the last byte, bytes that are not UTF-8)",
                 );
             }
         } else {
             self.note_once(
                 "base64",
                 span,
-                "base64Decode became base64_decode, which also accepts unpadded input and white space, and fails on bytes that are not UTF-8",
+                "base64Decode became base64_decode, which fails on bits set past the last byte (Go ignores them) and on bytes that are not UTF-8 (Go replaces them)",
             );
         }
         Ok(Typed::new(v.expr.filter("base64_decode", vec![]), Ty::Str))

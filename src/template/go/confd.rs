@@ -206,7 +206,7 @@ pub fn json_array<'a>(s: &str) -> Result<Value<'a>, String> {
 
 /// confd's `map`: pairs of a string key and any value.
 pub fn create_map<'a>(args: &[Value<'a>]) -> Result<Value<'a>, String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err("invalid map call".into());
     }
     let mut m = Map::new();
@@ -375,10 +375,10 @@ pub fn atoi(s: &str) -> Result<i64, String> {
 /// confd's `reverse`: reverses a `[]string` or `[]memkv.KVPair` in place; anything else
 /// (including `gets`'s `memkv.KVPairs`) comes back unchanged.
 pub fn reverse<'a>(v: &Value<'a>) -> Value<'a> {
-    if let Value::List(l) = v {
-        if matches!(l.kind, ListKind::Strings | ListKind::KvSlice) {
-            l.items.borrow_mut().reverse();
-        }
+    if let Value::List(l) = v
+        && matches!(l.kind, ListKind::Strings | ListKind::KvSlice)
+    {
+        l.items.borrow_mut().reverse();
     }
     v.clone()
 }

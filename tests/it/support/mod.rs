@@ -188,6 +188,14 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
     }
 }
 
+/// Held by a test that loads every core for a few seconds (a browser starting) and by a
+/// test whose timing such a load breaks (renders that take seconds against their
+/// `render_timeout`), so the two never overlap.
+pub fn cpu_heavy() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Waits until a TCP connect to 127.0.0.1:`port` succeeds.
 pub fn wait_port(port: u16, limit: Duration) -> bool {
     wait_for(limit, || {

@@ -300,6 +300,27 @@ impl Writer {
         })
     }
 
+    /// Replaces the ACL of `path`.
+    pub fn set_acl(&self, path: &str, acls: zk::Acls<'static>) {
+        let (c, path) = (self.client.clone(), path.to_string());
+        self.run(async move {
+            c.set_acl(&path, &acls, None)
+                .await
+                .unwrap_or_else(|e| panic!("setAcl {path}: {e}"));
+        })
+    }
+
+    /// Creates the ephemeral `path` (its parent must exist), held by this writer's session.
+    pub fn put_ephemeral(&self, path: &str, data: &str) {
+        let (c, path, data) = (self.client.clone(), path.to_string(), data.to_string());
+        self.run(async move {
+            let opts = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+            c.create(&path, data.as_bytes(), &opts)
+                .await
+                .unwrap_or_else(|e| panic!("create {path}: {e}"));
+        })
+    }
+
     /// Deletes `path` and everything below it (nothing when it is not there).
     pub fn delete_all(&self, path: &str) {
         let (c, path) = (self.client.clone(), path.to_string());

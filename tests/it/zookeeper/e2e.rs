@@ -8,7 +8,8 @@ use crate::etcd::e2e::{get, sample};
 use crate::support::http::TinyHttp;
 use crate::support::zookeeper::{ZkServer, shared};
 use crate::support::{
-    Proc, confsync, free_port, random_prefix, require_program, tempdir, wait_file, wait_port, write,
+    Proc, confsync, free_port, random_prefix, require_program, tempdir, wait_file, wait_for,
+    wait_port, write,
 };
 
 /// Bound on one expected change reaching the file or the traffic on a loaded machine.
@@ -156,14 +157,19 @@ fn an_outage_leaves_the_file_alone_and_changes_apply_after_it() {
     let before = wait_file(&dest, LIMIT, |s| s == "a=1\n")
         .unwrap_or_else(|| panic!("first render; log:\n{}", logs()));
     zk.kill();
-    std::thread::sleep(Duration::from_secs(4));
+    let says = |l: &str| l.contains("unreachable");
+    wait_for(Duration::from_secs(20), || {
+        logs().lines().any(says).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the outage was never logged:\n{}", logs()));
+    std::thread::sleep(Duration::from_secs(2));
     assert!(daemon.child.try_wait().unwrap().is_none(), "daemon alive");
     assert_eq!(
         std::fs::read_to_string(&dest).unwrap(),
         before,
         "dest unchanged"
     );
-    let lines = logs().lines().filter(|l| l.contains("unreachable")).count();
+    let lines = logs().lines().filter(|l| says(l)).count();
     assert!(
         (1..=2).contains(&lines),
         "{lines} lines say unreachable:\n{}",

@@ -272,12 +272,10 @@ impl<'a> Exec<'a> {
                 return self.fail(format!("range can't iterate over {shown}"));
             }
         }
-        if !ran {
-            if let Some(e) = &c.else_list {
-                let flow = self.walk(dot, e)?;
-                self.vars.truncate(outer);
-                return Ok(flow);
-            }
+        if !ran && let Some(e) = &c.else_list {
+            let flow = self.walk(dot, e)?;
+            self.vars.truncate(outer);
+            return Ok(flow);
         }
         self.vars.truncate(outer);
         Ok(Flow::Next)

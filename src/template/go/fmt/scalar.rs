@@ -161,10 +161,10 @@ impl Printer<'_> {
 
     /// `s` cut to the precision, counted in runes.
     pub(super) fn truncate<'s>(&self, s: &'s str) -> &'s str {
-        if self.f.prec_present {
-            if let Some((i, _)) = s.char_indices().nth(self.f.prec) {
-                return &s[..i];
-            }
+        if self.f.prec_present
+            && let Some((i, _)) = s.char_indices().nth(self.f.prec)
+        {
+            return &s[..i];
         }
         s
     }

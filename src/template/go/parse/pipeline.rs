@@ -87,16 +87,16 @@ impl Parser {
             return self.err(pos, format!("missing value for {context}"));
         }
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if let Some(first) = c.args.first() {
-                if matches!(
+            if let Some(first) = c.args.first()
+                && matches!(
                     first.term,
                     Term::Bool(_) | Term::Dot | Term::Nil | Term::Number(_) | Term::Str(_)
-                ) {
-                    return self.err(
-                        first.span.start,
-                        format!("non executable command in pipeline stage {}", i + 1),
-                    );
-                }
+                )
+            {
+                return self.err(
+                    first.span.start,
+                    format!("non executable command in pipeline stage {}", i + 1),
+                );
             }
         }
         Ok(())

@@ -1,0 +1,11 @@
+//! What a sync tells whoever watches it closely (the daemon's status page), beyond its
+//! result: the keys a render saw and the bytes a change replaced.
+
+/// Told about one resource's sync as it goes; both calls run on a blocking section.
+pub trait Observer: Send + Sync {
+    /// A render saw `keys` keys and its file is to have `mode` (checked against the
+    /// destination, before any check command).
+    fn rendered(&self, keys: usize, mode: u32);
+    /// The destination was replaced: `old` (`None`: there was none) by `new`.
+    fn replaced(&self, old: Option<&[u8]>, new: &[u8]);
+}
