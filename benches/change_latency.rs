@@ -47,17 +47,13 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, DeleteOptions};
-use notify::{RecursiveMode, Watcher};
 use tokio::runtime::Runtime;
 
-use common::{Guard, Percentiles, ms, put_all};
+use common::{Dest, GO_SERVER_LINES, Guard, Percentiles, Tool, ms, put_all};
 
 /// Measured changes per latency case (after `WARMUP` unmeasured ones).
 const ITERATIONS: usize = 100;
@@ -77,86 +73,6 @@ const SETTLE: Duration = Duration::from_secs(2);
 const START_SETTLE: Duration = Duration::from_millis(500);
 /// Bound on any one wait (first render, one change, a whole burst).
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The template, in confd's Go dialect, which all three tools read.
-const TEMPLATE: &str = "backend app\n{{range gets \"/app/servers/*\"}}    server {{base .Key}} {{.Value}} check\n{{end}}";
-
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Confsync,
-    /// confd 0.16's command line (`-backend etcdv3 -node URL ...`).
-    Confd,
-    /// The fork's: the backend is a subcommand (`etcd --node URL ...`).
-    Fork,
-}
-
-struct Tool {
-    name: &'static str,
-    kind: Kind,
-    bin: PathBuf,
-}
-
-impl Tool {
-    /// Starts the tool watching etcd at `url` with the confdir `conf`, its stderr and
-    /// stdout in `conf/daemon.log`, without inherited `CONFD_*`, `CONFSYNC_*` or
-    /// `ETCDCTL_*` settings.
-    fn start(&self, conf: &Path, url: &str) -> Guard {
-        let log = std::fs::File::create(conf.join("daemon.log")).expect("daemon log");
-        let mut cmd = Command::new(&self.bin);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if ["CONFD_", "CONFSYNC_", "ETCDCTL_"]
-                .iter()
-                .any(|p| k.starts_with(p))
-            {
-                cmd.env_remove(k.as_ref());
-            }
-        }
-        match self.kind {
-            Kind::Fork => cmd
-                .args(["etcd", "--node", url, "--confdir"])
-                .arg(conf)
-                .args(["--watch", "--log-level", "error"]),
-            Kind::Confsync | Kind::Confd => cmd
-                .args(["-backend", "etcdv3", "-node", url, "-confdir"])
-                .arg(conf)
-                .args(["-watch", "-log-level", "error"]),
-        };
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().expect("daemon log"))
-            .stderr(log);
-        Guard(
-            cmd.spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display())),
-        )
-    }
-
-    /// The first line the binary prints for its version.
-    fn version(&self) -> String {
-        let flag = if self.kind == Kind::Fork {
-            "--version"
-        } else {
-            "-version"
-        };
-        Command::new(&self.bin)
-            .arg(flag)
-            .output()
-            .ok()
-            .map(|o| {
-                let text = if o.stdout.is_empty() {
-                    o.stderr
-                } else {
-                    o.stdout
-                };
-                String::from_utf8_lossy(&text)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    }
-}
 
 /// One latency case's result for one tool.
 struct Row {
@@ -183,12 +99,8 @@ struct Bench {
 struct Run<'a> {
     b: &'a mut Bench,
     prefix: String,
-    dest: PathBuf,
+    dest: Dest,
     daemon: Guard,
-    rx: mpsc::Receiver<notify::Result<notify::Event>>,
-    _watcher: notify::RecommendedWatcher,
-    /// The dest's (inode, size, mtime) when last read, so unchanged files are not reread.
-    seen: Option<(u64, u64, i64, i64)>,
     log: PathBuf,
 }
 
@@ -197,35 +109,11 @@ impl Run<'_> {
         format!("{}/app/servers/{name}", self.prefix)
     }
 
-    /// Waits until the dest satisfies `pred`, woken by inotify; returns when it saw it,
-    /// or why not (the daemon exited, or `LIMIT` passed).
+    /// Waits until the dest satisfies `pred`; returns when it saw it, or why not (the
+    /// daemon exited, or `LIMIT` passed).
     fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> Result<Instant, String> {
-        let start = Instant::now();
-        loop {
-            let id = std::fs::metadata(&self.dest)
-                .ok()
-                .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()));
-            if id.is_some() && id != self.seen {
-                self.seen = id;
-                let at = Instant::now();
-                if pred(&std::fs::read_to_string(&self.dest).unwrap_or_default()) {
-                    return Ok(at);
-                }
-                // Replaced again while it was read: read it once more.
-                continue;
-            }
-            if let Ok(Some(status)) = self.daemon.0.try_wait() {
-                return Err(format!(
-                    "exited ({status}) waiting for {what}{}",
-                    log_tail(&self.log)
-                ));
-            }
-            let Some(left) = LIMIT.checked_sub(start.elapsed()) else {
-                return Err(format!("no {what} within {LIMIT:?}{}", log_tail(&self.log)));
-            };
-            let _ = self.rx.recv_timeout(left.min(Duration::from_millis(100)));
-            while self.rx.try_recv().is_ok() {}
-        }
+        self.dest
+            .wait(&mut self.daemon, &self.log, LIMIT, what, pred)
     }
 
     fn put(&mut self, key: &str, value: &str) -> Instant {
@@ -250,18 +138,6 @@ impl Drop for Run<'_> {
                     .delete(prefix, Some(DeleteOptions::new().with_prefix())),
             )
             .expect("clean up");
-    }
-}
-
-/// The last lines of a daemon's log, for a failure message.
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(5)..].join("\n    ");
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; its log ends:\n    {tail}")
     }
 }
 
@@ -292,7 +168,7 @@ fn start<'a>(
     let out = conf.join("out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let dest = out.join("haproxy.cfg");
-    common::write(&conf, "templates/lines.tmpl", TEMPLATE);
+    common::write(&conf, "templates/lines.tmpl", GO_SERVER_LINES);
     let mut resource = format!(
         "[template]\nsrc = \"lines.tmpl\"\ndest = \"{}\"\nprefix = \"{prefix}\"\nkeys = [\"/app/servers\"]\n",
         dest.display()
@@ -302,20 +178,13 @@ fn start<'a>(
     }
     common::write(&conf, "conf.d/lines.toml", &resource);
 
-    let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(tx).expect("inotify");
-    watcher
-        .watch(&out, RecursiveMode::NonRecursive)
-        .expect("watch out/");
-    let daemon = tool.start(&conf, &b.url);
+    let dest = Dest::new(dest);
+    let daemon = tool.start(&conf, &common::ETCD, &b.url);
     let mut run = Run {
         b,
         prefix,
         dest,
         daemon,
-        rx,
-        _watcher: watcher,
-        seen: None,
         log: conf.join("daemon.log"),
     };
     run.wait("first render", |s| s.lines().count() > keys)?;
@@ -378,28 +247,10 @@ fn burst(b: &mut Bench, tool: &Tool) -> Result<Vec<(Duration, Duration, usize)>,
     Ok(rounds)
 }
 
-/// The tool given by the environment variable `var`, if set.
-fn peer(var: &str, name: &'static str, kind: Kind) -> Option<Tool> {
-    let bin = PathBuf::from(std::env::var_os(var).filter(|v| !v.is_empty())?);
-    assert!(
-        bin.is_file(),
-        "{var}={}: no such file (build the peer first)",
-        bin.display()
-    );
-    Some(Tool { name, kind, bin })
-}
-
 fn main() {
     let began = Instant::now();
-    let mut tools = vec![Tool {
-        name: "confsync",
-        kind: Kind::Confsync,
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_confsync")),
-    }];
-    let fork = peer("CONFSYNC_BENCH_FORK", "confd-fork", Kind::Fork);
-    let have_fork = fork.is_some();
-    tools.extend(fork);
-    tools.extend(peer("CONFSYNC_BENCH_CONFD", "confd-orig", Kind::Confd));
+    let tools = common::tools();
+    let have_fork = common::has_fork(&tools);
 
     let (dir, etcd, rt, client) = common::etcd_setup("confsync-change-latency");
     let mut b = Bench {
@@ -413,14 +264,7 @@ fn main() {
         "{ITERATIONS} measured changes per case after {WARMUP}; etcd 3.4 on loopback; dest in {}",
         b.dir.display()
     );
-    for t in &tools {
-        println!("  {:<10} {}  ({})", t.name, t.bin.display(), t.version());
-    }
-    if !have_fork {
-        println!(
-            "  peer not given: set CONFSYNC_BENCH_FORK to the fork's confd binary to compare (confsync runs alone)"
-        );
-    }
+    common::print_tools(&tools);
     println!();
 
     let cases = [

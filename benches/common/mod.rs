@@ -1,13 +1,19 @@
 //! Helpers shared by the benches that start their own servers and `confsync` daemons:
 //! processes killed on drop, free loopback ports, bounded waits, /proc readers, latency
-//! percentiles and an etcd server. Each bench includes it with `mod common;` (cargo does
+//! percentiles, an etcd server, and the daemons compared side by side (confsync, confd
+//! and the confd fork, started with confd's command line) with the wait for their
+//! rendered file. Each bench includes it with `mod common;` (cargo does
 //! not build `benches/common/mod.rs` as a bench of its own).
 
 #![allow(dead_code)]
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
 
 use etcd_client::{Client, Txn, TxnOp};
 use tokio::runtime::Runtime;
@@ -78,7 +84,6 @@ pub fn poll<T>(limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T
 /// file only when its inode, size or mtime changed (confsync replaces files by rename),
 /// so each check every 100 µs costs a `stat`, not a read of the whole file.
 pub fn wait_file(p: &Path, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<Instant> {
-    use std::os::unix::fs::MetadataExt;
     let mut seen = None;
     poll(limit, Duration::from_micros(100), || {
         let id = std::fs::metadata(p)
@@ -300,4 +305,246 @@ pub fn confsync_etcd(conf: &Path, url: &str, args: &[&str], env: &[(&str, &str)]
         .stdout(Stdio::null())
         .stderr(log);
     Guard(cmd.spawn().expect("start confsync"))
+}
+
+/// The template, in confd's Go dialect, which confsync, confd and the fork all read: one
+/// HAProxy `server` line per key under `/app/servers`, after a `backend app` line.
+pub const GO_SERVER_LINES: &str = "backend app\n{{range gets \"/app/servers/*\"}}    server {{base .Key}} {{.Value}} check\n{{end}}";
+
+/// Which daemon a [`Tool`] is: how its command line reads.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    Confsync,
+    /// confd 0.16's command line (`-backend etcdv3 -node URL ...`).
+    Confd,
+    /// The fork's: the backend is a subcommand (`etcd --node URL ...`).
+    Fork,
+}
+
+/// A backend as confd names it (`-backend NAME`) and as the fork does (its subcommand).
+pub struct PeerBackend {
+    pub confd: &'static str,
+    pub fork: &'static str,
+    /// confsync does not take this backend on confd's command line: it is started with
+    /// its own (`run --backend NAME --node ... --confdir ... --watch`) instead.
+    pub confsync_native: bool,
+}
+
+pub const ETCD: PeerBackend = PeerBackend {
+    confd: "etcdv3",
+    fork: "etcd",
+    confsync_native: false,
+};
+
+pub const ZOOKEEPER: PeerBackend = PeerBackend {
+    confd: "zookeeper",
+    fork: "zookeeper",
+    confsync_native: true,
+};
+
+/// A daemon to run: confsync (the binary cargo built with the bench) or a peer.
+pub struct Tool {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub bin: PathBuf,
+}
+
+impl Tool {
+    /// The confsync binary cargo built with this bench.
+    pub fn confsync() -> Tool {
+        Tool {
+            name: "confsync",
+            kind: Kind::Confsync,
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_confsync")),
+        }
+    }
+
+    /// Starts the tool watching `backend` at `node` with the confdir `conf`, its stderr
+    /// and stdout in `conf/daemon.log`, without inherited `CONFD_*`, `CONFSYNC_*` or
+    /// `ETCDCTL_*` settings. The log level is `error` unless `CONFSYNC_BENCH_LOG` says
+    /// otherwise (`debug` shows confsync's render timings).
+    pub fn start(&self, conf: &Path, backend: &PeerBackend, node: &str) -> Guard {
+        let log = std::fs::File::create(conf.join("daemon.log")).expect("daemon log");
+        let level = std::env::var("CONFSYNC_BENCH_LOG").unwrap_or_else(|_| "error".into());
+        let mut cmd = Command::new(&self.bin);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if ["CONFD_", "CONFSYNC_", "ETCDCTL_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+            {
+                cmd.env_remove(k.as_ref());
+            }
+        }
+        match self.kind {
+            Kind::Confsync if backend.confsync_native => cmd
+                .args([
+                    "run",
+                    "--backend",
+                    backend.confd,
+                    "--node",
+                    node,
+                    "--confdir",
+                ])
+                .arg(conf)
+                .args(["--watch", "--log-level", &level]),
+            Kind::Fork => cmd
+                .args([backend.fork, "--node", node, "--confdir"])
+                .arg(conf)
+                .args(["--watch", "--log-level", &level]),
+            Kind::Confsync | Kind::Confd => cmd
+                .args(["-backend", backend.confd, "-node", node, "-confdir"])
+                .arg(conf)
+                .args(["-watch", "-log-level", &level]),
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("daemon log"))
+            .stderr(log);
+        Guard(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display())),
+        )
+    }
+
+    /// The first line the binary prints for its version.
+    pub fn version(&self) -> String {
+        let flag = if self.kind == Kind::Fork {
+            "--version"
+        } else {
+            "-version"
+        };
+        Command::new(&self.bin)
+            .arg(flag)
+            .output()
+            .ok()
+            .map(|o| {
+                let text = if o.stdout.is_empty() {
+                    o.stderr
+                } else {
+                    o.stdout
+                };
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The peer given by the environment variable `var` (a confd binary), if set.
+pub fn peer(var: &str, name: &'static str, kind: Kind) -> Option<Tool> {
+    let bin = PathBuf::from(std::env::var_os(var).filter(|v| !v.is_empty())?);
+    assert!(
+        bin.is_file(),
+        "{var}={}: no such file (build the peer first)",
+        bin.display()
+    );
+    Some(Tool { name, kind, bin })
+}
+
+/// confsync and the peers the environment names: the fork (`CONFSYNC_BENCH_FORK`) and
+/// the original confd (`CONFSYNC_BENCH_CONFD`), each the path of its confd binary.
+pub fn tools() -> Vec<Tool> {
+    let mut tools = vec![Tool::confsync()];
+    tools.extend(peer("CONFSYNC_BENCH_FORK", "confd-fork", Kind::Fork));
+    tools.extend(peer("CONFSYNC_BENCH_CONFD", "confd-orig", Kind::Confd));
+    tools
+}
+
+/// True when `tools` has the fork.
+pub fn has_fork(tools: &[Tool]) -> bool {
+    tools.iter().any(|t| t.kind == Kind::Fork)
+}
+
+/// Prints each tool's binary and version, and a note when the fork is not among them.
+pub fn print_tools(tools: &[Tool]) {
+    for t in tools {
+        println!("  {:<10} {}  ({})", t.name, t.bin.display(), t.version());
+    }
+    if !has_fork(tools) {
+        println!(
+            "  peer not given: set CONFSYNC_BENCH_FORK to the fork's confd binary to compare (confsync runs alone)"
+        );
+    }
+}
+
+/// The last lines of a daemon's log, for a failure message.
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join("\n    ");
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its log ends:\n    {tail}")
+    }
+}
+
+/// A rendered file watched through inotify on its directory (every tool replaces it by
+/// rename), read again only when its inode, size or mtime changed.
+pub struct Dest {
+    pub path: PathBuf,
+    rx: mpsc::Receiver<notify::Result<notify::Event>>,
+    _watcher: notify::RecommendedWatcher,
+    seen: Option<(u64, u64, i64, i64)>,
+}
+
+impl Dest {
+    /// Watches the directory of `path` (which must exist).
+    pub fn new(path: PathBuf) -> Dest {
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(tx).expect("inotify");
+        watcher
+            .watch(
+                path.parent().expect("dest dir"),
+                RecursiveMode::NonRecursive,
+            )
+            .expect("watch the dest's directory");
+        Dest {
+            path,
+            rx,
+            _watcher: watcher,
+            seen: None,
+        }
+    }
+
+    /// Waits until the file satisfies `pred`, woken by inotify; returns when it saw it,
+    /// or why not (`daemon`, whose log is `log`, exited, or `limit` passed).
+    pub fn wait(
+        &mut self,
+        daemon: &mut Guard,
+        log: &Path,
+        limit: Duration,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<Instant, String> {
+        let start = Instant::now();
+        loop {
+            let id = std::fs::metadata(&self.path)
+                .ok()
+                .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()));
+            if id.is_some() && id != self.seen {
+                self.seen = id;
+                let at = Instant::now();
+                if pred(&std::fs::read_to_string(&self.path).unwrap_or_default()) {
+                    return Ok(at);
+                }
+                // Replaced again while it was read: read it once more.
+                continue;
+            }
+            if let Ok(Some(status)) = daemon.0.try_wait() {
+                return Err(format!(
+                    "exited ({status}) waiting for {what}{}",
+                    log_tail(log)
+                ));
+            }
+            let Some(left) = limit.checked_sub(start.elapsed()) else {
+                return Err(format!("no {what} within {limit:?}{}", log_tail(log)));
+            };
+            let _ = self.rx.recv_timeout(left.min(Duration::from_millis(100)));
+            while self.rx.try_recv().is_ok() {}
+        }
+    }
 }
