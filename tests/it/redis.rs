@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confsync::backend::{Backend, BackendConfig, BackendKind, KvMap, Snapshot, Update};
+use confsync::backend::{BackendConfig, BackendKind, Snapshot, Update};
 use redis::Commands;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::support::http::TinyHttp;
 use crate::support::random_prefix;
 use crate::support::redis::{RedisServer, Sentinel, shared};
-use crate::support::watch::Watching;
+use crate::support::watch::{Watching, build, kv};
 
 /// A Redis backend config for `nodes`.
 fn cfg(nodes: &[String]) -> BackendConfig {
@@ -24,19 +24,6 @@ fn cfg(nodes: &[String]) -> BackendConfig {
         watch: true,
         ..Default::default()
     }
-}
-
-async fn build(cfg: &BackendConfig) -> Arc<dyn Backend> {
-    confsync::backend::build(cfg)
-        .await
-        .expect("build redis backend")
-}
-
-fn kv(pairs: &[(&str, &str)]) -> KvMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[tokio::test]

@@ -11,9 +11,8 @@ use etcd_client::{Client, DeleteOptions, PutOptions};
 
 use crate::support::etcd::{self, Etcd};
 use crate::support::http::TinyHttp;
-use crate::support::{
-    Proc, confsync, free_port, random_prefix, require_program, tempdir, wait_file, wait_port, write,
-};
+use crate::support::s1::S1;
+use crate::support::{Proc, confsync, random_prefix, tempdir, wait_file, write};
 
 /// Bound on one expected change reaching the file or the traffic (the goal is well under
 /// a second; the bound leaves room for a loaded 2-core CI machine).
@@ -244,81 +243,22 @@ pub(crate) fn sample(port: u16, n: usize) -> Vec<String> {
 
 #[test]
 fn s1_haproxy_follows_app_servers_in_etcd() {
-    let haproxy = require_program("haproxy", "haproxy");
     let etcd = etcd::shared();
     let p = random_prefix();
-    let dir = tempdir();
-    let d = dir.path();
     let backends = [
         TinyHttp::body("backend-0"),
         TinyHttp::body("backend-1"),
         TinyHttp::body("backend-2"),
     ];
-    let (http, stats) = (free_port(), free_port());
-    let cfg = d.join("haproxy.cfg");
-    let pidfile = d.join("haproxy.pid");
-
-    // The shipped S1 template and a resource like the shipped one, in a temp dir.
-    let tpl = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/haproxy.cfg.tmpl"),
-    )
-    .unwrap();
-    write(d, "templates/haproxy.cfg.tmpl", &tpl);
-    write(
-        d,
-        "conf.d/haproxy.toml",
-        &format!(
-            "[template]\nsrc = \"haproxy.cfg.tmpl\"\ndest = \"{cfg}\"\nprefix = \"{p}\"\n\
-             keys = [\"/app/servers\", \"/app/stats\", \"/app/listen\"]\n\
-             check_cmd = \"{haproxy} -c -q -f {{{{.src}}}}\"\n\
-             reload_cmd = \"kill -USR2 $(cat {pid})\"\n",
-            cfg = cfg.display(),
-            haproxy = haproxy.display(),
-            pid = pidfile.display(),
-        ),
-    );
+    let s1 = S1::start(&p);
+    let (http, stats, cfg) = (s1.http, s1.stats, s1.cfg.clone());
     let rt = rt();
     let mut c = rt.block_on(Client::connect([etcd.url()], None)).unwrap();
-    for (k, v) in [
-        ("/app/listen/http", format!("127.0.0.1:{http}")),
-        ("/app/listen/stats", format!("127.0.0.1:{stats}")),
-        ("/app/stats/password", "stats-pw".to_string()),
-    ] {
+    for (k, v) in s1.settings() {
         rt.block_on(c.put(format!("{p}{k}"), v, None)).unwrap();
     }
-
-    // HAProxy runs first with a config of its own, as on a real host; confsync takes over.
-    std::fs::write(
-        &cfg,
-        format!("defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\nfrontend www\n  bind 127.0.0.1:{http}\n"),
-    )
-    .unwrap();
-    let mut cmd = std::process::Command::new(&haproxy);
-    cmd.arg("-W").arg("-f").arg(&cfg).arg("-p").arg(&pidfile);
-    let _haproxy = Proc::spawn("haproxy", cmd, &d.join("haproxy.log"));
-    assert!(wait_port(http, LIMIT), "haproxy listens on {http}");
-    assert!(crate::support::wait_for(LIMIT, || pidfile.exists().then_some(())).is_some());
-
-    let mut daemon = confsync();
-    daemon.args(["run", "--confdir"]).arg(d).args([
-        "--backend",
-        "etcd",
-        "--node",
-        &etcd.url(),
-        "--watch",
-        "--log-level",
-        "debug",
-    ]);
-    let log = d.join("confsync.log");
-    let _confsync = Proc::spawn("confsync", daemon, &log);
-    let show = || {
-        format!(
-            "\nconfsync log:\n{}\nhaproxy log:\n{}\nconfig:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            std::fs::read_to_string(d.join("haproxy.log")).unwrap_or_default(),
-            std::fs::read_to_string(&cfg).unwrap_or_default()
-        )
-    };
+    let _confsync = s1.daemon(&["--backend", "etcd", "--node", &etcd.url()]);
+    let show = || s1.show();
     assert!(
         wait_file(&cfg, LIMIT, |s| s.contains("backend app")).is_some(),
         "first render{}",

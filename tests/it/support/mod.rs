@@ -323,5 +323,6 @@ pub mod docker;
 pub mod etcd;
 pub mod http;
 pub mod redis;
+pub mod s1;
 pub mod watch;
 pub mod zookeeper;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confsync::backend::{Backend, BackendError, KvMap, Snapshot, Update};
+use confsync::backend::{Backend, BackendConfig, BackendError, KvMap, Snapshot, Update};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -127,4 +127,19 @@ impl Watching {
             .expect("watch stops within 5 s after shutdown")
             .expect("watch task")
     }
+}
+
+/// The backend `cfg` describes (panics with the error when it cannot be built).
+pub async fn build(cfg: &BackendConfig) -> Arc<dyn Backend> {
+    confsync::backend::build(cfg)
+        .await
+        .unwrap_or_else(|e| panic!("build the {} backend: {e}", cfg.kind.name()))
+}
+
+/// A key map from `(key, value)` pairs.
+pub fn kv(pairs: &[(&str, &str)]) -> KvMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

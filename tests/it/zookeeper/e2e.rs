@@ -1,89 +1,30 @@
 //! The `confsync` binary on ZooKeeper: S1 (HAProxy follows `/app/servers`, reloaded
 //! with USR2) end to end, and an outage that leaves the rendered file alone.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::etcd::e2e::{get, sample};
 use crate::support::http::TinyHttp;
+use crate::support::s1::S1;
 use crate::support::zookeeper::{ZkServer, shared};
-use crate::support::{
-    Proc, confsync, free_port, random_prefix, require_program, tempdir, wait_file, wait_for,
-    wait_port, write,
-};
+use crate::support::{Proc, confsync, random_prefix, tempdir, wait_file, wait_for, write};
 
 /// Bound on one expected change reaching the file or the traffic on a loaded machine.
 const LIMIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn s1_haproxy_follows_app_servers_in_zookeeper() {
-    let haproxy = require_program("haproxy", "haproxy");
     let zk = shared();
     let w = zk.writer();
     let p = random_prefix();
-    let dir = tempdir();
-    let d = dir.path();
     let backends = [TinyHttp::body("zk-0"), TinyHttp::body("zk-1")];
-    let (http, stats) = (free_port(), free_port());
-    let cfg = d.join("haproxy.cfg");
-    let pidfile = d.join("haproxy.pid");
-    let tpl = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/haproxy.cfg.tmpl"),
-    )
-    .unwrap();
-    write(d, "templates/haproxy.cfg.tmpl", &tpl);
-    write(
-        d,
-        "conf.d/haproxy.toml",
-        &format!(
-            "[template]\nsrc = \"haproxy.cfg.tmpl\"\ndest = \"{cfg}\"\nprefix = \"{p}\"\n\
-             keys = [\"/app/servers\", \"/app/stats\", \"/app/listen\"]\n\
-             check_cmd = \"{haproxy} -c -q -f {{{{.src}}}}\"\n\
-             reload_cmd = \"kill -USR2 $(cat {pid})\"\n",
-            cfg = cfg.display(),
-            haproxy = haproxy.display(),
-            pid = pidfile.display(),
-        ),
-    );
-    w.put(
-        &format!("{p}/app/listen/http"),
-        &format!("127.0.0.1:{http}"),
-    );
-    w.put(
-        &format!("{p}/app/listen/stats"),
-        &format!("127.0.0.1:{stats}"),
-    );
-    w.put(&format!("{p}/app/stats/password"), "stats-pw");
-    std::fs::write(
-        &cfg,
-        format!("defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\nfrontend www\n  bind 127.0.0.1:{http}\n"),
-    )
-    .unwrap();
-    let mut cmd = std::process::Command::new(&haproxy);
-    cmd.arg("-W").arg("-f").arg(&cfg).arg("-p").arg(&pidfile);
-    let _haproxy = Proc::spawn("haproxy", cmd, &d.join("haproxy.log"));
-    assert!(wait_port(http, LIMIT), "haproxy listens on {http}");
-    assert!(crate::support::wait_for(LIMIT, || pidfile.exists().then_some(())).is_some());
-
-    let mut daemon = confsync();
-    daemon.args(["run", "--confdir"]).arg(d).args([
-        "--backend",
-        "zookeeper",
-        "--node",
-        &zk.node(),
-        "--watch",
-        "--log-level",
-        "debug",
-    ]);
-    let log = d.join("confsync.log");
-    let _confsync = Proc::spawn("confsync", daemon, &log);
-    let show = || {
-        format!(
-            "\nconfsync log:\n{}\nconfig:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            std::fs::read_to_string(&cfg).unwrap_or_default()
-        )
-    };
+    let s1 = S1::start(&p);
+    let (http, stats, cfg) = (s1.http, s1.stats, s1.cfg.clone());
+    for (k, v) in s1.settings() {
+        w.put(&format!("{p}{k}"), &v);
+    }
+    let _confsync = s1.daemon(&["--backend", "zookeeper", "--node", &zk.node()]);
+    let show = || s1.show();
     assert!(
         wait_file(&cfg, LIMIT, |s| s.contains("backend app")).is_some(),
         "first render{}",

@@ -6,13 +6,12 @@
 mod e2e;
 mod register;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confsync::backend::{Backend, BackendConfig, BackendKind, KvMap, Update};
+use confsync::backend::{BackendConfig, BackendKind, Update};
 
 use crate::support::random_prefix;
-use crate::support::watch::Watching;
+use crate::support::watch::{Watching, build, kv};
 use crate::support::zookeeper::{self, Writer, ZkServer, shared};
 
 /// How long a change may take to reach a watch (the bound for an ensemble).
@@ -26,19 +25,6 @@ fn cfg(connect: &str) -> BackendConfig {
         watch: true,
         ..Default::default()
     }
-}
-
-async fn build(cfg: &BackendConfig) -> Arc<dyn Backend> {
-    confsync::backend::build(cfg)
-        .await
-        .expect("build zookeeper backend")
-}
-
-fn kv(pairs: &[(&str, &str)]) -> KvMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[tokio::test]

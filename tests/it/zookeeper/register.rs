@@ -22,19 +22,8 @@ fn sigterm_deletes_at_once_and_sigkill_lets_the_session_expire() {
     let p = random_prefix();
     let key = format!("{p}/app/servers/web1");
     let dir = tempdir();
-    let args = [
-        "--backend",
-        "zookeeper",
-        "--node",
-        &zk.node(),
-        "--key",
-        &key,
-        "--value",
-        "127.0.0.1:8001",
-        "--ttl",
-        "2",
-    ];
-    let mut r = registrar(dir.path(), "reg", &args);
+    let args = reg_args(&zk.node(), &key, "127.0.0.1:8001", "2");
+    let mut r = start(dir.path(), "reg", &args);
     wait_state(START_LIMIT, || w.get(&key).is_some(), true)
         .unwrap_or_else(|| panic!("never registered; log:\n{}", log(dir.path(), "reg")));
     assert_eq!(w.get(&key).as_deref(), Some("127.0.0.1:8001"));
@@ -48,7 +37,7 @@ fn sigterm_deletes_at_once_and_sigkill_lets_the_session_expire() {
         Some(0)
     );
 
-    let r = registrar(dir.path(), "reg2", &args);
+    let r = start(dir.path(), "reg2", &args);
     wait_state(START_LIMIT, || w.get(&key).is_some(), true).expect("registered again");
     r.signal(Signal::SIGKILL);
     let t = Instant::now();
@@ -71,20 +60,11 @@ fn a_failing_check_deletes_and_a_passing_one_creates_again() {
     let url = format!("http://{}/health", app.server.addr());
     let addr = app.server.addr();
     let dir = tempdir();
-    let _r = registrar(
+    let _r = start_with(
         dir.path(),
         "reg",
+        reg_args(&zk.node(), &key, &addr, "5"),
         &[
-            "--backend",
-            "zookeeper",
-            "--node",
-            &zk.node(),
-            "--key",
-            &key,
-            "--value",
-            &addr,
-            "--ttl",
-            "5",
             "--check-http",
             &url,
             "--check-interval",
@@ -128,6 +108,17 @@ fn start(dir: &std::path::Path, name: &str, args: &[String]) -> crate::support::
         name,
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )
+}
+
+/// [`start`] with more flags after the registration's.
+fn start_with(
+    dir: &std::path::Path,
+    name: &str,
+    mut args: Vec<String>,
+    more: &[&str],
+) -> crate::support::Proc {
+    args.extend(more.iter().map(|s| s.to_string()));
+    start(dir, name, &args)
 }
 
 #[test]
@@ -196,21 +187,10 @@ fn an_expired_session_gets_its_node_back() {
     let p = random_prefix();
     let key = format!("{p}/app/servers/web1");
     let dir = tempdir();
-    let _r = registrar(
+    let _r = start(
         dir.path(),
         "reg",
-        &[
-            "--backend",
-            "zookeeper",
-            "--node",
-            &zk.node(),
-            "--key",
-            &key,
-            "--value",
-            "127.0.0.1:8001",
-            "--ttl",
-            "1",
-        ],
+        &reg_args(&zk.node(), &key, "127.0.0.1:8001", "1"),
     );
     wait_state(START_LIMIT, || w.get(&key).is_some(), true).expect("registered");
     let first = w.owner(&key).unwrap();
