@@ -395,7 +395,7 @@ async fn update(
         return Err(io("cannot replace", dest, e));
     }
     if let Some(o) = pass.observer {
-        blocking(|| o.replaced(current.bytes.as_deref(), &rendered));
+        o.replaced(current.bytes.as_deref(), &rendered);
     }
     Ok((Outcome::Updated(t), excluded, runtime))
 }

@@ -97,8 +97,11 @@ impl Status {
     }
 
     /// What a sync of `res` tells as it goes (its [`crate::resource::Pass`]'s observer).
-    pub fn observer<'a>(&'a self, res: &'a Resource) -> Tracker<'a> {
-        Tracker { status: self, res }
+    pub fn observer<'a>(self: &Arc<Self>, res: &'a Resource) -> Tracker<'a> {
+        Tracker {
+            status: Arc::clone(self),
+            res,
+        }
     }
 
     /// Records how a sync of `res` ended.
@@ -234,7 +237,7 @@ fn within_budget(mut resources: Vec<model::ResourceReport>) -> Vec<model::Resour
 
 /// A resource's [`Observer`]: keys seen, the file's mode, and the diff of each change.
 pub struct Tracker<'a> {
-    status: &'a Status,
+    status: Arc<Status>,
     res: &'a Resource,
 }
 
@@ -247,21 +250,34 @@ impl Observer for Tracker<'_> {
     }
 
     fn replaced(&self, old: Option<&[u8]>, new: &[u8]) {
-        let secret = self
-            .status
-            .lock()
-            .resources
-            .get(&self.res.name)
-            .is_none_or(|r| r.secret);
-        // A secret file's contents never reach the registry, not even capped.
-        let diff = (!secret).then(|| {
-            let dest = self.res.dest.display().to_string();
-            diff::capped(old.unwrap_or_default(), new, &dest, diff::MAX_DIFF)
-        });
+        let mut change = None;
         self.status.resource(self.res, |r| {
             r.last_change = Some(SystemTime::now());
-            r.diff = diff;
+            r.diff = None;
+            r.changes += 1;
+            // A secret file's contents never reach the registry, not even capped.
+            change = (!r.secret).then_some(r.changes);
         });
+        let Some(change) = change else {
+            return;
+        };
+        // The diff is for the page, not the sync: it is worked out beside the worker
+        // (which goes on to the reload), from copies of the two versions.
+        let (status, name) = (Arc::clone(&self.status), self.res.name.clone());
+        let dest = self.res.dest.display().to_string();
+        let (old, new) = (old.unwrap_or_default().to_vec(), new.to_vec());
+        let work = move || {
+            let diff = diff::capped(&old, &new, &dest, diff::MAX_DIFF);
+            if let Some(r) = status.lock().resources.get_mut(&name)
+                && r.changes == change
+            {
+                r.diff = Some(diff);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(work)),
+            Err(_) => work(),
+        }
     }
 }
 

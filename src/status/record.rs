@@ -33,8 +33,12 @@ pub(super) struct ResourceRecord {
     /// When, `runtime` or `reload`, and whether it worked.
     pub last_reload: Option<(SystemTime, &'static str, bool)>,
     pub last_error: Option<FailureRecord>,
-    /// The last change's diff and whether it was cut; `None` for a secret resource.
+    /// The last change's diff and whether it was cut; `None` for a secret resource (and
+    /// while it is being worked out).
     pub diff: Option<(String, bool)>,
+    /// Changes recorded so far: a diff worked out in the background is kept only if no
+    /// later change has come meanwhile.
+    pub changes: u64,
 }
 
 /// An error as recorded.
@@ -77,6 +81,7 @@ impl ResourceRecord {
             last_reload: None,
             last_error: None,
             diff: None,
+            changes: 0,
         }
     }
 

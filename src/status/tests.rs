@@ -213,3 +213,28 @@ fn the_json_reads_back_as_the_same_report() {
     );
     assert!(table.contains("connection refused"), "{table}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diffs_are_worked_out_beside_the_sync_and_only_the_last_change_kept() {
+    let s = Status::new();
+    let r = res("web", Some(0o644));
+    s.add_resource(&r);
+    let o = s.observer(&r);
+    o.rendered(1, 0o644);
+    // A slow diff (a large file) and a quick one right after: the quick one must win.
+    let big_old: String = (0..20_000).map(|i| format!("server a{i}\n")).collect();
+    let big_new: String = (0..20_000).map(|i| format!("server b{i}\n")).collect();
+    o.replaced(Some(big_old.as_bytes()), big_new.as_bytes());
+    o.replaced(Some(b"x\n"), b"y\n");
+    let diff = || s.lock().resources["web"].diff.clone();
+    for _ in 0..500 {
+        if diff().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Give the slow one time to finish too: it must not replace the later diff.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (text, _) = diff().expect("the last change's diff");
+    assert!(text.contains("-x\n+y\n"), "{text}");
+}
