@@ -55,7 +55,9 @@
 //!   the per-resource [`template::EntryCache`] a daemon's worker reuses them from;
 //!   the strict `base64_decode` (Go's strict decoder, through the `base64` crate);
 //!   `template/safe` (the `addr`, `ident`, `token` filters and the strict `base`) and
-//!   `template/limits` (a render's size limit and cancel flag).
+//!   `template/limits` (a render's size limit and cancel flag); `template/fragments`
+//!   (incremental rendering: each pure loop body's output per element, kept between a
+//!   resource's renders and spliced, so a change re-renders only the elements it touched).
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
 //!     `parse` (into `ast`; `parse/controls`, `parse/pipeline`, `parse/literal`), `exec`
 //!     (the evaluator; argument checks in `exec/args`, dispatch in `call`, bodies in

@@ -10,6 +10,8 @@ use std::sync::{Mutex, PoisonError};
 
 use tera::Value;
 
+use super::fragments::FragmentCache;
+
 #[derive(serde::Serialize)]
 struct Kv<'a> {
     key: &'a str,
@@ -31,9 +33,12 @@ fn parts(e: &Value) -> Option<(&str, &str)> {
 
 /// The lists `gets` returned during one resource's last render, by pattern. An entry is
 /// a pure function of its key and value, so reusing one can never change the output.
+/// It also holds the resource's loop fragments ([`FragmentCache`]), which live and die
+/// with the same renders.
 #[derive(Debug, Default)]
 pub struct EntryCache {
     lists: Mutex<Lists>,
+    fragments: FragmentCache,
 }
 
 #[derive(Debug, Default)]
@@ -79,12 +84,18 @@ impl EntryCache {
         list
     }
 
-    /// Ends a render: lists it did not ask for are dropped.
+    /// The loop fragments of the resource's last render.
+    pub fn fragments(&self) -> &FragmentCache {
+        &self.fragments
+    }
+
+    /// Ends a render: lists and loop fragments it did not ask for are dropped.
     pub fn finish_render(&self) {
         let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
         let render = lists.render;
         lists.by_pattern.retain(|_, (used, _)| *used == render);
         lists.render += 1;
+        self.fragments.finish_render();
     }
 
     /// How many entries the cache holds.

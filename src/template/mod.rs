@@ -4,6 +4,7 @@
 pub mod confd_funcs;
 pub mod convert;
 pub mod entries;
+pub mod fragments;
 pub mod funcs;
 pub mod glob;
 pub mod go;
@@ -252,12 +253,14 @@ impl Engine {
         limits: &RenderLimits,
     ) -> Result<Vec<u8>, TemplateError> {
         if let Some(t) = self.go.get(name) {
-            return t
-                .render_with(&view, limits)
-                .map_err(|e| TemplateError::Render {
-                    name: name.to_string(),
-                    message: e.to_string(),
-                });
+            let out = t.render_with(&view, limits);
+            if let Some(cache) = view.cache() {
+                cache.finish_render();
+            }
+            return out.map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                message: e.to_string(),
+            });
         }
         let ctx = Context::new();
         let cache = view.cache().cloned();

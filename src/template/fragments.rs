@@ -1,0 +1,326 @@
+//! Incremental rendering: the output of each iteration of a loop over the store, kept
+//! from one render of a resource to the next, so a change of one key under a prefix of
+//! 100,000 renders one loop body instead of 100,000.
+//!
+//! An engine uses this only for a loop whose body's output is a pure function of the
+//! element it iterates over (it reads nothing else: no other variable, no store
+//! function, no environment, no clock) — each engine decides that from the template's
+//! syntax before it asks. Such a body renders the same bytes for the same element, so a
+//! fragment can be reused wherever the element is the same; an element is known by a
+//! 128-bit SipHash of its parts under a key drawn at random per process (elements are
+//! written by the instances, so the hash is keyed: nobody can make two elements collide
+//! on purpose).
+//!
+//! Per loop the cache keeps one buffer with the fragments of the last render end to end
+//! (exactly the loop's output) and, per element, its hash and where its fragment ends:
+//! 24 bytes per element beside the output itself. A render walks its elements in order
+//! against the previous render's: an unchanged element is found at the cursor and its
+//! fragment copied; one missing from the cursor's neighbourhood is looked up in an index
+//! built on the second such miss in a row (keys deleted in bulk, an order that changed); anything
+//! else is rendered and recorded.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use siphasher::sip128::{Hasher128, SipHasher13};
+
+/// Which loop: the template it is written in and where (the engine's own offset).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoopKey {
+    /// The template's name.
+    pub template: String,
+    /// Where the loop starts in it.
+    pub at: usize,
+}
+
+/// An element of a loop, as the keyed hash of its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ident(u128);
+
+/// The process's SipHash key.
+static KEY: LazyLock<(u64, u64)> = LazyLock::new(|| {
+    let s = std::hash::RandomState::new();
+    (s.hash_one(0x5eed_u64), s.hash_one(0xfeed_u64))
+});
+
+impl Ident {
+    /// The ident of an element made of `parts` (each length-prefixed, so `("ab", "c")`
+    /// and `("a", "bc")` differ).
+    pub fn of(parts: &[&[u8]]) -> Ident {
+        let (k0, k1) = *KEY;
+        let mut h = SipHasher13::new_with_keys(k0, k1);
+        for p in parts {
+            h.write_usize(p.len());
+            h.write(p);
+        }
+        Ident(h.finish128().as_u128())
+    }
+}
+
+/// One loop's fragments from one render.
+#[derive(Debug, Default)]
+struct Fragments {
+    /// The fragments end to end.
+    out: Vec<u8>,
+    /// Per element in render order: its ident and where its fragment ends in `out`.
+    items: Vec<(Ident, usize)>,
+}
+
+impl Fragments {
+    fn fragment(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.items[i - 1].1 };
+        &self.out[start..self.items[i].1]
+    }
+
+    fn push(&mut self, ident: Ident, fragment: &[u8]) {
+        self.out.extend_from_slice(fragment);
+        self.items.push((ident, self.out.len()));
+    }
+}
+
+/// How far past the cursor an element is looked for before the index is built.
+const NEAR: usize = 4;
+
+/// One loop being rendered: the previous render's fragments and the ones of this render.
+#[derive(Debug)]
+pub struct LoopRun {
+    key: LoopKey,
+    prev: Fragments,
+    next: Fragments,
+    cursor: usize,
+    /// Ident -> position in `prev`, built on the first miss near the cursor.
+    index: Option<HashMap<Ident, usize>>,
+    /// Elements in a row not found near the cursor.
+    misses: usize,
+    /// Fragments reused and rendered so far.
+    reused: usize,
+    rendered: usize,
+}
+
+impl LoopRun {
+    fn find(&mut self, ident: Ident) -> Option<usize> {
+        let end = (self.cursor + NEAR).min(self.prev.items.len());
+        if let Some(i) = (self.cursor..end).find(|&i| self.prev.items[i].0 == ident) {
+            self.cursor = i + 1;
+            self.misses = 0;
+            return Some(i);
+        }
+        // One miss is a new element (the cursor stays for the next one); two in a row
+        // mean the cursor lost its place (keys deleted in bulk, a new order).
+        self.misses += 1;
+        if self.index.is_none() && self.misses < 2 {
+            return None;
+        }
+        let prev = &self.prev;
+        let index = self.index.get_or_insert_with(|| {
+            prev.items
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect()
+        });
+        let i = *index.get(&ident)?;
+        if i >= self.cursor {
+            self.cursor = i + 1;
+        }
+        self.misses = 0;
+        Some(i)
+    }
+
+    /// Appends the fragment the last render made for `ident` to `out` and returns true,
+    /// or returns false when there is none (render the body, then [`LoopRun::record`]).
+    pub fn reuse(&mut self, ident: Ident, out: &mut Vec<u8>) -> bool {
+        let Some(i) = self.find(ident) else {
+            return false;
+        };
+        let fragment = self.prev.fragment(i);
+        out.extend_from_slice(fragment);
+        self.next.out.extend_from_slice(fragment);
+        self.next.items.push((ident, self.next.out.len()));
+        self.reused += 1;
+        true
+    }
+
+    /// Keeps `fragment`, just rendered for `ident`, for the next render.
+    pub fn record(&mut self, ident: Ident, fragment: &[u8]) {
+        self.next.push(ident, fragment);
+        self.rendered += 1;
+    }
+
+    /// Fragments reused so far in this run.
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+
+    /// Bodies rendered so far in this run.
+    pub fn rendered(&self) -> usize {
+        self.rendered
+    }
+}
+
+/// The fragments of every cacheable loop of one resource's templates.
+#[derive(Debug, Default)]
+pub struct FragmentCache {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Loop -> (the render that last ran it, its fragments).
+    loops: HashMap<LoopKey, (u64, Fragments)>,
+    /// Loops begun in the current render (a loop run twice in one render, from a
+    /// template called twice, is rendered plainly the second time).
+    begun: Vec<LoopKey>,
+    render: u64,
+}
+
+impl FragmentCache {
+    /// Starts loop `key` of this render, with what its previous run left; `None` when it
+    /// already ran in this render (render it plainly).
+    pub fn begin(&self, key: LoopKey) -> Option<LoopRun> {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.begun.contains(&key) {
+            return None;
+        }
+        s.begun.push(key.clone());
+        let prev = s.loops.remove(&key).map(|(_, f)| f).unwrap_or_default();
+        let capacity = (prev.out.len(), prev.items.len());
+        Some(LoopRun {
+            key,
+            prev,
+            next: Fragments {
+                out: Vec::with_capacity(capacity.0),
+                items: Vec::with_capacity(capacity.1),
+            },
+            cursor: 0,
+            index: None,
+            misses: 0,
+            reused: 0,
+            rendered: 0,
+        })
+    }
+
+    /// Keeps a loop's run that ended without an error for the next render. A run that is
+    /// not finished (the render failed or was cancelled) is simply dropped: that loop
+    /// renders in full next time.
+    pub fn finish(&self, run: LoopRun) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let render = s.render;
+        s.loops.insert(run.key, (render, run.next));
+    }
+
+    /// Ends a render: loops it did not run are dropped.
+    pub fn finish_render(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let render = s.render;
+        s.loops.retain(|_, (used, _)| *used == render);
+        s.begun.clear();
+        s.render += 1;
+    }
+
+    /// Forgets everything (a render failed: its loops may have been cut short).
+    pub fn clear(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.loops.clear();
+        s.begun.clear();
+    }
+
+    /// Elements kept over all loops.
+    pub fn len(&self) -> usize {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.loops.values().map(|(_, f)| f.items.len()).sum()
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> LoopKey {
+        LoopKey {
+            template: "t".into(),
+            at: 7,
+        }
+    }
+
+    /// Renders `elems` through the cache as a loop whose body is `<e>;`, returning the
+    /// output and how many bodies were rendered.
+    fn run(c: &FragmentCache, elems: &[&str]) -> (String, usize) {
+        let mut out = b"head|".to_vec();
+        let mut r = c
+            .begin(key())
+            .expect("first run of the loop in this render");
+        for e in elems {
+            let id = Ident::of(&[e.as_bytes()]);
+            if !r.reuse(id, &mut out) {
+                let start = out.len();
+                out.extend_from_slice(format!("<{e}>;").as_bytes());
+                let frag = out[start..].to_vec();
+                r.record(id, &frag);
+            }
+        }
+        let rendered = r.rendered();
+        c.finish(r);
+        c.finish_render();
+        (String::from_utf8(out).unwrap(), rendered)
+    }
+
+    fn plain(elems: &[&str]) -> String {
+        let mut s = "head|".to_string();
+        for e in elems {
+            s.push_str(&format!("<{e}>;"));
+        }
+        s
+    }
+
+    #[test]
+    fn idents_separate_their_parts() {
+        assert_ne!(Ident::of(&[b"ab", b"c"]), Ident::of(&[b"a", b"bc"]));
+        assert_eq!(Ident::of(&[b"a", b"b"]), Ident::of(&[b"a", b"b"]));
+    }
+
+    #[test]
+    fn unchanged_elements_are_reused_and_changes_rendered() {
+        let c = FragmentCache::default();
+        let all: Vec<String> = (0..100).map(|i| format!("k{i:03}")).collect();
+        let mut elems: Vec<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(run(&c, &elems), (plain(&elems), 100));
+        assert_eq!(run(&c, &elems), (plain(&elems), 0));
+        elems[50] = "changed";
+        assert_eq!(run(&c, &elems), (plain(&elems), 1));
+        // Past a bulk delete the first element is rendered again, the second finds the
+        // cursor's new place through the index.
+        elems.drain(10..40);
+        assert_eq!(run(&c, &elems), (plain(&elems), 1), "bulk delete");
+        elems.insert(0, "new");
+        elems.reverse();
+        let (out, rendered) = run(&c, &elems);
+        assert_eq!(out, plain(&elems), "order changed");
+        assert!(rendered <= 2, "{rendered} bodies rendered after a reversal");
+        assert_eq!(c.len(), elems.len());
+    }
+
+    #[test]
+    fn a_loop_runs_cached_once_per_render_and_unused_loops_go() {
+        let c = FragmentCache::default();
+        let r = c.begin(key()).unwrap();
+        assert!(c.begin(key()).is_none());
+        c.finish(r);
+        c.finish_render();
+        assert!(c.begin(key()).is_some());
+        c.finish_render();
+        c.finish_render();
+        assert!(c.is_empty());
+        let mut r = c.begin(key()).unwrap();
+        r.record(Ident::of(&[b"x"]), b"x");
+        drop(r);
+        c.finish_render();
+        assert!(c.is_empty(), "an unfinished run keeps nothing");
+    }
+}
