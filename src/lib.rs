@@ -109,6 +109,7 @@
 //! - [`systemd`]: `sd_notify` (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 //! - [`signals`]: SIGTERM/SIGINT to the shutdown token.
 //! - [`logging`]: the log filter `run` and `register` share.
+//! - [`memory`]: freed memory given back to the system (`malloc_trim`) after large frees.
 //! - [`register`]: `confsync register`: keys kept alive with a TTL while a health check
 //!   passes; etcd leases, Redis `SET EX`; clean deregistration on SIGTERM.
 //!   `register/docker*` (`--from-docker`): every running container of a Docker engine
@@ -129,6 +130,7 @@ pub mod haproxy;
 pub mod http;
 pub mod logging;
 pub mod manual;
+pub mod memory;
 pub mod metrics;
 pub mod register;
 pub mod resource;

@@ -12,6 +12,9 @@ use crate::backend::{Change, KvMap};
 pub const DEFAULT_MAX_VALUE_SIZE: usize = 1 << 20;
 /// A backend's `max_keys` when it sets none.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+/// Keys replaced or changed at once past which the memory freed is handed back to the
+/// system ([`crate::memory::freed`]).
+const LARGE: usize = 10_000;
 
 /// What one backend's data may hold. Keys and values are written by the instances
 /// themselves, so a huge value or a million keys must not reach a template that loops
@@ -121,6 +124,10 @@ impl Store {
             // cloned, its nodes are full (a clone keeps the listing's half-empty ones).
             self.kvs = Arc::new(fresh.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
         }
+        if fresh.len() + self.kvs.len() >= LARGE {
+            // The listing (and the map it replaced) go now.
+            crate::memory::freed();
+        }
         changed
     }
 
@@ -154,6 +161,9 @@ impl Store {
                 }
             }
             changed.push(key);
+        }
+        if changed.len() >= LARGE {
+            crate::memory::freed();
         }
         changed
     }

@@ -98,6 +98,7 @@ pub async fn run(
         ));
     }
     services.health.set_running(true);
+    tokio::spawn(crate::memory::run(shutdown.clone()));
     let state_dir = cfg.state_dir();
     let owed = OwedReloads::open(state_dir.as_deref());
     owed.retain(set.resources.iter().map(|r| r.dest.as_path()));

@@ -295,6 +295,10 @@ async fn reload(res: &Resource, pass: Pass<'_>) -> Result<Duration, SyncError> {
 /// What [`update`] did, the keys it left out, and how HAProxy's runtime was used.
 type Updated = (Outcome, Vec<Excluded>, Option<crate::haproxy::Attempt>);
 
+/// A rendered file this large leaves enough freed memory behind (its render, the copy
+/// it replaced) to hand back to the system ([`crate::memory::freed`]).
+const LARGE_FILE: usize = 1 << 20;
+
 /// Render, compare, stage, check, apply through HAProxy's Runtime API where it can, and
 /// swap; the reload is [`sync`]'s.
 async fn update(
@@ -394,8 +398,11 @@ async fn update(
         }
         return Err(io("cannot replace", dest, e));
     }
+    if rendered.len() >= LARGE_FILE {
+        crate::memory::freed();
+    }
     if let Some(o) = pass.observer {
-        o.replaced(current.bytes.as_deref(), &rendered);
+        o.replaced(current.bytes, rendered);
     }
     Ok((Outcome::Updated(t), excluded, runtime))
 }

@@ -249,7 +249,7 @@ impl Observer for Tracker<'_> {
         });
     }
 
-    fn replaced(&self, old: Option<&[u8]>, new: &[u8]) {
+    fn replaced(&self, old: Option<Vec<u8>>, new: Vec<u8>) {
         let mut change = None;
         self.status.resource(self.res, |r| {
             r.last_change = Some(SystemTime::now());
@@ -262,10 +262,10 @@ impl Observer for Tracker<'_> {
             return;
         };
         // The diff is for the page, not the sync: it is worked out beside the worker
-        // (which goes on to the reload), from copies of the two versions.
+        // (which goes on to the reload), from the two versions the sync handed over.
         let (status, name) = (Arc::clone(&self.status), self.res.name.clone());
         let dest = self.res.dest.display().to_string();
-        let (old, new) = (old.unwrap_or_default().to_vec(), new.to_vec());
+        let old = old.unwrap_or_default();
         let work = move || {
             let diff = diff::capped(&old, &new, &dest, diff::MAX_DIFF);
             if let Some(r) = status.lock().resources.get_mut(&name)

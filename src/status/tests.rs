@@ -43,7 +43,7 @@ fn a_change_then_a_refused_check_are_both_reported() {
     s.backend_current("default", SystemTime::now(), false);
     let o = s.observer(&r);
     o.rendered(3, 0o644);
-    o.replaced(Some(b"a\n"), b"b\n");
+    o.replaced(Some(b"a\n".to_vec()), b"b\n".to_vec());
     let ok = updated();
     s.synced(
         &r,
@@ -101,7 +101,7 @@ fn a_file_others_cannot_read_shows_no_contents() {
     assert!(s.report().resources[0].secret);
     let o = s.observer(&r);
     o.rendered(1, 0o600);
-    o.replaced(None, b"password secret\n");
+    o.replaced(None, b"password secret\n".to_vec());
     let e = check_failed(&r);
     s.synced(
         &r,
@@ -130,7 +130,7 @@ fn a_file_made_secret_drops_what_was_shown_before() {
     s.add_resource(&r);
     let o = s.observer(&r);
     o.rendered(1, 0o644);
-    o.replaced(None, b"x\n");
+    o.replaced(None, b"x\n".to_vec());
     let e = check_failed(&r);
     let refused = ResourceState::Refused("check failed".into());
     let end = |e| Ending {
@@ -175,7 +175,7 @@ fn one_report_holds_a_bounded_amount_of_diff() {
         let r = res(&format!("r{i:04}"), Some(0o644));
         s.add_resource(&r);
         s.observer(&r).rendered(1, 0o644);
-        s.observer(&r).replaced(None, &big);
+        s.observer(&r).replaced(None, big.clone());
     }
     let rep = s.report();
     let total: usize = rep
@@ -224,8 +224,11 @@ async fn diffs_are_worked_out_beside_the_sync_and_only_the_last_change_kept() {
     // A slow diff (a large file) and a quick one right after: the quick one must win.
     let big_old: String = (0..20_000).map(|i| format!("server a{i}\n")).collect();
     let big_new: String = (0..20_000).map(|i| format!("server b{i}\n")).collect();
-    o.replaced(Some(big_old.as_bytes()), big_new.as_bytes());
-    o.replaced(Some(b"x\n"), b"y\n");
+    o.replaced(
+        Some(big_old.clone().into_bytes()),
+        big_new.clone().into_bytes(),
+    );
+    o.replaced(Some(b"x\n".to_vec()), b"y\n".to_vec());
     let diff = || s.lock().resources["web"].diff.clone();
     for _ in 0..500 {
         if diff().is_some() {

@@ -40,8 +40,16 @@ use errors::ListError;
 const KIND: &str = "etcd";
 /// Where etcd listens when no `--node` is given (as confd does).
 const DEFAULT_NODE: &str = "http://127.0.0.1:2379";
-/// Keys fetched per range request; larger prefixes are read in pages at one revision.
-const PAGE: i64 = 5000;
+/// Keys fetched by a prefix's first range request; a larger prefix is read in pages at
+/// one revision. etcd counts the whole remaining range for every page it answers (3.4),
+/// so small pages cost it O(N) each: 20 pages of 5,000 keys cost it 0.93 s of CPU at
+/// 100,000 keys against 0.35 s in pages of 50,000. The first page is small (most
+/// prefixes fit in it); the rest comes in pages of `MAX_PAGE`, sized by the count the
+/// first answer gives.
+const FIRST_PAGE: i64 = 10_000;
+/// Largest page after the first (about 5 MB of keys and values in a typical registry,
+/// well under `MAX_MESSAGE`).
+const MAX_PAGE: i64 = 100_000;
 /// Bound on one whole listing: an unreachable cluster must not hang a render.
 const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP connect timeout per member.
@@ -163,8 +171,9 @@ impl EtcdBackend {
         }
         for prefix in prefixes {
             let (mut start, end) = key_range(prefix);
+            let mut page = FIRST_PAGE;
             loop {
-                let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+                let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
                 if let Some(rev) = revision {
                     opts = opts.with_revision(rev);
                 }
@@ -180,6 +189,10 @@ impl EtcdBackend {
                 }
                 let more = resp.more();
                 let last = resp.kvs().last().map(|kv| kv.key().to_vec());
+                // What is left of the range (its count includes this page), in one page
+                // where it fits.
+                let left = resp.count() - resp.kvs().len() as i64;
+                page = left.clamp(1, MAX_PAGE);
                 let mut strict = Strict::new(KIND, &self.endpoint);
                 for item in resp.take_kvs() {
                     let (k, v) = item.into_key_value();

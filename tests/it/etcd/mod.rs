@@ -117,8 +117,8 @@ async fn list_reads_every_prefix_at_one_revision_and_pages_large_prefixes() {
     let p = random_prefix();
     let nodes = vec![etcd.url()];
     let mut c = writer(&nodes).await;
-    // More keys than one range page (5000) under one prefix.
-    const BIG: usize = 5100;
+    // More keys than the first range page (10,000) under one prefix.
+    const BIG: usize = 10_100;
     for chunk in (0..BIG).collect::<Vec<_>>().chunks(100) {
         let ops: Vec<TxnOp> = chunk
             .iter()
@@ -140,7 +140,7 @@ async fn list_reads_every_prefix_at_one_revision_and_pages_large_prefixes() {
     // `/a` matches `/ab` too (string prefix, as confd); `/c` is not listed.
     assert_eq!(snap.kvs.len(), BIG + 2);
     assert!(has(&snap.kvs, &format!("{p}/ab"), "2"));
-    assert!(has(&snap.kvs, &format!("{p}/big/05099"), "v5099"));
+    assert!(has(&snap.kvs, &format!("{p}/big/10099"), "v10099"));
     assert!(!snap.kvs.contains_key(&format!("{p}/c")));
 
     // A new listing sees a later write, at a later revision.
