@@ -10,27 +10,186 @@ pub const MAX_DIFF: usize = 64 * 1024;
 /// Past this the diff algorithm settles for a coarser (still correct) diff.
 const DIFF_BUDGET: Duration = Duration::from_millis(500);
 
+/// Lines of context around each change (as `diff -u`).
+const CONTEXT: usize = 3;
+
 /// The unified diff from `old` to `new` for `dest`, at most `cap` bytes, and whether
 /// it was cut there (at a line end when one is near).
+///
+/// The lines both versions share at their start and end, past the context a hunk shows,
+/// are cut off first (a byte comparison) and the hunks' line numbers shifted back: one
+/// changed line of a 100,000-line file is then a diff of seven lines, not of 200,000.
 pub fn capped(old: &[u8], new: &[u8], dest: &str, cap: usize) -> (String, bool) {
-    let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+    let t = trim(old, new);
+    let (old, new) = (
+        String::from_utf8_lossy(t.old),
+        String::from_utf8_lossy(t.new),
+    );
     let diff = similar::TextDiff::configure()
         .timeout(DIFF_BUDGET)
         .diff_lines(old.as_ref(), new.as_ref());
-    let mut unified = diff.unified_diff();
-    unified.context_radius(3).header(dest, dest);
     let mut out = Capped {
         text: String::new(),
         cap,
         full: false,
     };
     // The only error is the cap being reached, which ends the writing early.
-    let _ = write!(out, "{unified}");
+    let _ = write_unified(&mut out, &diff, dest, t.skipped);
     let Capped { mut text, full, .. } = out;
     if full && let Some(end) = text.rfind('\n').filter(|&i| i + 1 >= text.len() / 2) {
         text.truncate(end + 1);
     }
     (text, full)
+}
+
+/// `diff`'s hunks with their line numbers `skipped` lines further down.
+fn write_unified(
+    out: &mut Capped,
+    diff: &similar::TextDiff<'_, '_, str>,
+    dest: &str,
+    skipped: usize,
+) -> std::fmt::Result {
+    let mut unified = diff.unified_diff();
+    unified.context_radius(CONTEXT);
+    for (i, hunk) in unified.iter_hunks().enumerate() {
+        if i == 0 {
+            write!(out, "--- {dest}\n+++ {dest}\n")?;
+        }
+        let ops: Vec<similar::DiffOp> = hunk.ops().iter().map(|op| shift(*op, skipped)).collect();
+        writeln!(out, "{}", similar::udiff::UnifiedHunkHeader::new(&ops))?;
+        // The hunk as similar writes it, but for its header line.
+        let mut body = SkipLine {
+            out: &mut *out,
+            skipping: true,
+        };
+        write!(body, "{hunk}")?;
+    }
+    Ok(())
+}
+
+/// `op` with both its ranges `by` lines further down.
+fn shift(op: similar::DiffOp, by: usize) -> similar::DiffOp {
+    use similar::DiffOp::*;
+    match op {
+        Equal {
+            old_index,
+            new_index,
+            len,
+        } => Equal {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            len,
+        },
+        Delete {
+            old_index,
+            old_len,
+            new_index,
+        } => Delete {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+        },
+        Insert {
+            old_index,
+            new_index,
+            new_len,
+        } => Insert {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            new_len,
+        },
+        Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } => Replace {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+            new_len,
+        },
+    }
+}
+
+/// The two versions without the whole lines they share at both ends beyond
+/// [`CONTEXT`], and how many lines were cut from the start.
+struct Trimmed<'a> {
+    old: &'a [u8],
+    new: &'a [u8],
+    skipped: usize,
+}
+
+fn trim<'a>(old: &'a [u8], new: &'a [u8]) -> Trimmed<'a> {
+    let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    // Back to the start of the line the first difference is on, then CONTEXT lines up.
+    let mut start = line_start(old, same);
+    for _ in 0..CONTEXT {
+        if start == 0 {
+            break;
+        }
+        start = line_start(old, start - 1);
+    }
+    let skipped = memchr::memchr_iter(b'\n', &old[..start]).count();
+    let (old, new) = (&old[start..], &new[start..]);
+    // A file without a last newline is diffed whole at its end (similar marks it).
+    if !(old.ends_with(b"\n") && new.ends_with(b"\n")) {
+        return Trimmed { old, new, skipped };
+    }
+    let tail = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    // The shared tail from just after its first newline (a line start in both), less
+    // CONTEXT lines.
+    let shared = &old[old.len() - tail..];
+    let mut cut = match memchr::memchr(b'\n', shared) {
+        Some(i) => i + 1,
+        None => shared.len(),
+    };
+    for _ in 0..CONTEXT {
+        match memchr::memchr(b'\n', &shared[cut..]) {
+            Some(i) => cut += i + 1,
+            None => {
+                cut = shared.len();
+                break;
+            }
+        }
+    }
+    let drop = shared.len() - cut;
+    Trimmed {
+        old: &old[..old.len() - drop],
+        new: &new[..new.len() - drop],
+        skipped,
+    }
+}
+
+/// Where the line holding byte `at` of `text` starts.
+fn line_start(text: &[u8], at: usize) -> usize {
+    memchr::memrchr(b'\n', &text[..at.min(text.len())]).map_or(0, |i| i + 1)
+}
+
+/// Passes everything after the first line on to `out`.
+struct SkipLine<'o> {
+    out: &'o mut Capped,
+    skipping: bool,
+}
+
+impl Write for SkipLine<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if !self.skipping {
+            return self.out.write_str(s);
+        }
+        match s.find('\n') {
+            Some(i) => {
+                self.skipping = false;
+                self.out.write_str(&s[i + 1..])
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// A `fmt::Write` that keeps the first `cap` bytes (on a char boundary) and then fails.
@@ -76,6 +235,53 @@ mod tests {
         assert!(cut);
         assert!(d.len() <= 1000 && d.len() > 500, "{}", d.len());
         assert!(d.ends_with('\n'));
+    }
+
+    /// The diff without trimming, as similar writes it.
+    fn whole(old: &str, new: &str) -> String {
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(CONTEXT)
+            .header("/x", "/x")
+            .to_string()
+    }
+
+    #[test]
+    fn trimming_the_shared_ends_changes_nothing_in_the_diff() {
+        let lines: Vec<String> = (0..200)
+            .map(|i| format!("server s{i} 10.0.0.{i}:80\n"))
+            .collect();
+        let base: String = lines.concat();
+        let edits: Vec<Box<dyn Fn(&mut Vec<String>)>> = vec![
+            Box::new(|l| l[100] = "changed\n".into()),
+            Box::new(|l| l[0] = "first\n".into()),
+            Box::new(|l| l[199] = "last\n".into()),
+            Box::new(|l| l[2] = "near the start\n".into()),
+            Box::new(|l| l[197] = "near the end\n".into()),
+            Box::new(|l| {
+                l.remove(50);
+            }),
+            Box::new(|l| l.insert(120, "new\n".into())),
+            Box::new(|l| {
+                l[10] = "a\n".into();
+                l[15] = "b\n".into();
+                l[150] = "c\n".into();
+            }),
+            Box::new(|l| l.truncate(190)),
+            Box::new(|l| l.push("no newline".into())),
+            Box::new(|l| l[199] = "server s199 10.0.0.199:80".into()),
+            Box::new(|l| l.clear()),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut l = lines.clone();
+            edit(&mut l);
+            let new = l.concat();
+            for (a, b) in [(&base, &new), (&new, &base)] {
+                let (d, cut) = capped(a.as_bytes(), b.as_bytes(), "/x", MAX_DIFF);
+                assert!(!cut);
+                assert_eq!(d, whole(a, b), "edit {i}");
+            }
+        }
     }
 
     #[test]
