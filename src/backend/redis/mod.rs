@@ -23,7 +23,7 @@ pub(crate) mod conn;
 mod keys;
 mod watch;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -46,9 +46,44 @@ const BATCH: usize = 1000;
 /// Upper bound on SCAN steps for one prefix (a guard; SCAN always ends long before).
 const MAX_SCAN_STEPS: usize = 10_000_000;
 
-/// What one Redis key contributes under the watched prefixes: confsync keys and values
-/// (one for a string, one per field for a hash, none when it is gone or another type).
-pub(crate) type Entry = Vec<(String, String)>;
+/// What one Redis key contributes under the watched prefixes. The type is kept (not just
+/// the pairs) because a watch handles a string and a hash differently: a string maps to
+/// its confsync key by a pure function, a hash's fields have to be remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Gone, another type (list, set...), a value that is not text, or outside the prefixes.
+    Nothing,
+    /// A string key: its confsync key and value.
+    Value(String, String),
+    /// A hash: a confsync key and value per field under the prefixes (maybe none).
+    Fields(Vec<(String, String)>),
+}
+
+impl Entry {
+    /// Only what falls under `prefixes` (a hash above a prefix has fields outside it).
+    fn under(self, prefixes: &[String]) -> Self {
+        match self {
+            Self::Value(k, _) if !under_any(&k, prefixes) => Self::Nothing,
+            Self::Fields(mut f) => {
+                f.retain(|(k, _)| under_any(k, prefixes));
+                Self::Fields(f)
+            }
+            other => other,
+        }
+    }
+
+    /// Moves the keys and values into `kvs`. When a hash field and a string key stand for
+    /// the same confsync key, the Redis key added last wins (listings add in key order).
+    pub(crate) fn add_to(self, kvs: &mut KvMap) {
+        match self {
+            Self::Nothing => {}
+            Self::Value(k, v) => {
+                kvs.insert(k, v);
+            }
+            Self::Fields(f) => kvs.extend(f),
+        }
+    }
+}
 
 /// Reads and watches prefixes in Redis.
 pub struct RedisBackend {
@@ -105,8 +140,12 @@ impl RedisBackend {
                 "no connection",
             ));
         };
-        match list_entries(conn, &node.shown, &self.keys, prefixes).await {
-            Ok(entries) => Ok(snapshot_of(&entries)),
+        let mut kvs = KvMap::new();
+        let listed = list_entries(conn, &node.shown, &self.keys, prefixes, |_, e| {
+            e.add_to(&mut kvs)
+        });
+        match listed.await {
+            Ok(()) => Ok(snapshot_of(kvs)),
             Err(e) => {
                 *guard = None;
                 Err(e)
@@ -149,23 +188,24 @@ impl Backend for RedisBackend {
     }
 }
 
-/// The snapshot a set of entries stands for.
-fn snapshot_of(entries: &HashMap<String, Entry>) -> Snapshot {
-    let kvs: KvMap = entries.values().flatten().cloned().collect();
+/// A listing's keys as a snapshot (Redis has no revision).
+fn snapshot_of(kvs: KvMap) -> Snapshot {
     Snapshot {
         kvs,
         revision: None,
     }
 }
 
-/// Every Redis key under `prefixes` (plus ancestors that may be hashes), with what each
-/// contributes.
+/// Hands every Redis key under `prefixes` (plus ancestors that may be hashes) to `each`
+/// with what it contributes, in key order, so that callers build their map as the replies
+/// come instead of holding every entry first and copying them.
 async fn list_entries(
     conn: &mut MultiplexedConnection,
     shown: &str,
     keys: &KeyMap,
     prefixes: &[String],
-) -> Result<HashMap<String, Entry>, BackendError> {
+    each: impl FnMut(&str, Entry) + Send,
+) -> Result<(), BackendError> {
     let mut strict = Strict::new(KIND, shown);
     let mut store_keys = BTreeSet::new();
     for p in prefixes {
@@ -173,9 +213,7 @@ async fn list_entries(
         store_keys.extend(keys.ancestor_keys(p));
     }
     let store_keys: Vec<String> = store_keys.into_iter().collect();
-    let mut entries = fetch(conn, &mut strict, keys, prefixes, &store_keys).await?;
-    entries.retain(|_, e| !e.is_empty());
-    Ok(entries)
+    fetch(conn, &mut strict, keys, prefixes, &store_keys, each).await
 }
 
 /// Adds every key matching `pattern` to `out`, walking SCAN to the end; keys that are
@@ -212,17 +250,18 @@ async fn scan(
 }
 
 /// Reads `store_keys` with pipelined `GET` + `HGETALL` (one of the two fails with
-/// WRONGTYPE, which is how the type shows). Every requested key gets an entry, empty
-/// when the key is gone, is another type, or has nothing under `prefixes`.
+/// WRONGTYPE, which is how the type shows) and hands each to `each`, in order. Every
+/// requested key gets an entry, [`Entry::Nothing`] when the key is gone, is another type,
+/// or has nothing under `prefixes`.
 async fn fetch(
     conn: &mut MultiplexedConnection,
     strict: &mut Strict<'_>,
     keys: &KeyMap,
     prefixes: &[String],
     store_keys: &[String],
-) -> Result<HashMap<String, Entry>, BackendError> {
+    mut each: impl FnMut(&str, Entry) + Send,
+) -> Result<(), BackendError> {
     let shown = strict.endpoint();
-    let mut out = HashMap::with_capacity(store_keys.len());
     for chunk in store_keys.chunks(BATCH) {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
@@ -242,14 +281,10 @@ async fn fetch(
         }
         for (i, k) in chunk.iter().enumerate() {
             let entry = decode(strict, keys, k, &replies[2 * i], &replies[2 * i + 1])?;
-            let entry: Entry = entry
-                .into_iter()
-                .filter(|(lk, _)| under_any(lk, prefixes))
-                .collect();
-            out.insert(k.clone(), entry);
+            each(k, entry.under(prefixes));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What key `k` holds, from its GET and HGETALL replies; fields and values that are not
@@ -266,13 +301,12 @@ fn decode(
     match get {
         Ok(Value::BulkString(v)) => {
             let key = keys.to_logical(k);
-            return Ok(strict
-                .value(&key, v.clone())
-                .map(|v| (key, v))
-                .into_iter()
-                .collect());
+            return Ok(match strict.value(&key, v.clone()) {
+                Some(v) => Entry::Value(key, v),
+                None => Entry::Nothing,
+            });
         }
-        Ok(Value::Nil) => return Ok(Vec::new()),
+        Ok(Value::Nil) => return Ok(Entry::Nothing),
         Ok(_) => {}
         Err(_) if wrongtype(get) => {}
         Err(e) => return Err(failed(strict, e)),
@@ -280,15 +314,17 @@ fn decode(
     let pairs: Vec<(&Value, &Value)> = match hgetall {
         Ok(Value::Array(items)) => items.chunks_exact(2).map(|p| (&p[0], &p[1])).collect(),
         Ok(Value::Map(pairs)) => pairs.iter().map(|(f, v)| (f, v)).collect(),
-        Ok(_) => Vec::new(),
+        Ok(_) => return Ok(Entry::Nothing),
         // Lists, sets, sorted sets and streams are not part of the key mapping.
-        Err(_) if wrongtype(hgetall) => Vec::new(),
+        Err(_) if wrongtype(hgetall) => return Ok(Entry::Nothing),
         Err(e) => return Err(failed(strict, e)),
     };
-    Ok(pairs
-        .into_iter()
-        .filter_map(|(f, v)| field(strict, keys, k, bytes_of(f)?, bytes_of(v)?))
-        .collect())
+    Ok(Entry::Fields(
+        pairs
+            .into_iter()
+            .filter_map(|(f, v)| field(strict, keys, k, bytes_of(f)?, bytes_of(v)?))
+            .collect(),
+    ))
 }
 
 /// One hash field as a key and value, when both are text.
@@ -333,9 +369,9 @@ mod tests {
         let mut s = Strict::new(KIND, "test");
         let nil = Ok(Value::Nil);
         let got = decode(&mut s, &keys, "/k", &bulk(b"v\xff"), &nil).unwrap();
-        assert!(got.is_empty());
+        assert_eq!(got, Entry::Nothing);
         let got = decode(&mut s, &keys, "/k", &bulk("é".as_bytes()), &nil).unwrap();
-        assert_eq!(got, vec![("/k".to_string(), "é".to_string())]);
+        assert_eq!(got, Entry::Value("/k".to_string(), "é".to_string()));
         let hash = Ok(Value::Array(
             [&b"a\xff"[..], b"1", b"b", b"2\xfe", b"c", b"3"]
                 .iter()
@@ -343,7 +379,27 @@ mod tests {
                 .collect(),
         ));
         let got = decode(&mut s, &keys, "/h", &Ok(Value::Int(0)), &hash).unwrap();
-        assert_eq!(got, vec![("/h/c".to_string(), "3".to_string())]);
+        assert_eq!(
+            got,
+            Entry::Fields(vec![("/h/c".to_string(), "3".to_string())])
+        );
         assert_eq!(s.count(), 3);
+    }
+
+    #[test]
+    fn entries_keep_what_is_under_the_prefixes_and_build_the_map_directly() {
+        let p = vec!["/a/b".to_string()];
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        // A hash above the prefix keeps the fields under it; a string above it is left out.
+        let h = Entry::Fields(vec![pair("/a/b/x", "1"), pair("/a/c", "2")]);
+        assert_eq!(h.under(&p), Entry::Fields(vec![pair("/a/b/x", "1")]));
+        let s = Entry::Value("/a".into(), "v".into());
+        assert_eq!(s.under(&p), Entry::Nothing);
+        // A string key and a hash field standing for the same key: the later one wins.
+        let mut kvs = KvMap::new();
+        Entry::Fields(vec![pair("/a/b/x", "field")]).add_to(&mut kvs);
+        Entry::Value("/a/b/x".into(), "string".into()).add_to(&mut kvs);
+        Entry::Nothing.add_to(&mut kvs);
+        assert_eq!(kvs, KvMap::from([pair("/a/b/x", "string")]));
     }
 }

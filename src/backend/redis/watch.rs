@@ -8,6 +8,7 @@
 //! `CONFIG` is refused the session polls instead (with one warning per backend).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use super::conn::{KIND, Node, classify, describe, is_refusal};
 use super::keys::glob_escape;
 use super::{Entry, RedisBackend, fetch, list_entries, snapshot_of};
 use crate::backend::text::Strict;
-use crate::backend::{BackendError, Backoff, Change, KvMap, Snapshot, Update};
+use crate::backend::{BackendError, Backoff, Change, KvMap, Snapshot, Update, under_any};
 
 /// Most pub/sub messages handled as one batch (one fetch pipeline, one `Changes`).
 const MAX_BATCH: usize = 1024;
@@ -34,9 +35,11 @@ struct LinkState {
     /// A `Down` was sent and no `Up` yet.
     down: bool,
     backoff: Backoff,
-    /// The daemon's view as sent so far (starting from `from`): a new session's listing
-    /// is compared with it to decide whether a `Resync` is needed.
-    mirror: Mirror,
+    /// The daemon's view when the watch started, until the first listing is compared
+    /// with it (then dropped: it is a full copy of the keys).
+    from: Option<Arc<Snapshot>>,
+    /// What has been sent since, in brief.
+    sent: Sent,
 }
 
 /// How a session ended without an error.
@@ -58,7 +61,8 @@ pub(super) async fn run(
     let mut state = LinkState {
         down: false,
         backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
-        mirror: Mirror::from_kvs(from.kvs.clone()),
+        from: Some(from),
+        sent: Sent::new(RandomState::new()),
     };
     for _attempt in 0u64.. {
         if shutdown.is_cancelled() {
@@ -139,20 +143,26 @@ async fn session(
         (!matches!(notify, Notify::Refused(ref r) if r.starts_with("PSUBSCRIBE")))
             .then(|| pubsub.into_on_message());
 
-    let entries = list_entries(&mut conn, &node.shown, &backend.keys, prefixes).await?;
-    let snapshot = snapshot_of(&entries);
+    let (kvs, sent) = listing(backend, &mut conn, &node, prefixes, &state.sent).await?;
+    // Compared with the daemon's first view once, then with what was sent since.
+    let unchanged = match state.from.take() {
+        Some(from) => from.kvs == kvs,
+        None => state.sent.differs(&sent) == 0,
+    };
     if state.down {
-        tracing::info!(endpoint = %node.shown, keys = snapshot.kvs.len(), "redis is reachable again");
-        if tx.send(Update::Up).await.is_err() || tx.send(Update::Resync(snapshot)).await.is_err() {
+        tracing::info!(endpoint = %node.shown, keys = kvs.len(), "redis is reachable again");
+        if tx.send(Update::Up).await.is_err()
+            || tx.send(Update::Resync(snapshot_of(kvs))).await.is_err()
+        {
             return Ok(End::Stop);
         }
         state.down = false;
-    } else if snapshot.kvs != state.mirror.kvs && tx.send(Update::Resync(snapshot)).await.is_err() {
+    } else if !unchanged && tx.send(Update::Resync(snapshot_of(kvs))).await.is_err() {
         return Ok(End::Stop);
     }
     state.backoff.reset();
-    state.mirror = Mirror::new(entries);
-    let mirror = &mut state.mirror;
+    state.sent = sent;
+    let sent = &mut state.sent;
     let master_name = backend.target.master_name().unwrap_or_default();
 
     let mut tick = tokio::time::interval(backend.poll_interval);
@@ -167,7 +177,7 @@ async fn session(
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let resyncing = backend.resync.is_some() && !polling;
     loop {
-        let changes = tokio::select! {
+        let update = tokio::select! {
             _ = shutdown.cancelled() => return Ok(End::Stop),
             msg = next_message(&mut switches) => {
                 match msg {
@@ -179,11 +189,11 @@ async fn session(
                         );
                         return Ok(End::Switched);
                     }
-                    Some(_) => Vec::new(),
+                    Some(_) => None,
                     None => {
                         tracing::debug!("Sentinel subscription closed; relying on the master connection");
                         switches = None;
-                        Vec::new()
+                        None
                     }
                 }
             }
@@ -198,25 +208,61 @@ async fn session(
                         _ => break,
                     }
                 }
-                on_events(backend, &mut conn, &node, prefixes, &channel_prefix, &batch, mirror).await?
+                let changes = on_events(backend, &mut conn, &node, prefixes, &channel_prefix, &batch, sent).await?;
+                (!changes.is_empty()).then_some(Update::Changes(changes))
             }
             _ = tick.tick(), if polling => {
-                let entries = list_entries(&mut conn, &node.shown, &backend.keys, prefixes).await?;
-                mirror.replace(entries)
+                relist(backend, &mut conn, &node, prefixes, sent).await?.map(|(s, _)| s)
             }
             _ = resync.tick(), if resyncing => {
-                let entries = list_entries(&mut conn, &node.shown, &backend.keys, prefixes).await?;
-                let changes = mirror.replace(entries);
-                if !changes.is_empty() {
-                    tracing::info!(endpoint = %node.shown, keys = changes.len(), "periodic resync found keys no notification reported");
-                }
-                changes
+                let found = relist(backend, &mut conn, &node, prefixes, sent).await?;
+                found.map(|(s, keys)| {
+                    tracing::info!(endpoint = %node.shown, keys, "periodic resync found keys no notification reported");
+                    s
+                })
             }
         };
-        if !changes.is_empty() && tx.send(Update::Changes(changes)).await.is_err() {
+        if let Some(u) = update
+            && tx.send(u).await.is_err()
+        {
             return Ok(End::Stop);
         }
     }
+}
+
+/// A full listing: its keys and values, and a fresh [`Sent`] for them (comparable with
+/// `like`).
+async fn listing(
+    backend: &RedisBackend,
+    conn: &mut MultiplexedConnection,
+    node: &Node,
+    prefixes: &[String],
+    like: &Sent,
+) -> Result<(KvMap, Sent), BackendError> {
+    let mut kvs = KvMap::new();
+    let mut sent = like.fresh();
+    list_entries(conn, &node.shown, &backend.keys, prefixes, |k, e| {
+        sent.learn(k, &e);
+        e.add_to(&mut kvs);
+    })
+    .await?;
+    Ok((kvs, sent))
+}
+
+/// Lists again (polling, periodic resync): a `Resync` and how many Redis keys differ
+/// from what was sent, or `None` when nothing does. The daemon diffs the `Resync`
+/// against its store, so only the keys that really changed render.
+async fn relist(
+    backend: &RedisBackend,
+    conn: &mut MultiplexedConnection,
+    node: &Node,
+    prefixes: &[String],
+    sent: &mut Sent,
+) -> Result<Option<(Update, usize)>, BackendError> {
+    let (kvs, fresh) = listing(backend, conn, node, prefixes, sent).await?;
+    let differ = sent.differs(&fresh);
+    *sent = fresh;
+    Ok((differ > 0).then(|| (Update::Resync(snapshot_of(kvs)), differ)))
 }
 
 async fn next_message(stream: &mut Option<PubSubStream>) -> Option<redis::Msg> {
@@ -322,7 +368,7 @@ async fn on_events(
     prefixes: &[String],
     channel_prefix: &str,
     batch: &[redis::Msg],
-    mirror: &mut Mirror,
+    sent: &mut Sent,
 ) -> Result<Vec<Change>, BackendError> {
     let mut order: Vec<String> = Vec::new();
     let mut last: HashMap<String, bool> = HashMap::new();
@@ -343,93 +389,171 @@ async fn on_events(
             order.push(key.to_string());
         }
     }
-    let mut changes = Vec::new();
     let to_fetch: Vec<String> = order
         .iter()
         .filter(|k| last.get(*k) == Some(&false))
         .cloned()
         .collect();
-    let mut fetched = if to_fetch.is_empty() {
-        HashMap::new()
-    } else {
+    let mut fetched: HashMap<String, Entry> = HashMap::with_capacity(to_fetch.len());
+    if !to_fetch.is_empty() {
         let mut strict = Strict::new(KIND, &node.shown);
-        fetch(conn, &mut strict, &backend.keys, prefixes, &to_fetch).await?
-    };
+        fetch(
+            conn,
+            &mut strict,
+            &backend.keys,
+            prefixes,
+            &to_fetch,
+            |k, e| {
+                fetched.insert(k.to_string(), e);
+            },
+        )
+        .await?;
+    }
+    let mut changes = Vec::new();
     for key in order {
-        let entry = fetched.remove(&key).unwrap_or_default();
-        changes.extend(mirror.update(&key, entry));
+        let entry = fetched.remove(&key).unwrap_or(Entry::Nothing);
+        let as_string = Some(backend.keys.to_logical(&key)).filter(|k| under_any(k, prefixes));
+        changes.extend(sent.update(key, as_string, entry));
     }
     Ok(changes)
 }
 
-/// What the daemon holds, by Redis key, so an event on one key yields exact changes
-/// (a deleted hash removes every field it had; a field removed by HDEL goes too).
-struct Mirror {
-    kvs: KvMap,
-    /// Redis key -> the confsync keys it produced.
-    owners: HashMap<String, Vec<String>>,
+/// What the watch has sent the daemon, in brief. The daemon's store holds the keys and
+/// values (and drops changes that change nothing), so the watch keeps no copy of them:
+/// - a string key stands for one confsync key by a pure function ([`super::KeyMap`]),
+///   so an event on it just sends its current value, or its deletion;
+/// - a hash stands for one confsync key per field, so the fields it produced are kept
+///   (sorted) to tell HDEL and DEL which keys to delete;
+/// - each Redis key's output has a 64-bit fingerprint, 16 bytes a key, so a listing after
+///   a reconnect, a poll or a periodic resync sends a `Resync` only when something
+///   differs (and can say how much). The hasher is keyed at random per watch, so keys
+///   written to collide on purpose cannot hide a change.
+struct Sent {
+    /// Redis hash -> the confsync keys its fields produced under the prefixes, sorted
+    /// and unique; only hashes that produced any.
+    hashes: HashMap<String, Box<[Box<str>]>>,
+    /// Fingerprint of a Redis key -> fingerprint of what it produced (keys that
+    /// produced nothing are absent).
+    prints: HashMap<u64, u64>,
+    hasher: RandomState,
 }
 
-impl Mirror {
-    /// A view known only as keys and values (the daemon's `from`): which Redis key owns
-    /// what is learnt from the first listing.
-    fn from_kvs(kvs: KvMap) -> Self {
+impl Sent {
+    fn new(hasher: RandomState) -> Self {
         Self {
-            kvs,
-            owners: HashMap::new(),
+            hashes: HashMap::new(),
+            prints: HashMap::new(),
+            hasher,
         }
     }
 
-    fn new(entries: HashMap<String, Entry>) -> Self {
-        let mut m = Self {
-            kvs: KvMap::new(),
-            owners: HashMap::new(),
+    /// An empty record whose fingerprints compare with this one's.
+    fn fresh(&self) -> Self {
+        Self::new(self.hasher.clone())
+    }
+
+    /// A listing found `entry` at Redis key `key`.
+    fn learn(&mut self, key: &str, entry: &Entry) {
+        if let Some(p) = self.print(entry) {
+            self.prints.insert(self.hasher.hash_one(key), p);
+        }
+        if let Some(fields) = field_set(entry) {
+            self.hashes.insert(key.to_string(), fields);
+        }
+    }
+
+    /// How many Redis keys produce something else in `other` (added, changed or gone).
+    fn differs(&self, other: &Sent) -> usize {
+        let changed = other
+            .prints
+            .iter()
+            .filter(|(k, p)| self.prints.get(k) != Some(p))
+            .count();
+        let gone = self
+            .prints
+            .keys()
+            .filter(|k| !other.prints.contains_key(k))
+            .count();
+        changed + gone
+    }
+
+    /// Redis key `key` now holds `entry`; `as_string` is the confsync key it stands for
+    /// as a string, when that is under the prefixes. Returns the changes to send, in
+    /// O(fields): deletions first, then every key the entry produces (so a key both
+    /// removed and produced ends up set).
+    fn update(&mut self, key: String, as_string: Option<String>, entry: Entry) -> Vec<Change> {
+        let id = self.hasher.hash_one(&key);
+        match self.print(&entry) {
+            Some(p) => self.prints.insert(id, p),
+            None => self.prints.remove(&id),
         };
-        for (k, e) in entries {
-            m.update(&k, e);
-        }
-        m
-    }
-
-    /// Redis key `key` now holds `entry` (empty: gone); returns what changed.
-    fn update(&mut self, key: &str, entry: Entry) -> Vec<Change> {
-        let old = self.owners.remove(key).unwrap_or_default();
-        let mut changes = Vec::new();
-        let new_keys: Vec<String> = entry.iter().map(|(k, _)| k.clone()).collect();
-        for (k, v) in entry {
-            if self.kvs.get(&k) != Some(&v) {
-                self.kvs.insert(k.clone(), v.clone());
-                changes.push((k, Some(v)));
+        let fresh = field_set(&entry);
+        let (key, old) = match self.hashes.remove_entry(&key) {
+            Some((k, old)) => (k, Some(old)),
+            None => (key, None),
+        };
+        let mut changes: Vec<Change> = match old {
+            // It was a hash: the fields it no longer has go.
+            Some(old) => removed(old, fresh.as_deref().unwrap_or_default())
+                .map(|k| (k.into_string(), None))
+                .collect(),
+            // It was a string, or nothing seen: unless a string now, the string it may
+            // have been goes (the store ignores the deletion of a key it does not hold).
+            None if !matches!(entry, Entry::Value(..)) => {
+                as_string.map(|k| (k, None)).into_iter().collect()
             }
+            None => Vec::new(),
+        };
+        if let Some(fields) = fresh {
+            self.hashes.insert(key, fields);
         }
-        for k in old {
-            if !new_keys.contains(&k) && self.kvs.remove(&k).is_some() {
-                changes.push((k, None));
-            }
-        }
-        if !new_keys.is_empty() {
-            self.owners.insert(key.to_string(), new_keys);
+        match entry {
+            Entry::Nothing => {}
+            Entry::Value(k, v) => changes.push((k, Some(v))),
+            Entry::Fields(f) => changes.extend(f.into_iter().map(|(k, v)| (k, Some(v)))),
         }
         changes
     }
 
-    /// A fresh listing replaces everything; returns the difference.
-    fn replace(&mut self, entries: HashMap<String, Entry>) -> Vec<Change> {
-        let fresh = Mirror::new(entries);
-        let mut changes: Vec<Change> = Vec::new();
-        for (k, v) in &fresh.kvs {
-            if self.kvs.get(k) != Some(v) {
-                changes.push((k.clone(), Some(v.clone())));
+    /// Fingerprint of what `entry` produces; `None` for nothing. A hash's fields are
+    /// summed, since HGETALL's order is not fixed.
+    fn print(&self, entry: &Entry) -> Option<u64> {
+        match entry {
+            Entry::Nothing => None,
+            Entry::Fields(f) if f.is_empty() => None,
+            Entry::Value(k, v) => Some(self.hasher.hash_one((0u8, k, v))),
+            Entry::Fields(f) => {
+                let sum = f
+                    .iter()
+                    .fold(0u64, |sum, kv| sum.wrapping_add(self.hasher.hash_one(kv)));
+                Some(self.hasher.hash_one((1u8, sum, f.len())))
             }
         }
-        for k in self.kvs.keys() {
-            if !fresh.kvs.contains_key(k) {
-                changes.push((k.clone(), None));
-            }
-        }
-        *self = fresh;
-        changes
     }
+}
+
+/// The confsync keys a hash entry produces, sorted and unique (each copied once);
+/// `None` for a string, or a hash with nothing under the prefixes.
+fn field_set(entry: &Entry) -> Option<Box<[Box<str>]>> {
+    let Entry::Fields(f) = entry else {
+        return None;
+    };
+    if f.is_empty() {
+        return None;
+    }
+    let mut keys: Vec<Box<str>> = f.iter().map(|(k, _)| Box::from(k.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys.into_boxed_slice())
+}
+
+/// The keys of `old` missing from `new` (both sorted), in one merge walk.
+fn removed(old: Box<[Box<str>]>, new: &[Box<str>]) -> impl Iterator<Item = Box<str>> {
+    let mut new = new.iter().peekable();
+    old.into_vec().into_iter().filter(move |k| {
+        while new.next_if(|n| *n < k).is_some() {}
+        new.peek().is_none_or(|n| *n != k)
+    })
 }
 
 #[cfg(test)]
@@ -445,40 +569,154 @@ mod tests {
         assert_eq!(merge_flags("Kg$hxe"), None);
     }
 
-    fn e(pairs: &[(&str, &str)]) -> Entry {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn fields(pairs: &[(&str, &str)]) -> Entry {
+        Entry::Fields(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn value(k: &str, v: &str) -> Entry {
+        Entry::Value(k.into(), v.into())
+    }
+
+    fn put(k: &str, v: &str) -> Change {
+        (k.into(), Some(v.into()))
+    }
+
+    fn del(k: &str) -> Change {
+        (k.into(), None)
+    }
+
+    /// An event on Redis key `key` (under the prefixes, default separator).
+    fn event(s: &mut Sent, key: &str, entry: Entry) -> Vec<Change> {
+        s.update(key.into(), Some(key.into()), entry)
+    }
+
+    fn listed(entries: &[(&str, Entry)]) -> Sent {
+        let mut s = Sent::new(RandomState::new());
+        for (k, e) in entries {
+            s.learn(k, e);
+        }
+        s
     }
 
     #[test]
-    fn mirror_tracks_hash_fields() {
-        let mut m = Mirror::new(HashMap::from([
-            ("/h".to_string(), e(&[("/h/a", "1"), ("/h/b", "2")])),
-            ("/h/c".to_string(), e(&[("/h/c", "3")])),
-        ]));
-        // HDEL b, HSET a=9
-        let c = m.update("/h", e(&[("/h/a", "9")]));
+    fn tracks_hash_fields_and_keeps_nothing_for_strings() {
+        let mut s = listed(&[
+            ("/h", fields(&[("/h/b", "2"), ("/h/a", "1")])),
+            ("/h/c", value("/h/c", "3")),
+        ]);
+        assert_eq!(s.hashes.len(), 1);
+        assert_eq!(&*s.hashes["/h"], [Box::from("/h/a"), Box::from("/h/b")]);
+        assert_eq!(s.prints.len(), 2);
+        // HDEL b, HSET a=9 and d=4: b goes first, then every field the hash has.
+        let c = event(&mut s, "/h", fields(&[("/h/d", "4"), ("/h/a", "9")]));
+        assert_eq!(c, vec![del("/h/b"), put("/h/d", "4"), put("/h/a", "9")]);
+        assert_eq!(&*s.hashes["/h"], [Box::from("/h/a"), Box::from("/h/d")]);
+        // A string event sends its value (the store drops it when unchanged).
         assert_eq!(
-            c,
-            vec![("/h/a".into(), Some("9".into())), ("/h/b".into(), None)]
+            event(&mut s, "/h/c", value("/h/c", "3")),
+            vec![put("/h/c", "3")]
         );
-        // DEL of the hash leaves the string key /h/c alone.
-        let c = m.update("/h", Vec::new());
-        assert_eq!(c, vec![("/h/a".into(), None)]);
-        assert_eq!(m.kvs.keys().collect::<Vec<_>>(), vec!["/h/c"]);
-        // Same value again: no change.
-        assert!(m.update("/h/c", e(&[("/h/c", "3")])).is_empty());
+        assert_eq!(event(&mut s, "/h/c", Entry::Nothing), vec![del("/h/c")]);
+        assert_eq!(s.hashes.len(), 1);
     }
 
     #[test]
-    fn mirror_replace_diffs() {
-        let mut m = Mirror::new(HashMap::from([("/a".to_string(), e(&[("/a", "1")]))]));
-        let c = m.replace(HashMap::from([("/b".to_string(), e(&[("/b", "2")]))]));
+    fn del_of_a_hash_deletes_its_fields_only() {
+        let mut s = listed(&[("/h", fields(&[("/h/a", "1"), ("/h/b", "2")]))]);
+        let c = event(&mut s, "/h", Entry::Nothing);
+        assert_eq!(c, vec![del("/h/a"), del("/h/b")]);
+        assert!(s.hashes.is_empty() && s.prints.is_empty());
+        // The next event on it knows no fields: only the string it may have become goes.
+        assert_eq!(event(&mut s, "/h", Entry::Nothing), vec![del("/h")]);
+        // A hash left with no field under the prefixes is forgotten too.
+        let mut s = listed(&[("/h", fields(&[("/h/a", "1")]))]);
+        assert_eq!(event(&mut s, "/h", fields(&[])), vec![del("/h/a")]);
+        assert!(s.hashes.is_empty());
+    }
+
+    #[test]
+    fn a_key_that_changes_type_leaves_nothing_behind() {
+        let mut s = listed(&[("/t", value("/t", "1"))]);
+        // string -> hash: the string's key goes, the fields come.
+        let c = event(&mut s, "/t", fields(&[("/t/x", "1"), ("/t/y", "2")]));
+        assert_eq!(c, vec![del("/t"), put("/t/x", "1"), put("/t/y", "2")]);
+        // hash -> string: every field goes.
+        let c = event(&mut s, "/t", value("/t", "2"));
+        assert_eq!(c, vec![del("/t/x"), del("/t/y"), put("/t", "2")]);
+        assert!(s.hashes.is_empty());
+        // string -> list (not mapped): the string's key goes.
+        assert_eq!(event(&mut s, "/t", Entry::Nothing), vec![del("/t")]);
+        // A hash above the prefixes: its own name is outside them, so nothing of it.
+        let c = s.update("/a".into(), None, fields(&[("/a/b/x", "1")]));
+        assert_eq!(c, vec![put("/a/b/x", "1")]);
         assert_eq!(
-            c,
-            vec![("/b".into(), Some("2".into())), ("/a".into(), None)]
+            s.update("/a".into(), None, Entry::Nothing),
+            vec![del("/a/b/x")]
         );
+    }
+
+    #[test]
+    fn a_large_hash_updates_in_one_pass() {
+        let n = 10_000;
+        let hash = |range: std::ops::Range<usize>| {
+            Entry::Fields(
+                range
+                    .map(|i| (format!("/h/{i:05}"), i.to_string()))
+                    .collect(),
+            )
+        };
+        let mut s = listed(&[("/h", hash(0..n))]);
+        // Half the fields removed, as many added: quadratic would be 10^8 comparisons.
+        let c = event(&mut s, "/h", hash(n / 2..n + n / 2));
+        assert_eq!(c.iter().filter(|(_, v)| v.is_none()).count(), n / 2);
+        assert_eq!(c.iter().filter(|(_, v)| v.is_some()).count(), n);
+        assert_eq!(c[0], del("/h/00000"));
+        assert_eq!(s.hashes["/h"].len(), n);
+        assert_eq!(&*s.hashes["/h"][0], "/h/05000");
+    }
+
+    #[test]
+    fn listings_compare_by_fingerprint() {
+        let a = listed(&[
+            ("/a", value("/a", "1")),
+            ("/h", fields(&[("/h/x", "1"), ("/h/y", "2")])),
+        ]);
+        let same = |entries: &[(&str, Entry)]| {
+            let mut s = a.fresh();
+            for (k, e) in entries {
+                s.learn(k, e);
+            }
+            a.differs(&s)
+        };
+        // HGETALL's order does not matter.
+        let h = fields(&[("/h/y", "2"), ("/h/x", "1")]);
+        assert_eq!(same(&[("/h", h.clone()), ("/a", value("/a", "1"))]), 0);
+        assert_eq!(same(&[("/h", h.clone()), ("/a", value("/a", "2"))]), 1);
+        assert_eq!(same(&[("/h", h.clone())]), 1);
+        assert_eq!(same(&[("/h", fields(&[("/h/x", "1")]))]), 2);
+        assert_eq!(
+            same(&[
+                ("/h", h),
+                ("/a", value("/a", "1")),
+                ("/b", value("/b", "1"))
+            ]),
+            1
+        );
+        // Events keep the fingerprints current: after them, the same listing is no change.
+        let mut b = a.fresh();
+        b.learn("/a", &value("/a", "1"));
+        event(&mut b, "/a", value("/a", "5"));
+        event(&mut b, "/h", fields(&[("/h/x", "1"), ("/h/y", "2")]));
+        let mut c = a.fresh();
+        c.learn("/a", &value("/a", "5"));
+        c.learn("/h", &fields(&[("/h/x", "1"), ("/h/y", "2")]));
+        assert_eq!(b.differs(&c), 0);
+        event(&mut b, "/a", Entry::Nothing);
+        assert_eq!(b.differs(&c), 1);
     }
 }
