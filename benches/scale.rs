@@ -102,14 +102,14 @@ const REDIS_BATCH: usize = 1000;
 /// The key store every tool of one backend runs against.
 enum Store {
     Etcd {
-        client: Client,
+        client: Box<Client>,
         rt: Runtime,
         url: String,
         _etcd: common::Etcd,
     },
     Redis {
         conn: redis::Connection,
-        server: common::Redis,
+        server: Box<common::Redis>,
     },
 }
 
@@ -697,7 +697,7 @@ fn main() {
                 (
                     dir,
                     Store::Etcd {
-                        client,
+                        client: Box::new(client),
                         rt,
                         url,
                         _etcd: etcd,
@@ -711,7 +711,13 @@ fn main() {
                     .expect("tempdir");
                 let server = common::Redis::start(dir.path(), &["--notify-keyspace-events", "KEA"]);
                 let conn = server.conn();
-                (dir, Store::Redis { conn, server })
+                (
+                    dir,
+                    Store::Redis {
+                        conn,
+                        server: Box::new(server),
+                    },
+                )
             }
         };
         let dirs = Dirs {
