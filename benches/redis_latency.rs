@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guard, Percentiles, free_port, ms, poll, wait_file, write};
+use common::{Guard, Percentiles, ms, poll, wait_file, write};
 
 const BIG: usize = 10_000;
 const EXPIRY_ROUNDS: usize = 15;
@@ -43,29 +43,9 @@ fn report(what: &str, mut v: Vec<Duration>) {
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let port = free_port();
-    let mut server = Command::new(common::find("redis-server", "redis-server"));
-    server
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _redis = Guard(server.spawn().expect("start redis-server"));
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-    let mut conn = poll(Duration::from_secs(5), EVERY, || {
-        client.get_connection().ok()
-    })
-    .expect("redis up");
+    let server = common::Redis::start(d, &[]);
+    let (port, client) = (server.port, &server.client);
+    let mut conn = server.conn();
 
     // 10,000 keys under /bench/big, one under /bench/ttl (separate resources and files).
     let mut pipe = redis::pipe();

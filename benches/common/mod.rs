@@ -255,6 +255,52 @@ pub fn etcd_setup(prefix: &str) -> (tempfile::TempDir, Etcd, Runtime, Client) {
     (dir, etcd, rt, client)
 }
 
+/// A redis-server (Debian's redis-server) on a free 127.0.0.1 port, its working
+/// directory one the caller owns, nothing persisted; killed on drop.
+#[cfg(feature = "redis")]
+pub struct Redis {
+    pub port: u16,
+    /// `127.0.0.1:PORT`, as confd's `-node` takes it.
+    pub node: String,
+    pub client: redis::Client,
+    _proc: Guard,
+}
+
+#[cfg(feature = "redis")]
+impl Redis {
+    /// Starts redis-server in `dir` with `args` added to its command line (such as
+    /// `--notify-keyspace-events KEA`); returns once it accepts connections.
+    pub fn start(dir: &Path, args: &[&str]) -> Redis {
+        let port = free_port();
+        let child = Command::new(find("redis-server", "redis-server"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let redis = Redis {
+            port,
+            node: format!("127.0.0.1:{port}"),
+            client: redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client"),
+            _proc: Guard(child),
+        };
+        poll(Duration::from_secs(5), Duration::from_micros(100), || {
+            redis.client.get_connection().ok()
+        })
+        .expect("redis-server did not answer within 5 s");
+        redis
+    }
+
+    /// A new synchronous connection.
+    pub fn conn(&self) -> redis::Connection {
+        self.client.get_connection().expect("redis connection")
+    }
+}
+
 /// Writes `kvs` in transactions of 100 puts.
 pub async fn put_all(client: &mut Client, kvs: impl IntoIterator<Item = (String, String)>) {
     let ops: Vec<TxnOp> = kvs
@@ -333,6 +379,12 @@ pub struct PeerBackend {
 pub const ETCD: PeerBackend = PeerBackend {
     confd: "etcdv3",
     fork: "etcd",
+    confsync_native: false,
+};
+
+pub const REDIS: PeerBackend = PeerBackend {
+    confd: "redis",
+    fork: "redis",
     confsync_native: false,
 };
 
