@@ -62,7 +62,8 @@
 //!     `parse` (into `ast`; `parse/controls`, `parse/pipeline`, `parse/literal`), `exec`
 //!     (the evaluator; argument checks in `exec/args`, dispatch in `call`, bodies in
 //!     `builtins` and `confd`, confd's function map over memkv's names in `store`, SRV
-//!     lookups in `srv`), `value`, Go's `fmt`, `quote`, `isprint`, `escape` and `time`;
+//!     lookups in `srv`; loops kept per element between renders: which in `incr`, how in
+//!     `exec/cached`), `value`, Go's `fmt`, `quote`, `isprint`, `escape` and `time`;
 //!     `vectors` are Go's own outputs, for tests.
 //!   - `template/confd_funcs`: Tera filters and functions with Go's semantics
 //!     (`go_print`, `format`, `atoi`, `to_upper`, `sort_kv_by_length`, `html`, `js`,

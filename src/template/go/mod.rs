@@ -9,7 +9,8 @@
 //! does (checked against Go 1.19's own output in `vectors`), with Go's quoting
 //! ([`quote`], [`isprint`]), escapers ([`escape`]) and `time.Time` ([`time`]). Function
 //! signatures are in [`funcs`], their bodies in [`builtins`] and [`confd`] (Go 1.19's case
-//! mapping in `case`).
+//! mapping in `case`). Loops whose body depends on its element alone ([`incr`]) reuse,
+//! across a daemon's renders, what unchanged elements rendered last time (`exec/cached`).
 
 pub mod ast;
 pub mod base64;
@@ -21,6 +22,7 @@ pub mod escape;
 pub mod exec;
 pub mod fmt;
 pub mod funcs;
+pub mod incr;
 pub mod isprint;
 mod letters;
 pub mod lex;
@@ -76,6 +78,9 @@ pub struct GoTemplate {
     trees: parse::Trees,
     /// The size of the last output, so the next render's buffer starts big enough.
     last_len: std::sync::atomic::AtomicUsize,
+    /// The name and a digest of the source: what the fragment cache knows this
+    /// template's loops by, so an edited template never reuses the old one's output.
+    loops_key: String,
 }
 
 /// Line and column (1-based) of byte `pos` in `src`.
@@ -89,6 +94,14 @@ fn position(src: &str, pos: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[start..].chars().count() + 1)
+}
+
+/// `name` with a digest of `src` (see `GoTemplate::loops_key`).
+fn loops_key(name: &str, src: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    src.hash(&mut h);
+    format!("{name}#{:016x}", h.finish())
 }
 
 /// At most 60 characters of `s` on one line (a construct quoted in a message).
@@ -119,12 +132,16 @@ impl GoTemplate {
 
     fn parse_text(name: &str, src: String, raw_bytes: bool) -> Result<Self, GoError> {
         match parse::parse(name, &src, raw_bytes) {
-            Ok(trees) => Ok(Self {
-                name: name.to_string(),
-                src,
-                trees,
-                last_len: std::sync::atomic::AtomicUsize::new(0),
-            }),
+            Ok(mut trees) => {
+                trees.cacheable = incr::cacheable_loops(&trees);
+                Ok(Self {
+                    name: name.to_string(),
+                    loops_key: loops_key(name, &src),
+                    src,
+                    trees,
+                    last_len: std::sync::atomic::AtomicUsize::new(0),
+                })
+            }
             Err(e) => {
                 let (line, column) = position(&src, e.pos);
                 Err(GoError {
@@ -195,6 +212,10 @@ impl GoTemplate {
         use std::sync::atomic::Ordering::Relaxed;
         let store = store::Store::new(view);
         let hint = self.last_len.load(Relaxed);
+        let incr = view.cache().map(|c| exec::Incremental {
+            cache: c.fragments(),
+            template: &self.loops_key,
+        });
         let out = exec::render(
             &self.trees,
             &self.src,
@@ -202,6 +223,7 @@ impl GoTemplate {
             &store,
             hint + hint / 16,
             limits,
+            incr,
         );
         if let Ok(o) = &out {
             self.last_len.store(o.len(), Relaxed);
@@ -218,5 +240,7 @@ impl GoTemplate {
     }
 }
 
+#[cfg(test)]
+mod incr_tests;
 #[cfg(test)]
 mod tests;

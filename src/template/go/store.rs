@@ -87,18 +87,26 @@ impl<'v> Store<'v> {
         pattern: &str,
         mut make: impl FnMut(&'a str, &'a str) -> T,
     ) -> Result<Vec<T>, String> {
+        Ok(self.gets_iter(pattern)?.map(|(k, v)| make(k, v)).collect())
+    }
+
+    /// [`Store::gets`] as it walks the store, for a loop that need not hold every
+    /// entry at once (an incremental render copies most of them as text).
+    pub fn gets_iter<'a>(
+        &'a self,
+        pattern: &str,
+    ) -> Result<Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a>, String> {
         let compiled = match glob::Pattern::new(pattern) {
             Ok(p) => p,
             // memkv only finds a pattern bad when it has a key to match it against.
-            Err(_) if self.is_empty() => return Ok(Vec::new()),
+            Err(_) if self.is_empty() => return Ok(Box::new(std::iter::empty())),
             Err(_) => return Err("syntax error in pattern".into()),
         };
         let literal = glob::literal_prefix(pattern);
-        Ok(self
-            .range(literal)
-            .filter(|(k, _)| compiled.matches(k))
-            .map(|(k, v)| make(k, v))
-            .collect())
+        Ok(Box::new(
+            self.range(literal)
+                .filter(move |(k, _)| compiled.matches(k)),
+        ))
     }
 
     /// memkv's `List`: the base name of a key equal to `dir`, and the first element

@@ -26,8 +26,14 @@ pub const MAX_RENDER_NESTING: usize = 5_000;
 /// twice per level, nested loops over huge sequences) in seconds instead of never.
 pub const MAX_STEPS: u64 = 200_000_000;
 
-/// A render-time error: the construct it happened at and what went wrong.
 mod args;
+mod cached;
+
+pub use cached::Incremental;
+#[cfg(test)]
+pub use cached::last_run;
+
+/// A render-time error: the construct it happened at and what went wrong.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecError {
@@ -67,10 +73,15 @@ pub struct Exec<'a> {
     limits: &'a crate::template::RenderLimits,
     /// Output size that stops the render: the resource's limit, at most [`MAX_OUTPUT`].
     max_output: usize,
+    /// The resource's loop fragments from its previous render, when it keeps them.
+    incr: Option<Incremental<'a>>,
+    /// A cacheable loop's body is being rendered: loops inside it render plainly.
+    in_cached_body: bool,
 }
 
 /// Renders the template `name` of `trees` (parsed from `src`) over `store`, into a
-/// buffer that starts with `capacity` bytes.
+/// buffer that starts with `capacity` bytes; with `incr`, cacheable loops reuse what
+/// the previous render wrote for unchanged elements.
 pub fn render<'a>(
     trees: &'a Trees,
     src: &'a str,
@@ -78,6 +89,7 @@ pub fn render<'a>(
     store: &'a Store<'a>,
     capacity: usize,
     limits: &'a crate::template::RenderLimits,
+    incr: Option<Incremental<'a>>,
 ) -> Result<Vec<u8>, ExecError> {
     let Some(root) = trees.trees.get(name) else {
         return Err(ExecError {
@@ -98,6 +110,8 @@ pub fn render<'a>(
         at: Span::default(),
         limits,
         max_output: limits.max_size.min(MAX_OUTPUT),
+        incr,
+        in_cached_body: false,
     };
     e.walk(&Value::Missing, root)?;
     Ok(e.out)
@@ -171,21 +185,27 @@ impl<'a> Exec<'a> {
                 Node::Break(_) => return Ok(Flow::Break),
                 Node::Continue(_) => return Ok(Flow::Continue),
             };
-            if self.out.len() >= self.max_output {
-                return self.fail(if self.max_output < MAX_OUTPUT {
-                    self.limits.too_large()
-                } else {
-                    format!(
-                        "the rendered output is larger than {} MiB",
-                        MAX_OUTPUT >> 20
-                    )
-                });
-            }
+            self.check_output()?;
             if flow != Flow::Next {
                 return Ok(flow);
             }
         }
         Ok(Flow::Next)
+    }
+
+    /// Stops the render once its output reached the limit.
+    fn check_output(&self) -> R<()> {
+        if self.out.len() >= self.max_output {
+            return self.fail(if self.max_output < MAX_OUTPUT {
+                self.limits.too_large()
+            } else {
+                format!(
+                    "the rendered output is larger than {} MiB",
+                    MAX_OUTPUT >> 20
+                )
+            });
+        }
+        Ok(())
     }
 
     fn print(&mut self, v: &Value<'a>) {
@@ -218,6 +238,13 @@ impl<'a> Exec<'a> {
 
     fn walk_range(&mut self, dot: &Value<'a>, c: &'a Control) -> R<Flow> {
         self.at(c.span);
+        if self.incr.is_some()
+            && !self.in_cached_body
+            && self.trees.cacheable.contains(&c.span.start)
+            && let Some(flow) = self.walk_cached_range(dot, c)?
+        {
+            return Ok(flow);
+        }
         let outer = self.vars.len();
         let val = self.eval_pipeline(dot, &c.pipe)?;
         let mark = self.vars.len();

@@ -40,6 +40,9 @@ pub struct Trees {
     /// Some tree holds a `{{template}}` (or `{{block}}`) call: evaluation may then nest
     /// as deep as the calls do, not only as deep as one tree.
     pub calls_templates: bool,
+    /// Where (the opening action's first byte) each `range` starts whose output can be
+    /// kept per element between renders (see `incr`); filled in after parsing.
+    pub cacheable: std::collections::HashSet<usize>,
 }
 
 impl Trees {

@@ -1,0 +1,174 @@
+//! A cacheable `range` (see `go::incr`) rendered incrementally: each element whose
+//! fragment the previous render kept is copied, only new or changed ones run the body.
+//!
+//! The body's output depends on its element alone, so an element is known by exactly
+//! what the body can see of it: the key and value of a `gets` entry, the string of a
+//! `getvs`, `ls` or `lsdir` element. `gets` is walked straight off the store, so an
+//! unchanged element costs a hash and a copy, not a `memkv.KVPair` in a list of all of
+//! them. The output limit and the cancel flag hold as in a plain render; a loop that
+//! fails keeps nothing (its next render runs every body again).
+
+use super::super::ast::Control;
+use super::super::funcs::Func;
+use super::super::incr::store_call;
+use super::super::value::{List, ListKind, Str, Value};
+use super::{Exec, Flow, R};
+use crate::template::RenderLimits;
+use crate::template::fragments::{FragmentCache, Ident, LoopKey, LoopRun};
+
+/// What a render needs to reuse the previous render's fragments.
+#[derive(Debug, Clone, Copy)]
+pub struct Incremental<'a> {
+    /// The resource's fragments.
+    pub cache: &'a FragmentCache,
+    /// The template's name and a digest of its source: a loop is known by this and
+    /// where it starts, so an edited template never reuses the old one's fragments.
+    pub template: &'a str,
+}
+
+/// How many fragments in a row are copied between looks at the cancel flag.
+const CANCEL_EVERY: usize = 256;
+
+/// The ident of an element, from all the body can see of it.
+fn ident(elem: &Value) -> Option<Ident> {
+    match elem {
+        Value::Kv(kv) => Some(Ident::of(&[kv.key.as_bytes(), kv.value.as_bytes()])),
+        Value::Str(s) => Some(Ident::of(&[s.as_bytes()])),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// (reused, rendered) of the last cached loop this thread finished.
+    static LAST_RUN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// (fragments reused, bodies rendered) of the last cached loop this thread finished.
+#[cfg(test)]
+pub fn last_run() -> (usize, usize) {
+    LAST_RUN.with(std::cell::Cell::get)
+}
+
+impl<'a> Exec<'a> {
+    /// Renders the cacheable range `c` through the fragment cache; `None` when it is
+    /// to be rendered plainly (no cache, or the loop already ran in this render).
+    pub(super) fn walk_cached_range(&mut self, dot: &Value<'a>, c: &'a Control) -> R<Option<Flow>> {
+        let Some(incr) = self.incr else {
+            return Ok(None);
+        };
+        let Some((func, arg)) = store_call(&c.pipe) else {
+            return Ok(None);
+        };
+        let store = self.store;
+        // A bad pattern fails as it does in a plain render.
+        let entries = match func {
+            Func::Gets => match store.gets_iter(arg) {
+                Ok(it) => Some(it),
+                Err(_) => return Ok(None),
+            },
+            _ => None,
+        };
+        let key = LoopKey {
+            template: incr.template.to_string(),
+            at: c.span.start,
+        };
+        let Some(mut run) = incr.cache.begin(key) else {
+            return Ok(None);
+        };
+        let outer = self.vars.len();
+        let done = match entries {
+            Some(it) => {
+                // The variables hold what the pipeline gave until the first element
+                // (an empty loop's `else` sees the empty list).
+                let empty = Value::List(List::new(ListKind::KvPairs, Vec::new()));
+                for v in &c.pipe.decl {
+                    self.vars.push((*v, empty.clone()));
+                }
+                let elems = it.map(|(k, v)| Value::kv(Str::Ref(k), Str::Ref(v)));
+                self.cached_elements(&mut run, c, elems)
+            }
+            None => match self.eval_pipeline(dot, &c.pipe)? {
+                Value::List(l) => {
+                    let elems = (0..l.len()).map_while(|i| l.get(i));
+                    self.cached_elements(&mut run, c, elems)
+                }
+                _ => {
+                    self.vars.truncate(outer);
+                    return Ok(None);
+                }
+            },
+        };
+        let ran = match done {
+            Ok(ran) => ran,
+            Err(e) => {
+                self.vars.truncate(outer);
+                return Err(e);
+            }
+        };
+        #[cfg(test)]
+        LAST_RUN.with(|l| l.set((run.reused(), run.rendered())));
+        incr.cache.finish(run);
+        let mut flow = Flow::Next;
+        if !ran && let Some(e) = &c.else_list {
+            flow = self.walk(dot, e)?;
+        }
+        self.vars.truncate(outer);
+        Ok(Some(flow))
+    }
+
+    /// Each element: its fragment copied, or the body rendered and kept. True when
+    /// there was an element.
+    fn cached_elements(
+        &mut self,
+        run: &mut LoopRun,
+        c: &'a Control,
+        elems: impl Iterator<Item = Value<'a>>,
+    ) -> R<bool> {
+        self.in_cached_body = true;
+        let ran = self.each_element(run, c, elems);
+        self.in_cached_body = false;
+        ran
+    }
+
+    fn each_element(
+        &mut self,
+        run: &mut LoopRun,
+        c: &'a Control,
+        elems: impl Iterator<Item = Value<'a>>,
+    ) -> R<bool> {
+        let mark = self.vars.len();
+        let decls = c.pipe.decl.len();
+        let mut ran = false;
+        let mut copied = 0usize;
+        for (i, elem) in elems.enumerate() {
+            ran = true;
+            let id = ident(&elem);
+            if let Some(id) = id
+                && run.reuse(id, &mut self.out)
+            {
+                copied += 1;
+                self.at(c.span);
+                if copied.is_multiple_of(CANCEL_EVERY) && self.limits.cancelled() {
+                    return self.fail(RenderLimits::cancelled_message());
+                }
+                self.check_output()?;
+                continue;
+            }
+            if decls > 0 {
+                self.vars[mark - 1].1 = elem.clone();
+            }
+            if decls > 1 {
+                self.vars[mark - 2].1 = Value::Int(i as i64);
+            }
+            let start = self.out.len();
+            // The body has no `break` or `continue` of its own (else it is not cacheable).
+            self.walk(&elem, &c.list)?;
+            self.vars.truncate(mark);
+            if let Some(id) = id {
+                run.record(id, &self.out[start..]);
+            }
+        }
+        Ok(ran)
+    }
+}
