@@ -57,7 +57,9 @@
 //!   `template/safe` (the `addr`, `ident`, `token` filters and the strict `base`) and
 //!   `template/limits` (a render's size limit and cancel flag); `template/fragments`
 //!   (incremental rendering: each pure loop body's output per element, kept between a
-//!   resource's renders and spliced, so a change re-renders only the elements it touched).
+//!   resource's renders and spliced, so a change re-renders only the elements it touched);
+//!   `template/loops` (finding a Tera template's cacheable loops in its source) and
+//!   `template/incremental` (rendering them through those fragments).
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
 //!     `parse` (into `ast`; `parse/controls`, `parse/pipeline`, `parse/literal`), `exec`
 //!     (the evaluator; argument checks in `exec/args`, dispatch in `call`, bodies in

@@ -39,6 +39,12 @@ fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
     })
 }
 
+/// Runs `f` with the view of the render in progress (for the cached loops, which read
+/// the store as `gets` does), or fails outside a render or once it was abandoned.
+pub(crate) fn current_view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
+    view(f)
+}
+
 fn key_arg(kwargs: &Kwargs) -> TeraResult<String> {
     kwargs.must_get::<String>("key")
 }

@@ -8,7 +8,9 @@ pub mod fragments;
 pub mod funcs;
 pub mod glob;
 pub mod go;
+pub mod incremental;
 pub mod limits;
+pub mod loops;
 pub mod safe;
 pub mod view;
 
@@ -87,6 +89,9 @@ impl EngineKind {
 /// Every template of one configuration, parsed and ready to render.
 pub struct Engine {
     tera: Tera,
+    /// The same templates with their cacheable loops rendered through the resource's
+    /// fragment cache, for renders that have one.
+    incremental: incremental::Incremental,
     /// Go templates by name (a resource's `src`).
     go: HashMap<String, GoTemplate>,
 }
@@ -120,6 +125,7 @@ impl Engine {
         funcs::register(&mut tera);
         confd_funcs::register(&mut tera);
         Self {
+            incremental: incremental::Incremental::new(&tera),
             tera,
             go: HashMap::new(),
         }
@@ -132,7 +138,9 @@ impl Engine {
             .map_err(|e| TemplateError::Load {
                 path: name.to_string(),
                 message: e.to_string(),
-            })
+            })?;
+        self.incremental.add(name, text);
+        Ok(())
     }
 
     /// Parses `text` as the Go template `name`.
@@ -265,13 +273,23 @@ impl Engine {
         let ctx = Context::new();
         let cache = view.cache().cloned();
         let mut out = limits::LimitedWriter::new(limits);
-        let done = limits::with_cancel(limits.cancel.clone(), || {
-            funcs::with_view(view, || self.tera.render_to(name, &ctx, &mut out))
+        let incremental = cache.is_some() && self.incremental.in_use();
+        let (done, loop_stopped) = limits::with_cancel(limits.cancel.clone(), || {
+            if incremental {
+                self.incremental.with_loops(limits, || {
+                    funcs::with_view(view, || {
+                        self.incremental.tera().render_to(name, &ctx, &mut out)
+                    })
+                })
+            } else {
+                let done = funcs::with_view(view, || self.tera.render_to(name, &ctx, &mut out));
+                (done, None)
+            }
         });
         if let Some(cache) = cache {
             cache.finish_render();
         }
-        match (done, out.stopped) {
+        match (done, out.stopped.or(loop_stopped)) {
             (Ok(()), _) => Ok(out.out),
             (Err(_), Some(why)) => Err(TemplateError::Render {
                 name: name.to_string(),
@@ -297,5 +315,7 @@ fn error_text(e: &tera::Error) -> String {
     text
 }
 
+#[cfg(test)]
+mod incremental_tests;
 #[cfg(test)]
 mod tests;
