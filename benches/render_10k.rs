@@ -1,8 +1,11 @@
 //! In-process render cost at 10,000 keys, the daemon's case: one key changed, the whole
 //! template rendered again (the part of change-to-file latency that is confsync's own,
 //! besides the fsync of the staged file). The same template written in Tera (without and
-//! with the daemon's entry cache) and in confd's Go dialect. Run with
-//! `cargo bench --bench render_10k`. Target (issue 10): Go within 1.5x of Tera.
+//! with the daemon's entry cache) and in confd's Go dialect (without and with the
+//! daemon's cache, whose loop fragments make the render incremental). Run with
+//! `cargo bench --bench render_10k` (`CONFSYNC_BENCH_KEYS=100000` for another size).
+//! Targets: Go within 1.5x of Tera (issue 10); with the daemon's cache, one changed key
+//! renders one loop body (issue 18).
 //!
 //! Wall time on a shared machine is noisy; for a repeatable figure count instructions:
 //! `CONFSYNC_BENCH_ROUNDS=20 valgrind --tool=callgrind target/release/deps/render_10k-*`
@@ -20,8 +23,12 @@ const KEYS: usize = 10_000;
 const ROUNDS: usize = 200;
 
 fn main() {
+    let keys_n: usize = std::env::var("CONFSYNC_BENCH_KEYS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(KEYS);
     let mut kvs = KvMap::new();
-    for i in 0..KEYS {
+    for i in 0..keys_n {
         kvs.insert(
             format!("/app/servers/web{i:05}"),
             format!("10.0.{}.{}:8080", i / 256, i % 256),
@@ -54,7 +61,12 @@ fn main() {
             "haproxy",
             Some(Arc::new(EntryCache::default())),
         ),
-        ("go", "haproxy-go", None),
+        ("go, one-shot, no cache", "haproxy-go", None),
+        (
+            "go, daemon, cache",
+            "haproxy-go",
+            Some(Arc::new(EntryCache::default())),
+        ),
     ];
     // `CONFSYNC_BENCH_ONLY=go` (or `tera`) runs only those, e.g. under callgrind.
     let only = std::env::var("CONFSYNC_BENCH_ONLY").unwrap_or_default();
@@ -66,7 +78,7 @@ fn main() {
         for round in 0..rounds {
             // One key changes between renders, as in a watch event.
             kvs.insert(
-                format!("/app/servers/web{:05}", round % KEYS),
+                format!("/app/servers/web{:05}", round % keys_n),
                 format!("10.9.9.{}:80", round % 250),
             );
             let snap = Arc::new(kvs.clone());
@@ -77,17 +89,17 @@ fn main() {
             let t = Instant::now();
             let out = engine.render(template, view).unwrap();
             times.push(t.elapsed());
-            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), KEYS + 1);
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), keys_n + 1);
         }
-        report(label, &mut times);
+        report(label, keys_n, &mut times);
     }
 }
 
-fn report(label: &str, v: &mut [Duration]) {
+fn report(label: &str, keys: usize, v: &mut [Duration]) {
     v.sort();
     let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     println!(
-        "render_10k ({label}): {KEYS} keys, {} renders: p50 {:.2} ms, p99 {:.2} ms",
+        "render_10k ({label}): {keys} keys, {} renders: p50 {:.2} ms, p99 {:.2} ms",
         v.len(),
         p(0.5),
         p(0.99)

@@ -43,8 +43,9 @@ pub fn is_plain_absolute(p: &str) -> bool {
     if b.first() != Some(&b'/') || (b.len() > 1 && b[b.len() - 1] == b'/') {
         return false;
     }
-    !b.windows(2)
-        .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'))
+    // Every `/` checked for a `/` or `.` after it (memchr: this runs on every key of a
+    // store at every render).
+    !memchr::memchr_iter(b'/', b).any(|i| matches!(b.get(i + 1), Some(b'/' | b'.')))
 }
 
 /// True when [`clean`] would return `p` unchanged.

@@ -51,6 +51,8 @@ pub struct Store {
     refused: u64,
     /// Where refusals are counted (`confsync_data_refused_total`).
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Keys changed by watch events since memory was last handed back.
+    churn: usize,
 }
 
 impl Store {
@@ -162,7 +164,11 @@ impl Store {
             }
             changed.push(key);
         }
-        if changed.len() >= LARGE {
+        // Events come in batches (a deleted prefix of 100,000 keys in hundreds): what
+        // counts is how much changed since the last hint.
+        self.churn += changed.len();
+        if self.churn >= LARGE {
+            self.churn = 0;
             crate::memory::freed();
         }
         changed

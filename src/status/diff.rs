@@ -120,8 +120,42 @@ struct Trimmed<'a> {
     skipped: usize,
 }
 
+/// Bytes compared at once while looking for where two versions part (whole blocks
+/// compare as slices, memcmp-fast; only the block where they differ goes byte by byte).
+const BLOCK: usize = 4096;
+
+/// How many bytes `a` and `b` share at their start.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many bytes `a` and `b` share at their end.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    while i + BLOCK <= n && a[n - i - BLOCK..n - i] == b[n - i - BLOCK..n - i] {
+        i += BLOCK;
+    }
+    i + a[..n - i]
+        .iter()
+        .rev()
+        .zip(b[..n - i].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 fn trim<'a>(old: &'a [u8], new: &'a [u8]) -> Trimmed<'a> {
-    let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let same = common_prefix(old, new);
     // Back to the start of the line the first difference is on, then CONTEXT lines up.
     let mut start = line_start(old, same);
     for _ in 0..CONTEXT {
@@ -136,12 +170,7 @@ fn trim<'a>(old: &'a [u8], new: &'a [u8]) -> Trimmed<'a> {
     if !(old.ends_with(b"\n") && new.ends_with(b"\n")) {
         return Trimmed { old, new, skipped };
     }
-    let tail = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let tail = common_suffix(old, new);
     // The shared tail from just after its first newline (a line start in both), less
     // CONTEXT lines.
     let shared = &old[old.len() - tail..];
@@ -282,6 +311,19 @@ mod tests {
                 assert_eq!(d, whole(a, b), "edit {i}");
             }
         }
+    }
+
+    #[test]
+    fn shared_ends_are_found_across_blocks() {
+        let a = vec![b'x'; 3 * BLOCK + 17];
+        let mut b = a.clone();
+        assert_eq!(common_prefix(&a, &b), a.len());
+        b[2 * BLOCK + 5] = b'y';
+        assert_eq!(common_prefix(&a, &b), 2 * BLOCK + 5);
+        assert_eq!(common_suffix(&a, &b), a.len() - 2 * BLOCK - 6);
+        assert_eq!(common_suffix(b"abc", b"xbc"), 2);
+        assert_eq!(common_prefix(b"ab", b"abc"), 2);
+        assert_eq!(common_suffix(b"bc", b"abc"), 2);
     }
 
     #[test]

@@ -72,11 +72,6 @@ impl Fragments {
         let start = if i == 0 { 0 } else { self.items[i - 1].1 };
         &self.out[start..self.items[i].1]
     }
-
-    fn push(&mut self, ident: Ident, fragment: &[u8]) {
-        self.out.extend_from_slice(fragment);
-        self.items.push((ident, self.out.len()));
-    }
 }
 
 /// How far past the cursor an element is looked for before the index is built.
@@ -93,6 +88,8 @@ pub struct LoopRun {
     index: Option<HashMap<Ident, usize>>,
     /// Elements in a row not found near the cursor.
     misses: usize,
+    /// Bytes of fragments this run has had so far.
+    written: usize,
     /// Fragments reused and rendered so far.
     reused: usize,
     rendered: usize,
@@ -136,16 +133,21 @@ impl LoopRun {
         };
         let fragment = self.prev.fragment(i);
         out.extend_from_slice(fragment);
-        self.next.out.extend_from_slice(fragment);
-        self.next.items.push((ident, self.next.out.len()));
+        self.push(ident, fragment.len());
         self.reused += 1;
         true
     }
 
-    /// Keeps `fragment`, just rendered for `ident`, for the next render.
+    /// Notes `fragment`, just rendered for `ident` (its bytes are taken from the loop's
+    /// whole output at [`FragmentCache::finish`]).
     pub fn record(&mut self, ident: Ident, fragment: &[u8]) {
-        self.next.push(ident, fragment);
+        self.push(ident, fragment.len());
         self.rendered += 1;
+    }
+
+    fn push(&mut self, ident: Ident, len: usize) {
+        self.written += len;
+        self.next.items.push((ident, self.written));
     }
 
     /// Fragments reused so far in this run.
@@ -185,29 +187,49 @@ impl FragmentCache {
         }
         s.begun.push(key.clone());
         let prev = s.loops.remove(&key).map(|(_, f)| f).unwrap_or_default();
-        let capacity = (prev.out.len(), prev.items.len());
+        let items = prev.items.len();
         Some(LoopRun {
             key,
             prev,
             next: Fragments {
-                out: Vec::with_capacity(capacity.0),
-                items: Vec::with_capacity(capacity.1),
+                out: Vec::new(),
+                items: Vec::with_capacity(items),
             },
             cursor: 0,
             index: None,
             misses: 0,
+            written: 0,
             reused: 0,
             rendered: 0,
         })
     }
 
-    /// Keeps a loop's run that ended without an error for the next render. A run that is
-    /// not finished (the render failed or was cancelled) is simply dropped: that loop
-    /// renders in full next time.
-    pub fn finish(&self, run: LoopRun) {
+    /// Keeps a loop's run that ended without an error for the next render, with the
+    /// loop's whole `output` (its fragments end to end, as the engine wrote them: one
+    /// copy into the buffer the previous run's fragments had, instead of one per
+    /// element into a new one). A run that is not finished (the render failed or was
+    /// cancelled) is simply dropped: that loop renders in full next time.
+    pub fn finish(&self, run: LoopRun, output: &[u8]) {
+        let LoopRun {
+            key,
+            prev,
+            mut next,
+            written,
+            ..
+        } = run;
+        if written != output.len() {
+            // Not only fragments (an element without an ident was rendered too): keep
+            // nothing rather than fragments out of place.
+            return;
+        }
+        next.out = prev.out;
+        next.out.clear();
+        next.out.extend_from_slice(output);
+        next.out.shrink_to(output.len().saturating_mul(2));
+        next.items.shrink_to(next.items.len().saturating_mul(2));
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let render = s.render;
-        s.loops.insert(run.key, (render, run.next));
+        s.loops.insert(key, (render, next));
     }
 
     /// Ends a render: loops it did not run are dropped.
@@ -253,6 +275,7 @@ mod tests {
     /// output and how many bodies were rendered.
     fn run(c: &FragmentCache, elems: &[&str]) -> (String, usize) {
         let mut out = b"head|".to_vec();
+        let loop_start = out.len();
         let mut r = c
             .begin(key())
             .expect("first run of the loop in this render");
@@ -266,7 +289,7 @@ mod tests {
             }
         }
         let rendered = r.rendered();
-        c.finish(r);
+        c.finish(r, &out[loop_start..]);
         c.finish_render();
         (String::from_utf8(out).unwrap(), rendered)
     }
@@ -311,7 +334,7 @@ mod tests {
         let c = FragmentCache::default();
         let r = c.begin(key()).unwrap();
         assert!(c.begin(key()).is_none());
-        c.finish(r);
+        c.finish(r, b"");
         c.finish_render();
         assert!(c.begin(key()).is_some());
         c.finish_render();

@@ -295,7 +295,7 @@ fn render_loop(bodies: &Tera, def: &LoopDef, view: &View, max_size: usize) -> Re
             let (a, b) = n.get();
             n.set((a + r.reused(), b + r.rendered()));
         });
-        c.fragments().finish(r);
+        c.fragments().finish(r, &run.out);
     }
     String::from_utf8(run.out)
         .map_err(|_| Stop::Failed(Error::message("a loop wrote bytes that are not UTF-8")))

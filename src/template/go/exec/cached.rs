@@ -77,6 +77,8 @@ impl<'a> Exec<'a> {
             return Ok(None);
         };
         let outer = self.vars.len();
+        // Everything the loop writes from here is its fragments, end to end.
+        let loop_start = self.out.len();
         let done = match entries {
             Some(it) => {
                 // The variables hold what the pipeline gave until the first element
@@ -108,7 +110,7 @@ impl<'a> Exec<'a> {
         };
         #[cfg(test)]
         LAST_RUN.with(|l| l.set((run.reused(), run.rendered())));
-        incr.cache.finish(run);
+        incr.cache.finish(run, &self.out[loop_start..]);
         let mut flow = Flow::Next;
         if !ran && let Some(e) = &c.else_list {
             flow = self.walk(dot, e)?;
