@@ -128,6 +128,8 @@ impl Running {
         } else {
             self.publish(None);
         }
+        // The keys of the whole first listing: not kept for the life of the watch.
+        drop(changed);
         self.synced();
         let f = &self.feed;
         if f.cfg.watch && f.backend.can_watch() {

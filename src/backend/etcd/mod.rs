@@ -298,7 +298,11 @@ impl Backend for EtcdBackend {
         tx: mpsc::Sender<Update>,
         shutdown: CancellationToken,
     ) -> Result<(), BackendError> {
-        watch::run(self, &prefixes, from.revision, &tx, &shutdown).await
+        // Only the revision is needed: the keys go now, not when the watch ends (they
+        // are a copy of the whole first listing).
+        let revision = from.revision;
+        drop(from);
+        watch::run(self, &prefixes, revision, &tx, &shutdown).await
     }
 }
 

@@ -50,7 +50,8 @@ pub(super) async fn run(
             .watch(&dir, notify::RecursiveMode::Recursive)
             .map_err(|e| BackendError::fatal("file", dir.display().to_string(), e))?;
     }
-    let mut last = (*from).clone();
+    // The caller's copy, taken rather than copied again.
+    let mut last = Arc::unwrap_or_clone(from);
     let mut down = false;
     let mut backoff = Backoff::default();
     let mut retry: Option<Instant> = None;

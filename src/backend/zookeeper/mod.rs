@@ -123,10 +123,12 @@ impl Backend for ZkBackend {
     async fn watch(
         &self,
         prefixes: Vec<String>,
-        _from: Arc<Snapshot>,
+        from: Arc<Snapshot>,
         tx: mpsc::Sender<Update>,
         shutdown: CancellationToken,
     ) -> Result<(), BackendError> {
+        // Not needed (the watch re-lists): the copy of the first listing goes at once.
+        drop(from);
         watch::run(self, prefixes, tx, shutdown).await
     }
 }
