@@ -281,7 +281,8 @@ mod tests {
             .map(|i| format!("server s{i} 10.0.0.{i}:80\n"))
             .collect();
         let base: String = lines.concat();
-        let edits: Vec<Box<dyn Fn(&mut Vec<String>)>> = vec![
+        type Edit = Box<dyn Fn(&mut Vec<String>)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|l| l[100] = "changed\n".into()),
             Box::new(|l| l[0] = "first\n".into()),
             Box::new(|l| l[199] = "last\n".into()),
