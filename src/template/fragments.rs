@@ -74,6 +74,14 @@ impl Fragments {
     }
 }
 
+/// Gives back a vector's spare room past an eighth of its length.
+fn shrink<T>(v: &mut Vec<T>) {
+    let keep = v.len() + v.len() / 8;
+    if v.capacity() > keep {
+        v.shrink_to(keep);
+    }
+}
+
 /// How far past the cursor an element is looked for before the index is built.
 const NEAR: usize = 4;
 
@@ -225,8 +233,9 @@ impl FragmentCache {
         next.out = prev.out;
         next.out.clear();
         next.out.extend_from_slice(output);
-        next.out.shrink_to(output.len().saturating_mul(2));
-        next.items.shrink_to(next.items.len().saturating_mul(2));
+        // Kept for the resource's life: at most an eighth over what the loop holds.
+        shrink(&mut next.out);
+        shrink(&mut next.items);
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let render = s.render;
         s.loops.insert(key, (render, next));

@@ -499,9 +499,12 @@ impl Sent {
                 .collect(),
             // It was a string, or nothing seen: unless a string now, the string it may
             // have been goes (the store ignores the deletion of a key it does not hold).
-            None if !matches!(entry, Entry::Value(..)) => {
-                as_string.map(|k| (k, None)).into_iter().collect()
-            }
+            // A field of a hash that maps to the same key is not the string's: it stays.
+            None if !matches!(entry, Entry::Value(..)) => as_string
+                .filter(|k| !self.hashes.values().any(|f| f.iter().any(|x| **x == **k)))
+                .map(|k| (k, None))
+                .into_iter()
+                .collect(),
             None => Vec::new(),
         };
         if let Some(fields) = fresh {
@@ -623,6 +626,15 @@ mod tests {
         );
         assert_eq!(event(&mut s, "/h/c", Entry::Nothing), vec![del("/h/c")]);
         assert_eq!(s.hashes.len(), 1);
+    }
+
+    #[test]
+    fn another_type_at_a_key_a_hash_field_maps_to_leaves_the_field() {
+        // Hash /h has field a (/h/a); a list at the Redis key /h/a changes: the key it
+        // would have been as a string is the hash's, and stays.
+        let mut s = listed(&[("/h", fields(&[("/h/a", "1")]))]);
+        assert_eq!(event(&mut s, "/h/a", Entry::Nothing), vec![]);
+        assert_eq!(&*s.hashes["/h"], [Box::from("/h/a")]);
     }
 
     #[test]

@@ -117,7 +117,7 @@ async fn list_reads_every_prefix_at_one_revision_and_pages_large_prefixes() {
     let p = random_prefix();
     let nodes = vec![etcd.url()];
     let mut c = writer(&nodes).await;
-    // More keys than the first range page (10,000) under one prefix.
+    // More keys than the first range page (5,000) under one prefix.
     const BIG: usize = 10_100;
     for chunk in (0..BIG).collect::<Vec<_>>().chunks(100) {
         let ops: Vec<TxnOp> = chunk
