@@ -34,6 +34,19 @@ pub struct LoopKey {
     pub at: usize,
 }
 
+impl LoopKey {
+    /// What a template is known by for its loops: its `name` and a digest of `source`
+    /// (the template's, or the loop's own text), so that an edited template never reuses
+    /// what the old one rendered.
+    pub fn template_id(name: &str, source: &str) -> String {
+        format!(
+            "{name}#{:016x}",
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(source)
+        )
+    }
+}
+
 /// An element of a loop, as the keyed hash of its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ident(u128);

@@ -10,7 +10,6 @@
 //! load), so rendering it apart from the rest of the template writes the same bytes.
 
 use std::cell::RefCell;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use tera::{Context, Error, Kwargs, State, Tera, TeraResult, Value};
@@ -104,10 +103,8 @@ impl Incremental {
             if !loops::body_is_pure(&c.body) {
                 continue;
             }
-            let mut h = DefaultHasher::new();
-            text[c.span.clone()].hash(&mut h);
             let key = LoopKey {
-                template: format!("{name}#{:016x}", h.finish()),
+                template: LoopKey::template_id(name, &text[c.span.clone()]),
                 at: c.span.start,
             };
             // Unique per template: no two loops start at one line and column.

@@ -203,9 +203,8 @@ impl EtcdBackend {
                     .sum();
                 let per_key = (bytes / resp.kvs().len().max(1)).max(1) as i64;
                 let by_bytes = (PAGE_BYTES / per_key).max(1);
-                page = if left > 0 { left } else { MAX_PAGE }
-                    .min(MAX_PAGE)
-                    .min(by_bytes);
+                let wanted = if left > 0 { left } else { MAX_PAGE };
+                page = wanted.min(MAX_PAGE).min(by_bytes);
                 let mut strict = Strict::new(KIND, &self.endpoint);
                 for item in resp.take_kvs() {
                     let (k, v) = item.into_key_value();

@@ -96,14 +96,6 @@ fn position(src: &str, pos: usize) -> (usize, usize) {
     (line, before[start..].chars().count() + 1)
 }
 
-/// `name` with a digest of `src` (see `GoTemplate::loops_key`).
-fn loops_key(name: &str, src: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    src.hash(&mut h);
-    format!("{name}#{:016x}", h.finish())
-}
-
 /// At most 60 characters of `s` on one line (a construct quoted in a message).
 pub(crate) fn excerpt(s: &str) -> String {
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -136,7 +128,7 @@ impl GoTemplate {
                 trees.cacheable = incr::cacheable_loops(&trees);
                 Ok(Self {
                     name: name.to_string(),
-                    loops_key: loops_key(name, &src),
+                    loops_key: crate::template::fragments::LoopKey::template_id(name, &src),
                     src,
                     trees,
                     last_len: std::sync::atomic::AtomicUsize::new(0),
