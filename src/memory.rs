@@ -4,20 +4,28 @@
 //! arena: after a 100,000-key listing is replaced, a large render's buffers go, or every
 //! key is deleted, the daemon's resident size stays at its peak for months. Whoever frees
 //! a lot calls [`freed`]; a task started with the daemon ([`run`]) then asks the
-//! allocator (`malloc_trim`) to return its free pages, at most once a second and on a
-//! blocking thread, so the work that freed the memory never waits for it. On a libc
+//! allocator (`malloc_trim`) to return its free pages on a blocking thread, once the
+//! hints stop for a moment (a trim holds the allocator's lock), so the work that freed
+//! the memory never waits for it, and once more a little later for what the work let go
+//! of after its hint. On a libc
 //! without `malloc_trim` (musl) nothing happens.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 /// Something large was freed since the last trim.
 static OWED: AtomicBool = AtomicBool::new(false);
 
-/// How often a trim may run.
-const EVERY: Duration = Duration::from_secs(1);
+/// How often the task looks whether a trim is due.
+const EVERY: Duration = Duration::from_millis(250);
+/// A trim waits until no hint has come for this long...
+const QUIET: Duration = Duration::from_millis(500);
+/// ...or this long after the first hint it serves.
+const LATEST: Duration = Duration::from_secs(5);
+/// A trim is followed by another this much later.
+const FOLLOW_UP: Duration = Duration::from_secs(2);
 
 /// Notes that a large amount of memory was freed (a listing replaced, a large render
 /// done, many keys deleted).
@@ -25,18 +33,33 @@ pub fn freed() {
     OWED.store(true, Ordering::Relaxed);
 }
 
-/// Trims after large frees until `stop`.
+/// Trims after large frees until `stop`: once no hint has come for [`QUIET`] (a trim
+/// holds the allocator's lock, so not in the middle of a burst of renders), at the
+/// latest [`LATEST`] after the first unserved hint, and once more [`FOLLOW_UP`] later.
 pub async fn run(stop: CancellationToken) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Since when a trim is owed, and when the last hint came.
+    let mut owed: Option<(Instant, Instant)> = None;
+    let mut follow_up: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let now = Instant::now();
         if OWED.swap(false, Ordering::Relaxed) {
-            let _ = tokio::task::spawn_blocking(trim).await;
+            owed = Some((owed.map_or(now, |(first, _)| first), now));
         }
+        let due = match owed {
+            Some((first, last)) => now - last >= QUIET || now - first >= LATEST,
+            None => follow_up.is_some_and(|at| now >= at),
+        };
+        if !due {
+            continue;
+        }
+        follow_up = owed.take().map(|_| now + FOLLOW_UP);
+        let _ = tokio::task::spawn_blocking(trim).await;
     }
 }
 

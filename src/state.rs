@@ -8,8 +8,9 @@
 //! `{"identity": "...", "synced_at_ms": UNIX_MS, "keys": {KEY: VALUE, ...}}`.
 //!
 //! Writes are atomic (a temp file in the same directory, fsync, rename, fsync of the
-//! directory), run on a blocking thread, and are coalesced by [`run_writer`] to at most
-//! one per [`MIN_GAP`]; the latest state is always written in the end, also at shutdown.
+//! directory), run on a blocking thread, and are coalesced by [`run_writer`]: once the
+//! keys are quiet, at most one per gap; the latest state is always written in the end,
+//! also at shutdown.
 //! Loading refuses a file over [`MAX_BYTES`], with another header, or for another
 //! identity; the caller logs why and goes on without it.
 
@@ -38,6 +39,9 @@ pub const MIN_GAP: Duration = Duration::from_millis(250);
 const GAP_PER_WRITE: u32 = 20;
 /// Longest pause between two writes.
 const MAX_GAP: Duration = Duration::from_secs(30);
+/// A change is written once the snapshot has stayed the same this long (or
+/// [`MAX_GAP`] after the change, under a steady stream of them).
+const QUIET: Duration = Duration::from_millis(500);
 
 /// Why a snapshot could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -257,7 +261,9 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// Writes the backend's published snapshots (`snaps`, as the daemon's workers see them)
 /// to `path` until the daemon drops their sender. Nothing is written before `synced`
 /// holds a time (a snapshot loaded from disk is not written back). A changed key set is
-/// written at once, then at most once per [`MIN_GAP`] (a burst writes its last state);
+/// written once it has been quiet for [`QUIET`] (under a steady stream of changes, at
+/// most [`MAX_GAP`] after it changed), and at most once per gap, [`GAP_PER_WRITE`]
+/// times the last write's time (a burst writes its last state);
 /// at the end the final state is written if its keys or sync time are newer than the
 /// file's. It keeps no reference to a snapshot between writes, so the daemon can go on
 /// patching its map in place. Errors are logged (once until a write works again).
@@ -273,48 +279,86 @@ pub async fn run_writer(
     let mut written: Option<(Weak<KvMap>, SystemTime)> = None;
     let mut failing = false;
     let mut gap = MIN_GAP;
+    // When the last write ended: the next starts `gap` later at the earliest.
+    let mut last_end: Option<tokio::time::Instant> = None;
+    // The keys are not the ones last written; or, at the end, the sync time is not.
+    let due = |written: &Option<(Weak<KvMap>, SystemTime)>, kvs: &Arc<KvMap>, end: Option<_>| {
+        written
+            .as_ref()
+            .is_none_or(|(w, t)| w.as_ptr() != Arc::as_ptr(kvs) || end.is_some_and(|at| at != *t))
+    };
     loop {
-        let open = tokio::select! {
+        let mut open = tokio::select! {
             r = snaps.changed() => r.is_ok(),
             r = synced.changed() => r.is_ok(),
         };
+        let pending = synced.borrow().is_some()
+            && snaps
+                .borrow()
+                .as_ref()
+                .is_some_and(|kvs| due(&written, kvs, None));
+        if open && pending {
+            // Not while keys are changing: a write holds the map, and a change meanwhile
+            // copies every key (a 100,000-key store, 12 MB, for each change that lands
+            // in a write). Once the keys are quiet, or under a steady stream of changes
+            // at the latest MAX_GAP after this first unsaved one.
+            let first = tokio::time::Instant::now();
+            let earliest = last_end.map_or(first, |e| e + gap);
+            open = quiet(&mut snaps, &mut synced, first + MAX_GAP, earliest).await;
+        }
         let at = *synced.borrow_and_update();
         let kvs = snaps.borrow_and_update().clone();
-        if let (Some(at), Some(kvs)) = (at, kvs) {
-            let due = written
-                .as_ref()
-                .is_none_or(|(w, t)| w.as_ptr() != Arc::as_ptr(&kvs) || (!open && *t != at));
-            if due {
-                let weak = Arc::downgrade(&kvs);
-                let (p, id) = (path.clone(), identity.clone());
-                let keys = kvs.len();
-                let begun = std::time::Instant::now();
-                let result = tokio::task::spawn_blocking(move || save(&p, &id, &kvs, at)).await;
-                gap = (begun.elapsed() * GAP_PER_WRITE).clamp(MIN_GAP, MAX_GAP);
-                match result {
-                    Ok(Ok(())) => {
-                        failing = false;
-                        written = Some((weak, at));
-                        tracing::debug!(file = %path.display(), keys, "saved the snapshot");
-                    }
-                    Ok(Err(e)) if !failing => {
-                        failing = true;
-                        tracing::warn!(error = %e, "cannot save the backend's snapshot; a restart while it is down will render nothing");
-                    }
-                    Ok(Err(_)) => {}
-                    Err(e) => tracing::warn!(error = %e, "the snapshot writer failed"),
+        if let (Some(at), Some(kvs)) = (at, kvs)
+            && due(&written, &kvs, (!open).then_some(at))
+        {
+            let weak = Arc::downgrade(&kvs);
+            let (p, id) = (path.clone(), identity.clone());
+            let keys = kvs.len();
+            let begun = std::time::Instant::now();
+            let result = tokio::task::spawn_blocking(move || save(&p, &id, &kvs, at)).await;
+            gap = (begun.elapsed() * GAP_PER_WRITE).clamp(MIN_GAP, MAX_GAP);
+            last_end = Some(tokio::time::Instant::now());
+            match result {
+                Ok(Ok(())) => {
+                    failing = false;
+                    written = Some((weak, at));
+                    tracing::debug!(file = %path.display(), keys, "saved the snapshot");
                 }
+                Ok(Err(e)) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot save the backend's snapshot; a restart while it is down will render nothing");
+                }
+                Ok(Err(_)) => {}
+                Err(e) => tracing::warn!(error = %e, "the snapshot writer failed"),
             }
         }
         if !open {
             return;
         }
-        // The last state of a burst is written after the pause, which ends early when
-        // the daemon stops (the sender dropped: the final state is written at once).
-        let until = tokio::time::Instant::now() + gap;
-        while tokio::time::Instant::now() < until && snaps.has_changed().is_ok() {
-            tokio::time::sleep_until(until.min(tokio::time::Instant::now() + MIN_GAP)).await;
+    }
+}
+
+/// Waits until the snapshot has not changed for [`QUIET`] or `cap` has come, and in
+/// either case `earliest` has; false at once when the daemon drops the senders (the
+/// final state is then written without waiting).
+async fn quiet(
+    snaps: &mut watch::Receiver<Option<Arc<KvMap>>>,
+    synced: &mut watch::Receiver<Option<SystemTime>>,
+    cap: tokio::time::Instant,
+    earliest: tokio::time::Instant,
+) -> bool {
+    let mut last = tokio::time::Instant::now();
+    loop {
+        let wake = (last + QUIET).min(cap).max(earliest);
+        let open = tokio::select! {
+            r = snaps.changed() => r.is_ok(),
+            r = synced.changed() => r.is_ok(),
+            _ = tokio::time::sleep_until(wake) => return true,
+        };
+        if !open {
+            return false;
         }
+        last = tokio::time::Instant::now();
     }
 }
 

@@ -398,7 +398,13 @@ async fn update(
         }
         return Err(io("cannot replace", dest, e));
     }
-    if rendered.len() >= LARGE_FILE {
+    // The old file was read whole and a render's buffers shrink with it: a large file
+    // going (every key deleted) frees as much as a large one coming.
+    if rendered
+        .len()
+        .max(current.bytes.as_ref().map_or(0, Vec::len))
+        >= LARGE_FILE
+    {
         crate::memory::freed();
     }
     if let Some(o) = pass.observer {

@@ -197,6 +197,39 @@ async fn the_writer_coalesces_and_writes_the_last_state_at_the_end() {
     assert_eq!(back.synced_at, t0 + Duration::from_secs(5));
 }
 
+#[tokio::test]
+async fn a_change_is_written_once_the_keys_are_quiet_not_while_they_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = Identity::new(&etcd(&["http://a:2379"]), &prefixes(&["/app"]));
+    let path = id.path_in(dir.path());
+    let (snaps, snaps_rx) = watch::channel(None);
+    let (synced, synced_rx) = watch::channel(None);
+    let writer = tokio::spawn(run_writer(path.clone(), id.clone(), snaps_rx, synced_rx));
+    synced.send_replace(Some(UNIX_EPOCH + Duration::from_secs(1000)));
+    // Changes closer together than QUIET: nothing is written while they come.
+    let mut longest = Duration::ZERO;
+    let mut last = std::time::Instant::now();
+    for i in 0..6 {
+        snaps.send_replace(Some(Arc::new(kvs(&[("/app/n", &i.to_string())]))));
+        longest = longest.max(last.elapsed());
+        last = std::time::Instant::now();
+        tokio::time::sleep(QUIET / 5).await;
+    }
+    // (Unless this machine paused the test for a quiet period.)
+    if longest < QUIET / 2 {
+        assert!(!path.exists(), "written while the keys were moving");
+    }
+    // Then quiet: written without the daemon stopping.
+    let deadline = std::time::Instant::now() + QUIET * 10;
+    while !path.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(QUIET / 10).await;
+    }
+    let back = load(&path, &id).unwrap().expect("written once quiet");
+    assert_eq!(back.kvs, kvs(&[("/app/n", "5")]));
+    drop((snaps, synced));
+    writer.await.unwrap();
+}
+
 proptest! {
     #[test]
     fn random_bytes_never_panic_on_load(bytes in proptest::collection::vec(any::<u8>(), 0..2048), with_header in any::<bool>()) {
