@@ -7,8 +7,7 @@
 //! allocator (`malloc_trim`) to return its free pages on a blocking thread, once the
 //! hints stop for a moment (a trim holds the allocator's lock), so the work that freed
 //! the memory never waits for it, and once more a little later for what the work let go
-//! of after its hint. On a libc
-//! without `malloc_trim` (musl) nothing happens.
+//! of after its hint. On a libc without `malloc_trim` (musl) nothing happens.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -35,9 +35,10 @@ pub const MIN_GAP: Duration = Duration::from_millis(250);
 /// A write is followed by a pause this many times as long as it took: a 100,000-key
 /// snapshot takes tens of milliseconds to write, and writing it after every change made
 /// it the largest part of the CPU each change cost. The writer stays under 5% of a core
-/// whatever the size, and a large snapshot is at most a few seconds older on disk.
+/// whatever the size.
 const GAP_PER_WRITE: u32 = 20;
-/// Longest pause between two writes.
+/// Longest pause between two writes, and the longest a change waits to be written
+/// under a steady stream of changes.
 const MAX_GAP: Duration = Duration::from_secs(30);
 /// A change is written once the snapshot has stayed the same this long (or
 /// [`MAX_GAP`] after the change, under a steady stream of them).

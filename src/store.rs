@@ -118,6 +118,7 @@ impl Store {
                 self.too_big(&key, &v);
             }
         }
+        let before = self.kvs.len();
         let changed = diff_keys(&self.kvs, &fresh);
         if !changed.is_empty() {
             // A copy made in key order lays keys and values out in the order renders walk
@@ -126,7 +127,7 @@ impl Store {
             // cloned, its nodes are full (a clone keeps the listing's half-empty ones).
             self.kvs = Arc::new(fresh.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
         }
-        if fresh.len() + self.kvs.len() >= LARGE {
+        if fresh.len() + before >= LARGE {
             // The listing (and the map it replaced) go now.
             crate::memory::freed();
         }

@@ -171,28 +171,50 @@ fn identity_covers_what_decides_the_keys() {
     assert_eq!(format!("{:016x}", fnv1a(b"a")), "af63dc4c8601ec8c");
 }
 
-#[tokio::test]
-async fn the_writer_coalesces_and_writes_the_last_state_at_the_end() {
-    let dir = tempfile::tempdir().unwrap();
+/// A snapshot writer for an etcd backend on `/app`, writing into `dir`.
+struct Writer {
+    id: Identity,
+    path: PathBuf,
+    snaps: watch::Sender<Option<Arc<KvMap>>>,
+    synced: watch::Sender<Option<SystemTime>>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+fn writer_in(dir: &Path) -> Writer {
     let id = Identity::new(&etcd(&["http://a:2379"]), &prefixes(&["/app"]));
-    let path = id.path_in(dir.path());
+    let path = id.path_in(dir);
     let (snaps, snaps_rx) = watch::channel(None);
     let (synced, synced_rx) = watch::channel(None);
     let writer = tokio::spawn(run_writer(path.clone(), id.clone(), snaps_rx, synced_rx));
+    Writer {
+        id,
+        path,
+        snaps,
+        synced,
+        writer,
+    }
+}
+
+#[tokio::test]
+async fn the_writer_coalesces_and_writes_the_last_state_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = writer_in(dir.path());
     // A loaded snapshot is published before any sync: not written back.
-    snaps.send_replace(Some(Arc::new(kvs(&[("/app/saved", "1")]))));
+    w.snaps
+        .send_replace(Some(Arc::new(kvs(&[("/app/saved", "1")]))));
     tokio::time::sleep(MIN_GAP * 2).await;
-    assert!(!path.exists());
+    assert!(!w.path.exists());
     let t0 = UNIX_EPOCH + Duration::from_secs(1000);
-    synced.send_replace(Some(t0));
+    w.synced.send_replace(Some(t0));
     for i in 0..50 {
-        snaps.send_replace(Some(Arc::new(kvs(&[("/app/n", &i.to_string())]))));
+        w.snaps
+            .send_replace(Some(Arc::new(kvs(&[("/app/n", &i.to_string())]))));
     }
     // Only the sync time moves: written at the end.
-    synced.send_replace(Some(t0 + Duration::from_secs(5)));
-    drop((snaps, synced));
-    writer.await.unwrap();
-    let back = load(&path, &id).unwrap().unwrap();
+    w.synced.send_replace(Some(t0 + Duration::from_secs(5)));
+    drop((w.snaps, w.synced));
+    w.writer.await.unwrap();
+    let back = load(&w.path, &w.id).unwrap().unwrap();
     assert_eq!(back.kvs, kvs(&[("/app/n", "49")]));
     assert_eq!(back.synced_at, t0 + Duration::from_secs(5));
 }
@@ -200,34 +222,32 @@ async fn the_writer_coalesces_and_writes_the_last_state_at_the_end() {
 #[tokio::test]
 async fn a_change_is_written_once_the_keys_are_quiet_not_while_they_move() {
     let dir = tempfile::tempdir().unwrap();
-    let id = Identity::new(&etcd(&["http://a:2379"]), &prefixes(&["/app"]));
-    let path = id.path_in(dir.path());
-    let (snaps, snaps_rx) = watch::channel(None);
-    let (synced, synced_rx) = watch::channel(None);
-    let writer = tokio::spawn(run_writer(path.clone(), id.clone(), snaps_rx, synced_rx));
-    synced.send_replace(Some(UNIX_EPOCH + Duration::from_secs(1000)));
+    let w = writer_in(dir.path());
+    w.synced
+        .send_replace(Some(UNIX_EPOCH + Duration::from_secs(1000)));
     // Changes closer together than QUIET: nothing is written while they come.
     let mut longest = Duration::ZERO;
     let mut last = std::time::Instant::now();
     for i in 0..6 {
-        snaps.send_replace(Some(Arc::new(kvs(&[("/app/n", &i.to_string())]))));
+        w.snaps
+            .send_replace(Some(Arc::new(kvs(&[("/app/n", &i.to_string())]))));
         longest = longest.max(last.elapsed());
         last = std::time::Instant::now();
         tokio::time::sleep(QUIET / 5).await;
     }
     // (Unless this machine paused the test for a quiet period.)
     if longest < QUIET / 2 {
-        assert!(!path.exists(), "written while the keys were moving");
+        assert!(!w.path.exists(), "written while the keys were moving");
     }
     // Then quiet: written without the daemon stopping.
     let deadline = std::time::Instant::now() + QUIET * 10;
-    while !path.exists() && std::time::Instant::now() < deadline {
+    while !w.path.exists() && std::time::Instant::now() < deadline {
         tokio::time::sleep(QUIET / 10).await;
     }
-    let back = load(&path, &id).unwrap().expect("written once quiet");
+    let back = load(&w.path, &w.id).unwrap().expect("written once quiet");
     assert_eq!(back.kvs, kvs(&[("/app/n", "5")]));
-    drop((snaps, synced));
-    writer.await.unwrap();
+    drop((w.snaps, w.synced));
+    w.writer.await.unwrap();
 }
 
 proptest! {

@@ -170,7 +170,10 @@ fn trim<'a>(old: &'a [u8], new: &'a [u8]) -> Trimmed<'a> {
     if !(old.ends_with(b"\n") && new.ends_with(b"\n")) {
         return Trimmed { old, new, skipped };
     }
-    let tail = common_suffix(old, new);
+    // Only after what the start shares: the two may not overlap (a line inserted next
+    // to one like it is shared by both ends otherwise, and similar takes the start first).
+    let ahead = same - start;
+    let tail = common_suffix(&old[ahead..], &new[ahead..]);
     // The shared tail from just after its first newline (a line start in both), less
     // CONTEXT lines.
     let shared = &old[old.len() - tail..];
@@ -301,6 +304,14 @@ mod tests {
             Box::new(|l| l.push("no newline".into())),
             Box::new(|l| l[199] = "server s199 10.0.0.199:80".into()),
             Box::new(|l| l.clear()),
+            // Next to a line like it: both shared ends would take it.
+            Box::new(|l| l.insert(101, l[100].clone())),
+            Box::new(|l| {
+                l.insert(30, "\n".into());
+                l.insert(30, "\n".into());
+            }),
+            Box::new(|l| l.insert(0, l[0].clone())),
+            Box::new(|l| l.push(l[199].clone())),
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut l = lines.clone();
@@ -311,6 +322,28 @@ mod tests {
                 assert!(!cut);
                 assert_eq!(d, whole(a, b), "edit {i}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Files of few distinct lines, so that shared ends run into each other.
+        #[test]
+        fn trimmed_diffs_equal_whole_ones(
+            old in proptest::collection::vec(0..4usize, 0..40),
+            new in proptest::collection::vec(0..4usize, 0..40),
+            newline_at_end in proptest::bool::ANY,
+        ) {
+            let text = |v: &[usize]| {
+                let mut t: String = v.iter().map(|i| ["a\n", "b\n", "\n", "a b\n"][*i]).collect();
+                if !newline_at_end && t.ends_with('\n') {
+                    t.pop();
+                }
+                t
+            };
+            let (a, b) = (text(&old), text(&new));
+            let (d, cut) = capped(a.as_bytes(), b.as_bytes(), "/x", MAX_DIFF);
+            proptest::prop_assert!(!cut);
+            proptest::prop_assert_eq!(d, whole(&a, &b));
         }
     }
 

@@ -47,9 +47,10 @@ impl LoopKey {
     }
 }
 
-/// An element of a loop, as the keyed hash of its parts.
+/// An element of a loop, as the keyed hash of its parts: 128 bits as two `u64`s, so
+/// that an element's `(Ident, end)` takes 24 bytes (a `u128` is 16-byte aligned).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ident(u128);
+pub struct Ident([u64; 2]);
 
 /// The process's SipHash key.
 static KEY: LazyLock<(u64, u64)> = LazyLock::new(|| {
@@ -67,7 +68,8 @@ impl Ident {
             h.write_usize(p.len());
             h.write(p);
         }
-        Ident(h.finish128().as_u128())
+        let h = h.finish128();
+        Ident([h.h1, h.h2])
     }
 }
 
@@ -263,13 +265,6 @@ impl FragmentCache {
         s.render += 1;
     }
 
-    /// Forgets everything (a render failed: its loops may have been cut short).
-    pub fn clear(&self) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.loops.clear();
-        s.begun.clear();
-    }
-
     /// Elements kept over all loops.
     pub fn len(&self) -> usize {
         let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -322,6 +317,11 @@ mod tests {
             s.push_str(&format!("<{e}>;"));
         }
         s
+    }
+
+    #[test]
+    fn an_element_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<(Ident, usize)>(), 24);
     }
 
     #[test]

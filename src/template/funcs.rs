@@ -29,7 +29,10 @@ pub fn with_view<T>(view: View, f: impl FnOnce() -> T) -> T {
     f()
 }
 
-fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
+/// Runs `f` with the view of the render in progress (the store functions, and the
+/// cached loops, which read the store as `gets` does), or fails outside a render or once
+/// it was abandoned.
+pub(crate) fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
     super::limits::check_cancelled()?;
     CURRENT.with(|c| match c.borrow().as_ref() {
         Some(v) => f(v),
@@ -37,12 +40,6 @@ fn view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
             "store functions are only available while rendering a resource",
         )),
     })
-}
-
-/// Runs `f` with the view of the render in progress (for the cached loops, which read
-/// the store as `gets` does), or fails outside a render or once it was abandoned.
-pub(crate) fn current_view<T>(f: impl FnOnce(&View) -> TeraResult<T>) -> TeraResult<T> {
-    view(f)
 }
 
 fn key_arg(kwargs: &Kwargs) -> TeraResult<String> {

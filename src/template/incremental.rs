@@ -47,7 +47,9 @@ struct Loops {
 
 /// The templates with their cacheable loops replaced by calls.
 pub struct Incremental {
-    rewritten: Tera,
+    /// Every template, the ones with cacheable loops rewritten; made at the first such
+    /// loop (until then the engine's own templates serve every render).
+    rewritten: Option<Tera>,
     loops: Arc<Loops>,
     /// Set when a template could not be added to `rewritten` (it is then not used).
     broken: bool,
@@ -82,10 +84,8 @@ pub fn take_counts() -> (usize, usize) {
 impl Incremental {
     /// Empty, from `base`: a Tera instance with confsync's functions and filters.
     pub fn new(base: &Tera) -> Self {
-        let mut rewritten = base.clone();
-        rewritten.register_function(CALL, call);
         Self {
-            rewritten,
+            rewritten: None,
             loops: Arc::new(Loops {
                 bodies: base.clone(),
                 defs: Vec::new(),
@@ -94,9 +94,10 @@ impl Incremental {
         }
     }
 
-    /// Adds template `name` (already loaded as written) with its cacheable loops
-    /// replaced. A loop that is not cacheable stays as it is.
-    pub fn add(&mut self, name: &str, text: &str) {
+    /// Adds template `name` (already loaded as written into `all`, the engine's
+    /// templates) with its cacheable loops replaced. A loop that is not cacheable stays
+    /// as it is.
+    pub fn add(&mut self, name: &str, text: &str, all: &Tera) {
         let loops = Arc::make_mut(&mut self.loops);
         let mut kept: Vec<(Candidate, usize)> = Vec::new();
         for c in loops::candidates(text) {
@@ -133,10 +134,19 @@ impl Incremental {
                 body,
             });
         }
+        if kept.is_empty() && self.rewritten.is_none() {
+            return;
+        }
+        let rewritten = self.rewritten.get_or_insert_with(|| {
+            // Every template so far, this one as written (replaced just below).
+            let mut t = all.clone();
+            t.register_function(CALL, call);
+            t
+        });
         let refs: Vec<(&Candidate, usize)> = kept.iter().map(|(c, id)| (c, *id)).collect();
         let source = loops::rewrite(text, &refs, |id| format!("{CALL}(id={id})"));
-        if self.rewritten.add_raw_template(name, &source).is_err()
-            && self.rewritten.add_raw_template(name, text).is_err()
+        if rewritten.add_raw_template(name, &source).is_err()
+            && rewritten.add_raw_template(name, text).is_err()
         {
             self.broken = true;
         }
@@ -144,12 +154,14 @@ impl Incremental {
 
     /// True when renders with a cache should use the rewritten templates.
     pub fn in_use(&self) -> bool {
-        !self.broken && !self.loops.defs.is_empty()
+        self.tera().is_some()
     }
 
-    /// The rewritten templates.
-    pub fn tera(&self) -> &Tera {
-        &self.rewritten
+    /// The rewritten templates, when renders with a cache should use them.
+    pub fn tera(&self) -> Option<&Tera> {
+        self.rewritten
+            .as_ref()
+            .filter(|_| !self.broken && !self.loops.defs.is_empty())
     }
 
     /// Runs `render` with the loops available to `__confsync_loop` and `limits`' size;
@@ -200,8 +212,7 @@ fn call(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
         .defs
         .get(id)
         .ok_or_else(|| Error::message(format!("no cached loop {id}")))?;
-    let done =
-        super::funcs::current_view(|view| Ok(render_loop(&loops.bodies, def, view, max_size)))?;
+    let done = super::funcs::view(|view| Ok(render_loop(&loops.bodies, def, view, max_size)))?;
     match done {
         Ok(out) => Ok(Value::from(out)),
         Err(Stop::Limit(why)) => {

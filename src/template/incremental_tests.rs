@@ -80,11 +80,13 @@ fn loops_that_read_more_than_their_element_are_not_cached() {
         "{% for s in gets(key=\"/app/*\") %}{% if s.value == \"x\" %}{% break %}{% endif %}{% endfor %}",
         "{% for s in gets(key=\"/app/*\") %}{{ s.key }}{% else %}none{% endfor %}",
         "{% for s in gets(key=\"/app/*\") %}{% set_global n = s.key %}{% endfor %}{{ n }}",
-        "{% for s in gets(key=\"/app/*\") %}{% include \"t.tmpl\" %}{% endfor %}",
+        "{% for s in gets(key=\"/app/*\") %}{% include \"other.tmpl\" %}{% endfor %}",
         "{% for s in gets(key=\"/app/*\") -%}{# c #}  {{ s.key }}{% endfor %}",
     ] {
         let mut e = Engine::new();
-        let _ = e.add_raw("t.tmpl", tpl);
+        e.add_raw("other.tmpl", "o").unwrap();
+        e.add_raw("t.tmpl", tpl)
+            .unwrap_or_else(|err| panic!("{tpl}: {err}"));
         assert!(!e.incremental.in_use(), "{tpl}");
     }
     for tpl in [

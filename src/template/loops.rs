@@ -66,11 +66,24 @@ struct Tag {
 fn tag_end(src: &[u8], mut i: usize, close: &[u8; 2]) -> Option<usize> {
     while i + 1 < src.len() {
         match src[i] {
-            q @ (b'"' | b'\'' | b'`') => {
-                let len = src[i + 1..].iter().position(|&c| c == q)?;
-                i += len + 2;
-            }
+            b'"' | b'\'' | b'`' => i = string_end(src, i)?,
             c if c == close[0] && src[i + 1] == close[1] => return Some(i + 2),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Just past the string literal opened at `src[at]`, as Tera's lexer reads it: a
+/// backslash escapes the byte after it, the closing quote included; `None` when it is
+/// not closed.
+fn string_end(src: &[u8], at: usize) -> Option<usize> {
+    let quote = src[at];
+    let mut i = at + 1;
+    while i < src.len() {
+        match src[i] {
+            b'\\' => i += 2,
+            c if c == quote => return Some(i + 1),
             _ => i += 1,
         }
     }
@@ -159,14 +172,6 @@ fn loop_head(code: &str) -> Option<(String, Source, String)> {
     Some((c[1].to_string(), source, key))
 }
 
-/// Line and column (both from 1) of byte `at` of `src`.
-fn line_column(src: &str, at: usize) -> (usize, usize) {
-    let before = &src[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
-    (line, column)
-}
-
 /// The loops over a store function at the top of `src`'s loop nesting (a loop inside
 /// another runs once per outer element, which a cache of one run per render cannot
 /// serve), whose body may be cacheable as far as the tags go; the caller asks Tera about
@@ -210,7 +215,7 @@ pub fn candidates(src: &str) -> Vec<Candidate> {
                     if tag.dash_left {
                         body = body.trim_end();
                     }
-                    let (line, column) = line_column(src, body_start);
+                    let (line, column) = super::go::position(src, body_start);
                     out.push(Candidate {
                         span: head.span.start..tag.span.end,
                         var,
@@ -265,7 +270,7 @@ fn tokens(code: &str) -> Option<Vec<Token<'_>>> {
         if c.is_ascii_whitespace() {
             i += 1;
         } else if matches!(c, b'"' | b'\'' | b'`') {
-            i += 1 + b[i + 1..].iter().position(|&d| d == c)? + 1;
+            i = string_end(b, i)?;
         } else if c.is_ascii_alphabetic() || c == b'_' {
             let len = b[i..]
                 .iter()
@@ -335,6 +340,10 @@ pub fn rewrite(src: &str, loops: &[(&Candidate, usize)], call: impl Fn(usize) ->
         out.push_str(&src[at..c.span.start]);
         out.push_str(if c.trim_before { "{{- " } else { "{{ " });
         out.push_str(&call(*id));
+        // The loop's line breaks, inside the tag (where they write nothing), so an error
+        // after the loop names the line it has in the original.
+        let breaks = src[c.span.clone()].bytes().filter(|&b| b == b'\n').count();
+        out.extend(std::iter::repeat_n('\n', breaks));
         out.push_str(if c.trim_after { " -}}" } else { " }}" });
         at = c.span.end;
     }
@@ -377,6 +386,20 @@ mod tests {
         assert!(!body_is_pure("{{ __tera_context }}"));
         assert!(!body_is_pure("{% raw %}x{% endraw %}"));
         assert!(!body_is_pure("{{ datetime() }}"));
+        // Escaped quotes end no string, as in Tera: the call between them is seen.
+        assert!(!body_is_pure(
+            r#"{{ s.key ~ "\"" ~ getv(key="/other") ~ "\"" }}"#
+        ));
+        assert!(!body_is_pure(
+            r#"{{ s.key ~ '\'' ~ getv(key="/other") ~ '\'' }}"#
+        ));
+        assert!(body_is_pure(r#"{{ s.key ~ "\\" ~ "x" }}"#));
+    }
+
+    #[test]
+    fn an_escaped_quote_does_not_end_a_tag_early() {
+        let src = r#"{% for s in gets(key="/x") %}{{ s.key ~ "\"}}" }}{% endfor %}"#;
+        assert_eq!(candidates(src).len(), 1);
     }
 
     #[test]
@@ -387,6 +410,14 @@ mod tests {
         assert_eq!(
             rewrite(src, &refs, |id| format!("f(id={id})")),
             "a {{- f(id=7) -}} b"
+        );
+        let src = "{% for s in gets(key=\"/x\") %}\n{{ s }}\n{% endfor %}\n{{ y }}";
+        let c = candidates(src);
+        let refs: Vec<_> = c.iter().map(|c| (c, 1)).collect();
+        assert_eq!(
+            rewrite(src, &refs, |id| format!("f(id={id})")),
+            "{{ f(id=1)\n\n }}\n{{ y }}",
+            "the line after the loop keeps its number"
         );
     }
 }

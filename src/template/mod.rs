@@ -139,7 +139,7 @@ impl Engine {
                 path: name.to_string(),
                 message: e.to_string(),
             })?;
-        self.incremental.add(name, text);
+        self.incremental.add(name, text, &self.tera);
         Ok(())
     }
 
@@ -273,13 +273,11 @@ impl Engine {
         let ctx = Context::new();
         let cache = view.cache().cloned();
         let mut out = limits::LimitedWriter::new(limits);
-        let incremental = cache.is_some() && self.incremental.in_use();
+        let rewritten = cache.as_ref().and_then(|_| self.incremental.tera());
         let (done, loop_stopped) = limits::with_cancel(limits.cancel.clone(), || {
-            if incremental {
+            if let Some(rewritten) = rewritten {
                 self.incremental.with_loops(limits, || {
-                    funcs::with_view(view, || {
-                        self.incremental.tera().render_to(name, &ctx, &mut out)
-                    })
+                    funcs::with_view(view, || rewritten.render_to(name, &ctx, &mut out))
                 })
             } else {
                 let done = funcs::with_view(view, || self.tera.render_to(name, &ctx, &mut out));

@@ -18,7 +18,14 @@ pub(super) enum ListError {
 
 /// True when a request failed because its revision was compacted (retry at a new one).
 pub(super) fn is_compacted(e: &Error) -> bool {
-    matches!(e, Error::GRpcStatus(s) if s.code() == Code::OutOfRange || s.message().contains("compacted"))
+    !is_too_large(e)
+        && matches!(e, Error::GRpcStatus(s) if s.code() == Code::OutOfRange || s.message().contains("compacted"))
+}
+
+/// True when an answer was larger than the client takes (a page of large values: ask
+/// for a smaller one).
+pub(super) fn is_too_large(e: &Error) -> bool {
+    matches!(e, Error::GRpcStatus(s) if s.code() == Code::OutOfRange && s.message().contains("message length too large"))
 }
 
 /// Turns a client error into a [`BackendError`] naming `endpoint`; `secret` (the
@@ -120,6 +127,10 @@ mod tests {
             "etcdserver: mvcc: required revision has been compacted",
         ));
         assert!(is_compacted(&e));
+        let e = Error::GRpcStatus(tonic::Status::out_of_range(
+            "Error, decoded message length too large: found 70000000 bytes, the limit is: 67108864 bytes",
+        ));
+        assert!(is_too_large(&e) && !is_compacted(&e));
         assert!(classify("x", None, e).is_transient());
     }
 }

@@ -180,10 +180,16 @@ impl EtcdBackend {
                 if let Some(rev) = revision {
                     opts = opts.with_revision(rev);
                 }
-                let mut resp = kv
-                    .get(start.clone(), Some(opts))
-                    .await
-                    .map_err(ListError::Client)?;
+                let mut resp = match kv.get(start.clone(), Some(opts)).await {
+                    Ok(resp) => resp,
+                    // Later keys larger than the page was sized for: the same start again
+                    // in half the page (the revision is pinned, so nothing moves).
+                    Err(e) if page > 1 && errors::is_too_large(&e) => {
+                        page = (page / 2).max(1);
+                        continue;
+                    }
+                    Err(e) => return Err(ListError::Client(e)),
+                };
                 if revision.is_none() {
                     revision = resp.header().map(|h| h.revision());
                     if revision.is_none() {

@@ -144,11 +144,10 @@ async fn session(
             .then(|| pubsub.into_on_message());
 
     let (kvs, sent) = listing(backend, &mut conn, &node, prefixes, &state.sent).await?;
-    // Compared with the daemon's first view once, then with what was sent since.
-    let unchanged = match state.from.take() {
-        Some(from) => from.kvs == kvs,
-        None => state.sent.differs(&sent) == 0,
-    };
+    // Compared with the daemon's first view once; after a reconnect the daemon diffs it
+    // against its store (two Redis keys may stand for one confsync key, which no
+    // comparison of Redis keys sees).
+    let unchanged = state.from.take().is_some_and(|from| from.kvs == kvs);
     if state.down {
         tracing::info!(endpoint = %node.shown, keys = kvs.len(), "redis is reachable again");
         if tx.send(Update::Up).await.is_err()
@@ -212,14 +211,14 @@ async fn session(
                 (!changes.is_empty()).then_some(Update::Changes(changes))
             }
             _ = tick.tick(), if polling => {
-                relist(backend, &mut conn, &node, prefixes, sent).await?.map(|(s, _)| s)
+                Some(relist(backend, &mut conn, &node, prefixes, sent).await?.0)
             }
             _ = resync.tick(), if resyncing => {
-                let found = relist(backend, &mut conn, &node, prefixes, sent).await?;
-                found.map(|(s, keys)| {
+                let (resync, keys) = relist(backend, &mut conn, &node, prefixes, sent).await?;
+                if keys > 0 {
                     tracing::info!(endpoint = %node.shown, keys, "periodic resync found keys no notification reported");
-                    s
-                })
+                }
+                Some(resync)
             }
         };
         if let Some(u) = update
@@ -250,19 +249,21 @@ async fn listing(
 }
 
 /// Lists again (polling, periodic resync): a `Resync` and how many Redis keys differ
-/// from what was sent, or `None` when nothing does. The daemon diffs the `Resync`
-/// against its store, so only the keys that really changed render.
+/// from what was sent. The `Resync` goes whatever that count: the daemon diffs it
+/// against its store, so only the keys that really changed render, and a key two Redis
+/// keys stand for (a string and a hash field) is put right, which no comparison of
+/// Redis keys sees.
 async fn relist(
     backend: &RedisBackend,
     conn: &mut MultiplexedConnection,
     node: &Node,
     prefixes: &[String],
     sent: &mut Sent,
-) -> Result<Option<(Update, usize)>, BackendError> {
+) -> Result<(Update, usize), BackendError> {
     let (kvs, fresh) = listing(backend, conn, node, prefixes, sent).await?;
     let differ = sent.differs(&fresh);
     *sent = fresh;
-    Ok((differ > 0).then(|| (Update::Resync(snapshot_of(kvs)), differ)))
+    Ok((Update::Resync(snapshot_of(kvs)), differ))
 }
 
 async fn next_message(stream: &mut Option<PubSubStream>) -> Option<redis::Msg> {
@@ -424,10 +425,10 @@ async fn on_events(
 ///   so an event on it just sends its current value, or its deletion;
 /// - a hash stands for one confsync key per field, so the fields it produced are kept
 ///   (sorted) to tell HDEL and DEL which keys to delete;
-/// - each Redis key's output has a 64-bit fingerprint, 16 bytes a key, so a listing after
-///   a reconnect, a poll or a periodic resync sends a `Resync` only when something
-///   differs (and can say how much). The hasher is keyed at random per watch, so keys
-///   written to collide on purpose cannot hide a change.
+/// - each Redis key's output has a 64-bit fingerprint, 16 bytes a key, so a periodic
+///   resync can say how many Redis keys changed without a notification (its `Resync`
+///   goes either way; the daemon's diff decides what renders). The hasher is keyed at
+///   random per watch, so keys written to collide on purpose cannot hide a change.
 struct Sent {
     /// Redis hash -> the confsync keys its fields produced under the prefixes, sorted
     /// and unique; only hashes that produced any.
@@ -435,6 +436,10 @@ struct Sent {
     /// Fingerprint of a Redis key -> fingerprint of what it produced (keys that
     /// produced nothing are absent).
     prints: HashMap<u64, u64>,
+    /// Fingerprint of a confsync key -> how many hash fields in `hashes` produce it:
+    /// whether a string's key is also a hash field's, in O(1) instead of a look at
+    /// every hash.
+    fields: HashMap<u64, u32>,
     hasher: RandomState,
 }
 
@@ -443,6 +448,7 @@ impl Sent {
         Self {
             hashes: HashMap::new(),
             prints: HashMap::new(),
+            fields: HashMap::new(),
             hasher,
         }
     }
@@ -458,7 +464,25 @@ impl Sent {
             self.prints.insert(self.hasher.hash_one(key), p);
         }
         if let Some(fields) = field_set(entry) {
-            self.hashes.insert(key.to_string(), fields);
+            self.count(&fields, true);
+            if let Some(old) = self.hashes.insert(key.to_string(), fields) {
+                self.count(&old, false);
+            }
+        }
+    }
+
+    /// Counts the keys of a hash's field set in or out of `fields`.
+    fn count(&mut self, keys: &[Box<str>], add: bool) {
+        for k in keys {
+            let id = self.hasher.hash_one(&**k);
+            if add {
+                *self.fields.entry(id).or_default() += 1;
+            } else if let Some(n) = self.fields.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.fields.remove(&id);
+                }
+            }
         }
     }
 
@@ -490,7 +514,10 @@ impl Sent {
         shrink(&mut self.prints);
         let fresh = field_set(&entry);
         let (key, old) = match self.hashes.remove_entry(&key) {
-            Some((k, old)) => (k, Some(old)),
+            Some((k, old)) => {
+                self.count(&old, false);
+                (k, Some(old))
+            }
             None => (key, None),
         };
         let mut changes: Vec<Change> = match old {
@@ -502,16 +529,18 @@ impl Sent {
             // have been goes (the store ignores the deletion of a key it does not hold).
             // A field of a hash that maps to the same key is not the string's: it stays.
             None if !matches!(entry, Entry::Value(..)) => as_string
-                .filter(|k| !self.hashes.values().any(|f| f.iter().any(|x| **x == **k)))
+                .filter(|k| !self.fields.contains_key(&self.hasher.hash_one(k.as_str())))
                 .map(|k| (k, None))
                 .into_iter()
                 .collect(),
             None => Vec::new(),
         };
         if let Some(fields) = fresh {
+            self.count(&fields, true);
             self.hashes.insert(key, fields);
         }
         shrink(&mut self.hashes);
+        shrink(&mut self.fields);
         match entry {
             Entry::Nothing => {}
             Entry::Value(k, v) => changes.push((k, Some(v))),
@@ -645,6 +674,13 @@ mod tests {
         let mut s = listed(&[("/h", fields(&[("/h/a", "1")]))]);
         assert_eq!(event(&mut s, "/h/a", Entry::Nothing), vec![]);
         assert_eq!(&*s.hashes["/h"], [Box::from("/h/a")]);
+        // Another hash gives /h/a too: until both are gone, the key stays theirs.
+        event(&mut s, "/h/", fields(&[("/h/a", "2")]));
+        event(&mut s, "/h", Entry::Nothing);
+        assert_eq!(event(&mut s, "/h/a", Entry::Nothing), vec![]);
+        event(&mut s, "/h/", Entry::Nothing);
+        assert_eq!(event(&mut s, "/h/a", Entry::Nothing), vec![del("/h/a")]);
+        assert!(s.fields.is_empty());
     }
 
     #[test]

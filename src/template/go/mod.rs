@@ -84,7 +84,7 @@ pub struct GoTemplate {
 }
 
 /// Line and column (1-based) of byte `pos` in `src`.
-fn position(src: &str, pos: usize) -> (usize, usize) {
+pub(super) fn position(src: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
     let mut pos = pos;
     while !src.is_char_boundary(pos) {

@@ -6,7 +6,10 @@
 //! `getvs`, `ls` or `lsdir` element. `gets` is walked straight off the store, so an
 //! unchanged element costs a hash and a copy, not a `memkv.KVPair` in a list of all of
 //! them. The output limit and the cancel flag hold as in a plain render; a loop that
-//! fails keeps nothing (its next render runs every body again).
+//! fails keeps nothing (its next render runs every body again). A copied element takes
+//! none of the render's step budget (`MAX_STEPS`, against runaway templates): its steps
+//! were counted when it was rendered, so a template at the edge of the budget may pass
+//! in the daemon where a fresh render runs out.
 
 use super::super::ast::Control;
 use super::super::funcs::Func;
@@ -120,20 +123,9 @@ impl<'a> Exec<'a> {
     }
 
     /// Each element: its fragment copied, or the body rendered and kept. True when
-    /// there was an element.
+    /// there was an element. (A cacheable body calls no store function, so no cacheable
+    /// loop runs inside one.)
     fn cached_elements(
-        &mut self,
-        run: &mut LoopRun,
-        c: &'a Control,
-        elems: impl Iterator<Item = Value<'a>>,
-    ) -> R<bool> {
-        self.in_cached_body = true;
-        let ran = self.each_element(run, c, elems);
-        self.in_cached_body = false;
-        ran
-    }
-
-    fn each_element(
         &mut self,
         run: &mut LoopRun,
         c: &'a Control,

@@ -75,8 +75,6 @@ pub struct Exec<'a> {
     max_output: usize,
     /// The resource's loop fragments from its previous render, when it keeps them.
     incr: Option<Incremental<'a>>,
-    /// A cacheable loop's body is being rendered: loops inside it render plainly.
-    in_cached_body: bool,
 }
 
 /// Renders the template `name` of `trees` (parsed from `src`) over `store`, into a
@@ -111,7 +109,6 @@ pub fn render<'a>(
         limits,
         max_output: limits.max_size.min(MAX_OUTPUT),
         incr,
-        in_cached_body: false,
     };
     e.walk(&Value::Missing, root)?;
     Ok(e.out)
@@ -239,7 +236,6 @@ impl<'a> Exec<'a> {
     fn walk_range(&mut self, dot: &Value<'a>, c: &'a Control) -> R<Flow> {
         self.at(c.span);
         if self.incr.is_some()
-            && !self.in_cached_body
             && self.trees.cacheable.contains(&c.span.start)
             && let Some(flow) = self.walk_cached_range(dot, c)?
         {
