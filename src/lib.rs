@@ -59,7 +59,9 @@
 //!   (incremental rendering: each pure loop body's output per element, kept between a
 //!   resource's renders and spliced, so a change re-renders only the elements it touched);
 //!   `template/loops` (finding a Tera template's cacheable loops in its source) and
-//!   `template/incremental` (rendering them through those fragments).
+//!   `template/incremental` (rendering them through those fragments); `template/basis`
+//!   (the keys changed since a resource's last good render and its key counts, so a
+//!   render looks only at those keys).
 //!   - `template/go/`: confd's Go `text/template` dialect, byte for byte: `token`, `lex`,
 //!     `parse` (into `ast`; `parse/controls`, `parse/pipeline`, `parse/literal`), `exec`
 //!     (the evaluator; argument checks in `exec/args`, dispatch in `call`, bodies in
@@ -91,6 +93,7 @@
 //!   resource: pacing by `pace`, retries with backoff), `owed` (reloads still owed, kept
 //!   in the state dir), `rounds` (one reload per round for resources sharing it),
 //!   `route` (a resource's reload step: its command's round, the exec signal, splay),
+//!   `changes` (the keys changed between the snapshots a worker takes),
 //!   `exec_hook` (the exec child started after the first render), `onetime`.
 //! - [`exec`]: exec mode, the proxy run as confsync's child: `child` (start, stop with
 //!   the kill signal and timeout, restart with backoff, exit status), `forward` (SIGHUP,

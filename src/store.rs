@@ -2,6 +2,7 @@
 //! and diffed so that only resources whose keys changed are rendered again.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tracing::{error, warn};
@@ -15,6 +16,9 @@ pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 /// Keys replaced or changed at once past which the memory freed is handed back to the
 /// system ([`crate::memory::freed`]).
 const LARGE: usize = 10_000;
+/// Keys changed between two publishes past which which ones they were is not kept: the
+/// resources then walk every key once (see `template::basis`).
+pub const MAX_TRACKED: usize = 4096;
 
 /// What one backend's data may hold. Keys and values are written by the instances
 /// themselves, so a huge value or a million keys must not reach a template that loops
@@ -39,7 +43,7 @@ impl Default for StoreLimits {
 }
 
 /// The last good view of one backend.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Store {
     /// Shared with renders in progress; changed copy-on-write.
     kvs: Arc<KvMap>,
@@ -53,9 +57,43 @@ pub struct Store {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Keys changed by watch events since memory was last handed back.
     churn: usize,
+    /// Keys changed since [`Store::take_held`] was last called, each with whether the
+    /// store held it before its first change; `None` past [`MAX_TRACKED`].
+    held: Option<HashMap<String, bool>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            kvs: Arc::default(),
+            limits: StoreLimits::default(),
+            backend: String::new(),
+            refused: 0,
+            metrics: None,
+            churn: 0,
+            held: Some(HashMap::new()),
+        }
+    }
 }
 
 impl Store {
+    /// Notes that `key` changes now, and whether the store held it before.
+    fn hold(&mut self, key: &str, held: bool) {
+        if let Some(h) = &mut self.held {
+            if h.len() >= MAX_TRACKED && !h.contains_key(key) {
+                self.held = None;
+            } else {
+                h.entry(key.to_string()).or_insert(held);
+            }
+        }
+    }
+
+    /// The keys changed since the last call, each with whether the store held it before
+    /// its first change (`None`: more than [`MAX_TRACKED`] of them).
+    pub fn take_held(&mut self) -> Option<HashMap<String, bool>> {
+        self.held.replace(HashMap::new())
+    }
+
     /// An empty store of `backend` held to `limits`.
     pub fn limited(backend: &str, limits: StoreLimits) -> Self {
         Self {
@@ -120,6 +158,14 @@ impl Store {
         }
         let before = self.kvs.len();
         let changed = diff_keys(&self.kvs, &fresh);
+        if changed.len() > MAX_TRACKED {
+            self.held = None;
+        } else {
+            for k in &changed {
+                let held = self.kvs.contains_key(k);
+                self.hold(k, held);
+            }
+        }
         if !changed.is_empty() {
             // A copy made in key order lays keys and values out in the order renders walk
             // them; a listing arrives in the store's order (Redis SCAN: random), and
@@ -150,10 +196,12 @@ impl Store {
                 warn!(backend = %self.backend, key = %key, max_keys = self.limits.max_keys, "the store already holds max_keys keys; new key dropped");
                 continue;
             }
-            let same = self.kvs.get(&key) == value.as_ref();
-            if same {
+            let old = self.kvs.get(&key);
+            if old == value.as_ref() {
                 continue;
             }
+            let held = old.is_some();
+            self.hold(&key, held);
             let kvs = Arc::make_mut(&mut self.kvs);
             match value {
                 Some(v) => {
@@ -270,6 +318,37 @@ mod tests {
         ]);
         assert_eq!(changed, vec!["/b", "/a"]);
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn changed_keys_are_held_with_whether_the_store_had_them() {
+        let mut s = Store::default();
+        s.replace(map(&[("/a", "1"), ("/b", "2")]));
+        let held = |s: &mut Store| {
+            let mut v: Vec<(String, bool)> = s.take_held().unwrap().into_iter().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(held(&mut s), [("/a".into(), false), ("/b".into(), false)]);
+        s.apply(vec![
+            ("/a".into(), None),
+            ("/a".into(), Some("new".into())),
+            ("/b".into(), Some("2".into())),
+            ("/c".into(), Some("3".into())),
+        ]);
+        assert_eq!(
+            held(&mut s),
+            [("/a".into(), true), ("/c".into(), false)],
+            "the first change of a key says whether it was there; a no-op is no change"
+        );
+        s.replace(map(&[("/c", "3")]));
+        assert_eq!(held(&mut s), [("/a".into(), true), ("/b".into(), true)]);
+        let many: KvMap = (0..=MAX_TRACKED)
+            .map(|i| (format!("/k{i}"), "v".into()))
+            .collect();
+        s.replace(many);
+        assert_eq!(s.take_held(), None, "too many to track");
+        assert_eq!(s.take_held(), Some(HashMap::new()));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Subscriber {
     /// Changes published that touch the resource, since it last reset the count (two or
     /// more before a sync make a burst).
     pub changes: Arc<AtomicUsize>,
+    /// Which keys changed, for the resource's worker to take with its snapshot.
+    pub log: Arc<super::changes::ChangeLog>,
 }
 
 /// One backend's feed.
@@ -259,12 +261,30 @@ impl Running {
 
     /// Publishes the store and marks the resources that `changed` touches (all of them
     /// for `None`, the first listing).
-    fn publish(&self, changed: Option<&[String]>) {
+    fn publish(&mut self, changed: Option<&[String]>) {
         let f = &self.feed;
         let now = Instant::now();
         f.services.metrics.set_keys_held(&f.name, self.store.len());
         f.services.status.backend_keys(&f.name, self.store.len());
+        // Every resource's changed keys are noted and the snapshot sent while their logs
+        // are held, so that a worker takes a snapshot with exactly its keys.
+        let held = self.store.take_held();
+        let mut logs: Vec<_> = f.subscribers.iter().map(|s| s.log.lock()).collect();
+        for (s, log) in f.subscribers.iter().zip(&mut logs) {
+            match (changed, &held) {
+                (Some(keys), Some(held)) => {
+                    for k in keys.iter().filter(|k| under_any(k, &s.prefixes)) {
+                        match held.get(k) {
+                            Some(&h) => log.note(k, h),
+                            None => log.unknown(),
+                        }
+                    }
+                }
+                _ => log.unknown(),
+            }
+        }
         f.snapshot.send_replace(Some(self.store.snapshot()));
+        drop(logs);
         for s in &f.subscribers {
             let hits = match changed {
                 None => self.store.len(),

@@ -144,11 +144,13 @@ pub async fn prepare(
             let (dirty_tx, dirty_rx) = watch::channel(None);
             let changed_keys = Arc::default();
             let changes = Arc::new(AtomicUsize::new(0));
+            let log = Arc::new(super::changes::ChangeLog::default());
             subscribers.push(feed::Subscriber {
                 prefixes: res.key_prefixes(),
                 dirty: dirty_tx,
                 changed_keys: Arc::clone(&changed_keys),
                 changes: Arc::clone(&changes),
+                log: Arc::clone(&log),
             });
             services.metrics.init_resource(&res.name);
             services.status.add_resource(&res);
@@ -164,6 +166,7 @@ pub async fn prepare(
                 dirty: dirty_rx,
                 changed_keys,
                 changes,
+                log,
                 cache: Arc::default(),
                 opts,
                 services: services.clone(),

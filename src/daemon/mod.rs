@@ -2,6 +2,7 @@
 //! generation; SIGHUP swaps in a new generation when the new configuration is valid;
 //! systemd and the health endpoints are told what is going on.
 
+mod changes;
 mod exec_hook;
 mod feed;
 mod generation;

@@ -42,6 +42,8 @@ pub struct Worker {
     /// Changes (publishes touching this resource) since the last sync began: two or
     /// more make a burst.
     pub changes: Arc<AtomicUsize>,
+    /// The keys changed up to each snapshot taken (the cache learns them).
+    pub log: Arc<super::changes::ChangeLog>,
     /// Entries of the last render, reused by the next.
     pub cache: Arc<EntryCache>,
     pub opts: SyncOptions,
@@ -116,7 +118,10 @@ impl Worker {
             self.changes.store(0, Ordering::Relaxed);
             // The feed takes the snapshot back for a moment while it applies a batch.
             let kvs = loop {
-                if let Some(kvs) = self.snapshot.borrow_and_update().clone() {
+                let snapshot = &mut self.snapshot;
+                if let Some((kvs, changed)) = self.log.take(|| snapshot.borrow_and_update().clone())
+                {
+                    self.cache.basis().note(changed);
                     break kvs;
                 }
                 tokio::select! {

@@ -329,7 +329,7 @@ async fn update(
         source,
     };
     let dest = &res.dest;
-    let current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
+    let mut current = blocking(|| stage::compare(dest, &rendered, res.mode, res.uid, res.gid))
         .map_err(|e| io("cannot read destination", dest, e))?;
     if let Some(o) = pass.observer {
         o.rendered(keys, current.target.mode);
@@ -338,12 +338,17 @@ async fn update(
         return Ok((Outcome::Unchanged, excluded, None));
     }
     if opts.noop {
-        let old = current
-            .bytes
-            .as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        let d = diff(&old, &String::from_utf8_lossy(&rendered), dest);
+        let old = match current.old.take() {
+            Some(o) => {
+                blocking(|| o.into_bytes()).map_err(|e| io("cannot read destination", dest, e))?
+            }
+            None => Vec::new(),
+        };
+        let d = diff(
+            &String::from_utf8_lossy(&old),
+            &String::from_utf8_lossy(&rendered),
+            dest,
+        );
         return Ok((Outcome::WouldChange(d), excluded, None));
     }
     let staged = blocking(|| stage::stage(&current, &rendered, res.create_dest_dirs, &res.file))
@@ -376,7 +381,12 @@ async fn update(
     let runtime = match (&res.haproxy_socket, opts.sync_only) {
         (Some(sock), false) => {
             let owed = pass.ledger.is_some_and(|l| l.is_owed(res));
-            Some(runtime_update(res, sock, owed, current.bytes.as_deref(), &rendered).await)
+            if let Some(o) = &mut current.old {
+                blocking(|| o.bytes().map(drop))
+                    .map_err(|e| io("cannot read destination", dest, e))?;
+            }
+            let old = current.old.as_ref().and_then(stage::Old::read);
+            Some(runtime_update(res, sock, owed, old, &rendered).await)
         }
         _ => None,
     };
@@ -400,15 +410,13 @@ async fn update(
     }
     // The old file was read whole and a render's buffers shrink with it: a large file
     // going (every key deleted) frees as much as a large one coming.
-    if rendered
-        .len()
-        .max(current.bytes.as_ref().map_or(0, Vec::len))
-        >= LARGE_FILE
-    {
-        crate::memory::freed();
-    }
+    let old_len = current.old.as_ref().map_or(0, |o| o.len() as usize);
+    let rendered_len = rendered.len();
     if let Some(o) = pass.observer {
-        o.replaced(current.bytes, rendered);
+        o.replaced(current.old, rendered);
+    }
+    if rendered_len.max(old_len) >= LARGE_FILE {
+        crate::memory::freed();
     }
     Ok((Outcome::Updated(t), excluded, runtime))
 }

@@ -34,8 +34,8 @@ pub struct Current {
     /// The file that is compared and replaced: the destination, or the final target of
     /// the symlink it is (the link itself is left alone).
     pub file: PathBuf,
-    /// Its contents, if it exists.
-    pub bytes: Option<Vec<u8>>,
+    /// The file in place, if it exists.
+    pub old: Option<Old>,
     /// What the new file must have: the resource's mode/owner where set, else the
     /// existing file's, else 0644 and the process's owner.
     pub target: Target,
@@ -43,8 +43,71 @@ pub struct Current {
     pub up_to_date: bool,
 }
 
-/// Reads `dest` (through its symlinks) and compares it with `rendered` and the wanted
-/// mode and owner.
+/// The file in place, kept open: it can be read after it was replaced, and its blocks
+/// are freed only when this goes (not in the rename that puts the new file in place).
+#[derive(Debug)]
+pub struct Old {
+    file: File,
+    len: u64,
+    /// Its contents, when they were read to be compared (same length as the render).
+    bytes: Option<Vec<u8>>,
+}
+
+impl Old {
+    /// The regular file at `path`, opened (nothing read yet).
+    pub fn open(path: &Path) -> io::Result<Old> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(Old {
+            file,
+            len,
+            bytes: None,
+        })
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its contents (read now unless they were read to be compared).
+    pub fn bytes(&mut self) -> io::Result<&[u8]> {
+        if self.bytes.is_none() {
+            self.bytes = Some(read_from_start(&self.file, self.len)?);
+        }
+        Ok(self.bytes.as_deref().unwrap_or_default())
+    }
+
+    /// Its contents, if they were read.
+    pub fn read(&self) -> Option<&[u8]> {
+        self.bytes.as_deref()
+    }
+
+    /// Its contents, the file handed over.
+    pub fn into_bytes(mut self) -> io::Result<Vec<u8>> {
+        self.bytes()?;
+        Ok(self.bytes.unwrap_or_default())
+    }
+}
+
+/// The whole of `file` (about `len` bytes) from its start.
+fn read_from_start(file: &File, len: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    let mut f = file;
+    std::io::Seek::rewind(&mut f)?;
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Opens `dest` (through its symlinks) and compares it with `rendered` and the wanted
+/// mode and owner. Its contents are read only when its length is the render's (else
+/// it differs anyway; they are read later if someone needs them).
 pub fn compare(
     dest: &Path,
     rendered: &[u8],
@@ -53,11 +116,28 @@ pub fn compare(
     gid: Option<u32>,
 ) -> io::Result<Current> {
     let file = resolve(dest)?;
-    // Before reading: a FIFO would block the read, a device never end it.
+    // Before opening: a FIFO would block the open, a device never end a read.
     ensure_regular(&file)?;
-    match std::fs::metadata(&file) {
-        Ok(meta) => {
-            let bytes = std::fs::read(&file)?;
+    // Non-blocking, should a FIFO take its place meanwhile; checked again once open.
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&file)
+    {
+        Ok(f) => {
+            let meta = f.metadata()?;
+            if !meta.is_file() {
+                ensure_regular(&file)?;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a regular file", file.display()),
+                ));
+            }
+            let bytes = if meta.len() == rendered.len() as u64 {
+                Some(read_from_start(&f, meta.len())?)
+            } else {
+                None
+            };
             let target = Target {
                 mode: mode.unwrap_or(meta.mode() & 0o7777),
                 uid,
@@ -65,20 +145,24 @@ pub fn compare(
                 keep_uid: uid.is_none().then_some(meta.uid()),
                 keep_gid: gid.is_none().then_some(meta.gid()),
             };
-            let up_to_date = bytes == rendered
+            let up_to_date = bytes.as_deref() == Some(rendered)
                 && meta.mode() & 0o7777 == target.mode
                 && uid.is_none_or(|u| u == meta.uid())
                 && gid.is_none_or(|g| g == meta.gid());
             Ok(Current {
                 file,
-                bytes: Some(bytes),
+                old: Some(Old {
+                    file: f,
+                    len: meta.len(),
+                    bytes,
+                }),
                 target,
                 up_to_date,
             })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Current {
             file,
-            bytes: None,
+            old: None,
             target: Target {
                 mode: mode.unwrap_or(0o644),
                 uid,
@@ -223,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("haproxy.cfg");
         let cur = compare(&dest, b"new", Some(0o640), None, None).unwrap();
-        assert!(!cur.up_to_date && cur.bytes.is_none());
+        assert!(!cur.up_to_date && cur.old.is_none());
         let st = stage_here(&cur, b"new").unwrap();
         assert!(
             st.path()
@@ -279,11 +363,35 @@ mod tests {
     }
 
     #[test]
+    fn the_old_file_is_read_only_when_needed_and_still_once_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("haproxy.cfg");
+        std::fs::write(&dest, "old contents").unwrap();
+        let same_length = compare(&dest, b"new contents", None, None, None).unwrap();
+        assert_eq!(
+            same_length.old.as_ref().unwrap().read(),
+            Some(&b"old contents"[..])
+        );
+        assert!(!same_length.up_to_date);
+        let cur = compare(&dest, b"new", None, None, None).unwrap();
+        assert_eq!(
+            cur.old.as_ref().unwrap().read(),
+            None,
+            "lengths differ: not read"
+        );
+        assert_eq!(cur.old.as_ref().unwrap().len(), 12);
+        let st = stage_here(&cur, b"new").unwrap();
+        st.swap().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(cur.old.unwrap().into_bytes().unwrap(), b"old contents");
+    }
+
+    #[test]
     fn dropped_stage_file_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         let cur = Current {
             file: dir.path().join("x"),
-            bytes: None,
+            old: None,
             target: plain(),
             up_to_date: false,
         };
@@ -303,7 +411,8 @@ mod tests {
         std::os::unix::fs::symlink("real/haproxy.cfg", &link).unwrap();
         let cur = compare(&link, b"new", None, None, None).unwrap();
         assert_eq!(cur.file, real);
-        assert_eq!(cur.bytes.as_deref(), Some(&b"old"[..]));
+        let mut cur = cur;
+        assert_eq!(cur.old.as_mut().unwrap().bytes().unwrap(), b"old");
         let st = stage_here(&cur, b"new").unwrap();
         assert_eq!(st.path().parent().unwrap(), dir.path().join("real"));
         st.swap().unwrap();

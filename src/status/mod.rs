@@ -249,7 +249,7 @@ impl Observer for Tracker<'_> {
         });
     }
 
-    fn replaced(&self, old: Option<Vec<u8>>, new: Vec<u8>) {
+    fn replaced(&self, old: Option<crate::resource::stage::Old>, new: Vec<u8>) {
         let mut change = None;
         self.status.resource(self.res, |r| {
             r.last_change = Some(SystemTime::now());
@@ -265,8 +265,9 @@ impl Observer for Tracker<'_> {
         // (which goes on to the reload), from the two versions the sync handed over.
         let (status, name) = (Arc::clone(&self.status), self.res.name.clone());
         let dest = self.res.dest.display().to_string();
-        let old = old.unwrap_or_default();
         let work = move || {
+            // An old file that cannot be read shows as empty.
+            let old = old.and_then(|o| o.into_bytes().ok()).unwrap_or_default();
             let diff = diff::capped(&old, &new, &dest, diff::MAX_DIFF);
             if let Some(r) = status.lock().resources.get_mut(&name)
                 && r.changes == change

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::resource::stage::Old;
 use crate::resource::{CommandError, Outcome, Synced, Timings};
 
 fn res(name: &str, mode: Option<u32>) -> Resource {
@@ -9,6 +10,13 @@ fn res(name: &str, mode: Option<u32>) -> Resource {
     r.dest = PathBuf::from(format!("/srv/{name}.cfg"));
     r.mode = mode;
     r
+}
+
+/// The file a change replaced, holding `bytes` (open, as a sync hands it over).
+fn old(bytes: &[u8]) -> Option<Old> {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    Some(Old::open(f.path()).unwrap())
 }
 
 fn updated() -> Synced {
@@ -43,7 +51,7 @@ fn a_change_then_a_refused_check_are_both_reported() {
     s.backend_current("default", SystemTime::now(), false);
     let o = s.observer(&r);
     o.rendered(3, 0o644);
-    o.replaced(Some(b"a\n".to_vec()), b"b\n".to_vec());
+    o.replaced(old(b"a\n"), b"b\n".to_vec());
     let ok = updated();
     s.synced(
         &r,
@@ -224,11 +232,8 @@ async fn diffs_are_worked_out_beside_the_sync_and_only_the_last_change_kept() {
     // A slow diff (a large file) and a quick one right after: the quick one must win.
     let big_old: String = (0..20_000).map(|i| format!("server a{i}\n")).collect();
     let big_new: String = (0..20_000).map(|i| format!("server b{i}\n")).collect();
-    o.replaced(
-        Some(big_old.clone().into_bytes()),
-        big_new.clone().into_bytes(),
-    );
-    o.replaced(Some(b"x\n".to_vec()), b"y\n".to_vec());
+    o.replaced(old(big_old.as_bytes()), big_new.clone().into_bytes());
+    o.replaced(old(b"x\n"), b"y\n".to_vec());
     let diff = || s.lock().resources["web"].diff.clone();
     for _ in 0..500 {
         if diff().is_some() {

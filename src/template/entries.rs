@@ -10,6 +10,7 @@ use std::sync::{Mutex, PoisonError};
 
 use tera::Value;
 
+use super::basis::Basis;
 use super::fragments::FragmentCache;
 
 #[derive(serde::Serialize)]
@@ -34,11 +35,12 @@ fn parts(e: &Value) -> Option<(&str, &str)> {
 /// The lists `gets` returned during one resource's last render, by pattern. An entry is
 /// a pure function of its key and value, so reusing one can never change the output.
 /// It also holds the resource's loop fragments ([`FragmentCache`]), which live and die
-/// with the same renders.
+/// with the same renders, and what its last good render knew ([`Basis`]).
 #[derive(Debug, Default)]
 pub struct EntryCache {
     lists: Mutex<Lists>,
     fragments: FragmentCache,
+    basis: Basis,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +89,11 @@ impl EntryCache {
     /// The loop fragments of the resource's last render.
     pub fn fragments(&self) -> &FragmentCache {
         &self.fragments
+    }
+
+    /// The keys changed since the resource's last good render, and its counts.
+    pub fn basis(&self) -> &Basis {
+        &self.basis
     }
 
     /// Ends a render: lists and loop fragments it did not ask for are dropped.

@@ -80,12 +80,58 @@ struct Fragments {
     out: Vec<u8>,
     /// Per element in render order: its ident and where its fragment ends in `out`.
     items: Vec<(Ident, usize)>,
+    /// For a loop over keys in key order (`gets`): each element's key, so that a render
+    /// told which keys changed finds their elements without walking the others.
+    keys: Option<Keys>,
+}
+
+/// Keys end to end, in order.
+#[derive(Debug, Default)]
+struct Keys {
+    bytes: Vec<u8>,
+    /// Where each key ends in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl Keys {
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    /// Appends `key`; false when the arena would pass 4 GiB (then it is dropped).
+    fn push(&mut self, key: &[u8]) -> bool {
+        let Ok(end) = u32::try_from(self.bytes.len() + key.len()) else {
+            return false;
+        };
+        self.bytes.extend_from_slice(key);
+        self.ends.push(end);
+        true
+    }
+
+    /// Where `key` is in the sorted keys from `from` on: `Ok` at it, `Err` where it
+    /// would go.
+    fn search(&self, from: usize, key: &[u8]) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (from, self.ends.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
 }
 
 impl Fragments {
+    fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.items[i - 1].1 }
+    }
+
     fn fragment(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.items[i - 1].1 };
-        &self.out[start..self.items[i].1]
+        &self.out[self.start(i)..self.items[i].1]
     }
 }
 
@@ -116,6 +162,15 @@ pub struct LoopRun {
     /// Fragments reused and rendered so far.
     reused: usize,
     rendered: usize,
+}
+
+/// How a loop's elements are known when its keys are kept ([`LoopRun::keyed`]).
+pub enum Keyed {
+    /// Every element's key is noted ([`LoopRun::note_key`]) as the loop walks them all.
+    Walk,
+    /// The previous run's keys are there: only the elements of changed keys are
+    /// looked at ([`LoopRun::copy_until`], [`LoopRun::copy_rest`]).
+    Splice,
 }
 
 impl LoopRun {
@@ -182,6 +237,91 @@ impl LoopRun {
     pub fn rendered(&self) -> usize {
         self.rendered
     }
+
+    /// Keeps the elements' keys, for a loop over keys in key order (`gets`): how this
+    /// run goes (see [`Keyed`]) given whether the caller knows every key changed since
+    /// the previous run (`changes_known`).
+    pub fn keyed(&mut self, changes_known: bool) -> Keyed {
+        let spliced = changes_known && self.prev.keys.is_some();
+        let bytes = self.prev.keys.as_ref().map_or(0, |k| k.bytes.len());
+        self.next.keys = Some(Keys {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(self.prev.items.len()),
+        });
+        if spliced { Keyed::Splice } else { Keyed::Walk }
+    }
+
+    /// Notes the key of the element just reused or recorded (in a keyed run).
+    pub fn note_key(&mut self, key: &str) {
+        if let Some(k) = &mut self.next.keys
+            && !k.push(key.as_bytes())
+        {
+            self.next.keys = None;
+        }
+    }
+
+    /// In a spliced run: copies the previous run's elements from the cursor up to
+    /// `key` (which must come after every key given before) and passes over `key`'s
+    /// own element if it had one (render it again if it is still an element).
+    pub fn copy_until(&mut self, key: &str, out: &mut Vec<u8>) {
+        let Some(keys) = &self.prev.keys else {
+            return;
+        };
+        let (end, skip) = match keys.search(self.cursor, key.as_bytes()) {
+            Ok(i) => (i, 1),
+            Err(i) => (i, 0),
+        };
+        self.copy_to(end, out);
+        self.cursor = end + skip;
+    }
+
+    /// In a spliced run: copies the previous run's elements from the cursor to the end.
+    pub fn copy_rest(&mut self, out: &mut Vec<u8>) {
+        self.copy_to(self.prev.items.len(), out);
+    }
+
+    /// Copies elements `cursor..end` of the previous run, as one run of bytes.
+    fn copy_to(&mut self, end: usize, out: &mut Vec<u8>) {
+        let start = self.cursor;
+        if end <= start {
+            return;
+        }
+        let (from, to) = (self.prev.start(start), self.prev.items[end - 1].1);
+        out.extend_from_slice(&self.prev.out[from..to]);
+        let shift = self.written as isize - from as isize;
+        self.next.items.extend(
+            self.prev.items[start..end]
+                .iter()
+                .map(|&(id, e)| (id, (e as isize + shift) as usize)),
+        );
+        self.written += to - from;
+        self.reused += end - start;
+        if let (Some(prev), Some(next)) = (&self.prev.keys, &mut self.next.keys) {
+            let (kf, kt) = (
+                if start == 0 { 0 } else { prev.ends[start - 1] },
+                prev.ends[end - 1],
+            );
+            match u32::try_from(next.bytes.len() + (kt - kf) as usize) {
+                Ok(_) => {
+                    let kshift = next.bytes.len() as i64 - i64::from(kf);
+                    next.bytes
+                        .extend_from_slice(&prev.bytes[kf as usize..kt as usize]);
+                    next.ends.extend(
+                        prev.ends[start..end]
+                            .iter()
+                            .map(|&e| (i64::from(e) + kshift) as u32),
+                    );
+                }
+                Err(_) => self.next.keys = None,
+            }
+        }
+        self.cursor = end;
+    }
+
+    /// Elements of this run so far.
+    pub fn elements(&self) -> usize {
+        self.next.items.len()
+    }
 }
 
 /// The fragments of every cacheable loop of one resource's templates.
@@ -217,6 +357,7 @@ impl FragmentCache {
             next: Fragments {
                 out: Vec::new(),
                 items: Vec::with_capacity(items),
+                keys: None,
             },
             cursor: 0,
             index: None,
@@ -248,9 +389,21 @@ impl FragmentCache {
         next.out = prev.out;
         next.out.clear();
         next.out.extend_from_slice(output);
+        if next
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.ends.len() != next.items.len())
+        {
+            // An element's key was not noted: the keys cannot say where elements are.
+            next.keys = None;
+        }
         // Kept for the resource's life: at most an eighth over what the loop holds.
         shrink(&mut next.out);
         shrink(&mut next.items);
+        if let Some(k) = &mut next.keys {
+            shrink(&mut k.bytes);
+            shrink(&mut k.ends);
+        }
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let render = s.render;
         s.loops.insert(key, (render, next));

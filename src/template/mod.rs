@@ -1,6 +1,7 @@
 //! Tera 2 set up for proxy configs: no autoescaping, confd's functions and filters, every
 //! template parsed once at load time and rendered against a [`View`] of the store.
 
+pub mod basis;
 pub mod confd_funcs;
 pub mod convert;
 pub mod entries;
@@ -263,6 +264,9 @@ impl Engine {
         if let Some(t) = self.go.get(name) {
             let out = t.render_with(&view, limits);
             if let Some(cache) = view.cache() {
+                if out.is_ok() {
+                    view.commit();
+                }
                 cache.finish_render();
             }
             return out.map_err(|e| TemplateError::Render {
@@ -272,6 +276,7 @@ impl Engine {
         }
         let ctx = Context::new();
         let cache = view.cache().cloned();
+        let basis = view.clone();
         let mut out = limits::LimitedWriter::new(limits);
         let rewritten = cache.as_ref().and_then(|_| self.incremental.tera());
         let (done, loop_stopped) = limits::with_cancel(limits.cancel.clone(), || {
@@ -285,6 +290,9 @@ impl Engine {
             }
         });
         if let Some(cache) = cache {
+            if done.is_ok() {
+                basis.commit();
+            }
             cache.finish_render();
         }
         match (done, out.stopped.or(loop_stopped)) {

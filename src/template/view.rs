@@ -3,10 +3,11 @@
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::backend::{KvMap, under_any};
 
+use super::basis::{Changed, Counts, Since};
 use super::entries::EntryCache;
 use super::glob;
 
@@ -24,6 +25,13 @@ pub struct View {
     excluded: Arc<BTreeSet<String>>,
     /// The resource's entries from its previous render, if it keeps them.
     cache: Option<Arc<EntryCache>>,
+    /// What the cache knew when this render began.
+    since: Option<Since>,
+    /// A guard (`value_pattern`, `key_pattern`) was applied: which keys the last render
+    /// hid is not known, so counts are not worked out from changes.
+    guarded: bool,
+    /// The render's counts, worked out once.
+    counts: OnceLock<Counts>,
 }
 
 /// `prefix` joined with `key` the way Go's `path.Join` does for these (no doubled `/`).
@@ -59,13 +67,30 @@ impl View {
             visible,
             excluded: Arc::default(),
             cache: None,
+            since: None,
+            guarded: false,
+            counts: OnceLock::new(),
         }
     }
 
     /// The same view, reusing and keeping `gets` entries in `cache` (one per resource).
     pub fn with_cache(mut self, cache: Arc<EntryCache>) -> Self {
+        self.since = Some(cache.basis().since());
         self.cache = Some(cache);
         self
+    }
+
+    /// The full keys changed since the resource's last good render, when known.
+    pub fn changed(&self) -> Option<&Changed> {
+        self.since.as_ref()?.changed.as_deref()
+    }
+
+    /// Ends a render that succeeded: what it saw is the next render's basis.
+    pub fn commit(&self) {
+        if let (Some(cache), Some(since)) = (&self.cache, &self.since) {
+            let counts = self.counts.get().copied().filter(|_| !self.guarded);
+            cache.basis().commit(since, counts);
+        }
     }
 
     /// The entry cache this view renders with, if any.
@@ -87,6 +112,8 @@ impl View {
     /// Hides every visible key that `keep(relative key, value)` rejects, on top of those
     /// already hidden; returns the newly hidden full keys, sorted.
     fn exclude(&mut self, keep: impl Fn(&str, &str) -> bool) -> Vec<String> {
+        self.guarded = true;
+        self.counts = OnceLock::new();
         let mut out = BTreeSet::new();
         for p in &self.visible {
             for (k, v) in self
@@ -270,12 +297,71 @@ impl View {
         names.into_iter().map(str::to_string).collect()
     }
 
-    /// How many visible keys the view holds.
+    /// How many visible keys the view holds (a key under two visible prefixes counts
+    /// twice).
     pub fn len(&self) -> usize {
-        self.visible
+        self.counts().visible
+    }
+
+    /// The visible keys and those memkv renames: from the last good render's counts and
+    /// the keys changed since, when the cache knows them, else by walking every key.
+    pub fn counts(&self) -> Counts {
+        *self.counts.get_or_init(|| {
+            self.counts_from_changes()
+                .unwrap_or_else(|| self.counts_by_walking())
+        })
+    }
+
+    fn counts_by_walking(&self) -> Counts {
+        let visible = self
+            .visible
             .iter()
             .map(|p| self.scan(p.clone()).count())
-            .sum()
+            .sum();
+        let renamed = self
+            .entries()
+            .filter(|(k, _)| self.memkv_renames(k))
+            .count();
+        Counts { visible, renamed }
+    }
+
+    fn counts_from_changes(&self) -> Option<Counts> {
+        if self.guarded {
+            return None;
+        }
+        let since = self.since.as_ref()?;
+        let (changed, mut c) = (since.changed.as_deref()?, since.counts?);
+        for (full, &held) in changed {
+            let under = self
+                .visible
+                .iter()
+                .filter(|p| full.starts_with(p.as_str()))
+                .count();
+            if under == 0 {
+                continue;
+            }
+            let renames = usize::from(self.memkv_renames(full));
+            if held {
+                c.visible = c.visible.checked_sub(under)?;
+                c.renamed = c.renamed.checked_sub(renames)?;
+            }
+            if self.kvs.contains_key(full) {
+                c.visible += under;
+                c.renamed += renames;
+            }
+        }
+        Some(c)
+    }
+
+    /// Whether memkv knows the visible full key `full` by another name than the one
+    /// templates see here: `path.Join("/", strings.TrimPrefix(full, prefix))`, cheap for
+    /// the keys of real stores (`/rest` after the prefix with nothing to clean).
+    pub fn memkv_renames(&self, full: &str) -> bool {
+        match full.strip_prefix(self.prefix.as_str()) {
+            Some("") => false,
+            Some(rest) if crate::gopath::is_plain_absolute(rest) => false,
+            rest => crate::gopath::join_root(rest.unwrap_or(full)) != self.template_key(full),
+        }
     }
 
     /// True when no key is visible.

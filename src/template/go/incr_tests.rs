@@ -2,11 +2,12 @@
 //! one key renders one body, and that a daemon's renders (one entry cache kept across
 //! changes) write exactly what fresh renders write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::exec::last_run;
+use super::exec::{last_run, last_spliced};
 use super::*;
 use crate::backend::KvMap;
 use crate::template::{EntryCache, RenderLimits};
@@ -19,7 +20,8 @@ fn plain_view(kvs: &Arc<KvMap>) -> View {
     View::new(kvs.clone(), "", &["/".to_string()])
 }
 
-/// A render as the daemon makes it: the resource's entry cache, then the end of the render.
+/// A render as the daemon makes it (as `Engine::render_with` does): the resource's entry
+/// cache, then the end of the render.
 fn daemon_render(
     t: &GoTemplate,
     kvs: &Arc<KvMap>,
@@ -28,6 +30,9 @@ fn daemon_render(
 ) -> Result<Vec<u8>, GoError> {
     let view = plain_view(kvs).with_cache(cache.clone());
     let out = t.render_with(&view, limits);
+    if out.is_ok() {
+        view.commit();
+    }
     cache.finish_render();
     out
 }
@@ -123,6 +128,50 @@ fn one_changed_key_of_ten_thousand_renders_one_body() {
 }
 
 #[test]
+fn a_noted_change_of_ten_thousand_keys_looks_at_that_key_alone() {
+    let t = parse(S1_LOOP);
+    let cache = Arc::new(EntryCache::default());
+    let limits = RenderLimits::default();
+    let mut kvs = servers(10_000);
+    cache.basis().note(None);
+    daemon_render(&t, &Arc::new(kvs.clone()), &cache, &limits).unwrap();
+    assert_eq!(last_run(), (0, 10_000));
+    assert!(!last_spliced(), "the first render walks");
+    let changes: [(&str, Option<&str>); 3] = [
+        ("/app/servers/web004321", Some("10.9.9.9:80")),
+        ("/app/servers/web000000", None),
+        ("/app/servers/web999999", Some("10.8.8.8:80")),
+    ];
+    let mut noted = HashMap::new();
+    for (k, v) in changes {
+        noted.insert(k.to_string(), kvs.contains_key(k));
+        match v {
+            Some(v) => kvs.insert(k.into(), v.into()),
+            None => kvs.remove(k),
+        };
+    }
+    cache.basis().note(Some(noted));
+    let kvs = Arc::new(kvs);
+    let out = daemon_render(&t, &kvs, &cache, &limits).unwrap();
+    assert_eq!(
+        last_run(),
+        (9_998, 2),
+        "two bodies rendered, the rest copied in runs"
+    );
+    assert!(last_spliced());
+    assert_eq!(out, t.render(&plain_view(&kvs)).unwrap());
+    let view = plain_view(&kvs).with_cache(cache.clone());
+    assert_eq!(
+        view.counts(),
+        plain_view(&kvs).counts(),
+        "counted from the changes"
+    );
+    cache.basis().note(Some(HashMap::new()));
+    assert_eq!(daemon_render(&t, &kvs, &cache, &limits).unwrap(), out);
+    assert_eq!(last_run(), (10_000, 0));
+}
+
+#[test]
 fn copied_fragments_keep_to_the_output_limit_and_a_failed_loop_keeps_nothing() {
     let t = parse(S1_LOOP);
     let cache = Arc::new(EntryCache::default());
@@ -139,7 +188,10 @@ fn copied_fragments_keep_to_the_output_limit_and_a_failed_loop_keeps_nothing() {
 
 /// Names and values the random keyspaces are made of; some make bodies fail (`atoi` of
 /// a non-number, `base` of a name with a space).
-const NAMES: &[&str] = &["a", "b", "c", "web1", "web2", "x y", "z", "a/sub", "b/sub"];
+/// `x//y` is a name memkv cleans (`x/y`): with it, loops are walked, never spliced.
+const NAMES: &[&str] = &[
+    "a", "b", "c", "web1", "web2", "x y", "z", "a/sub", "b/sub", "x//y",
+];
 const VALUES: &[&str] = &[
     "1",
     "22",
@@ -198,6 +250,8 @@ proptest! {
         start in prop::collection::vec(change(), 0..12),
         changes in prop::collection::vec(change(), 1..16),
         limit in prop::sample::select(vec![usize::MAX, 300, 60]),
+        noting in any::<bool>(),
+        extra in prop::collection::vec((0..DIRS.len(), 0..NAMES.len()), 0..3),
     ) {
         // A body that defines a template is used once (Go refuses a second definition of a
         // name in one parse).
@@ -215,14 +269,40 @@ proptest! {
         for c in &start {
             apply(&mut kvs, c);
         }
-        // Each step renders twice with the cache (the second copies everything).
+        // Each step renders twice with the cache (the second copies everything). When
+        // `noting`, the cache is told the keys changed, as a daemon's worker tells it (and
+        // a few more that did not change: a superset must do too), and its `gets` loops
+        // splice.
+        if noting {
+            cache.basis().note(None);
+        }
+        let mut before = kvs.clone();
         for c in std::iter::once(None).chain(changes.iter().map(Some)) {
             if let Some(c) = c {
                 apply(&mut kvs, c);
             }
             let snapshot = Arc::new(kvs.clone());
             let fresh = t.render_with(&plain_view(&snapshot), &limits);
-            for _ in 0..2 {
+            for again in [false, true] {
+                if noting {
+                    let mut changed: HashMap<String, bool> = crate::store::diff_keys(&before, &kvs)
+                        .into_iter()
+                        .map(|k| { let held = before.contains_key(&k); (k, held) })
+                        .collect();
+                    if !again {
+                        for &(d, n) in &extra {
+                            let k = format!("{}{}", DIRS[d], NAMES[n]);
+                            let held = before.contains_key(&k);
+                            changed.entry(k).or_insert(held);
+                        }
+                    }
+                    cache.basis().note(Some(changed));
+                    before = kvs.clone();
+                }
+                prop_assert_eq!(
+                    plain_view(&snapshot).with_cache(cache.clone()).counts(),
+                    plain_view(&snapshot).counts()
+                );
                 let cached = daemon_render(&t, &snapshot, &cache, &limits);
                 match (&fresh, &cached) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(

@@ -30,20 +30,36 @@ impl<'v> Store<'v> {
     /// The store over `view`, with memkv's names.
     pub fn new(view: &'v View) -> Self {
         let prefix = view.prefix();
-        let name = |full: &'v str| path::join_root(full.strip_prefix(prefix).unwrap_or(full));
-        // Cheap for the keys of real stores: `/rest` after the prefix with nothing to clean.
-        let renames = |full: &'v str| match full.strip_prefix(prefix) {
-            Some("") => false,
-            Some(rest) if path::is_plain_absolute(rest) => false,
-            _ => name(full) != view.template_key(full),
-        };
-        let needs_rename = view.entries().any(|(full, _)| renames(full));
-        let renamed = needs_rename.then(|| {
+        // Whether any key is renamed is counted with the view's keys (from the changed
+        // keys alone when the resource's cache knows them).
+        let renamed = (view.counts().renamed > 0).then(|| {
             view.entries()
-                .map(|(full, v)| (name(full).into_owned(), v))
+                .map(|(full, v)| {
+                    let name = path::join_root(full.strip_prefix(prefix).unwrap_or(full));
+                    (name.into_owned(), v)
+                })
                 .collect()
         });
         Self { view, renamed }
+    }
+
+    /// The full keys changed since the resource's last good render, when the cache
+    /// knows them and every key has its own name (a `gets` loop can then be spliced).
+    pub fn changes(&self) -> Option<&'v crate::template::basis::Changed> {
+        if self.renamed.is_some() {
+            return None;
+        }
+        self.view.changed()
+    }
+
+    /// Whether every key has its own name (memkv renames none).
+    pub fn own_names(&self) -> bool {
+        self.renamed.is_none()
+    }
+
+    /// The name a template sees for the full key `full`, when no key is renamed.
+    pub fn template_key<'k>(&self, full: &'k str) -> &'k str {
+        self.view.template_key(full)
     }
 
     /// Entries whose name starts with `from`, in name order.

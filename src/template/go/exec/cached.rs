@@ -17,7 +17,8 @@ use super::super::incr::store_call;
 use super::super::value::{List, ListKind, Str, Value};
 use super::{Exec, Flow, R};
 use crate::template::RenderLimits;
-use crate::template::fragments::{FragmentCache, Ident, LoopKey, LoopRun};
+use crate::template::fragments::{FragmentCache, Ident, Keyed, LoopKey, LoopRun};
+use crate::template::glob;
 
 /// What a render needs to reuse the previous render's fragments.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,14 @@ fn ident(elem: &Value) -> Option<Ident> {
 thread_local! {
     /// (reused, rendered) of the last cached loop this thread finished.
     static LAST_RUN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    /// Whether the last `gets` loop this thread began was spliced.
+    static SPLICED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the last `gets` loop this thread began was spliced (not walked).
+#[cfg(test)]
+pub fn last_spliced() -> bool {
+    SPLICED.with(std::cell::Cell::get)
 }
 
 /// (fragments reused, bodies rendered) of the last cached loop this thread finished.
@@ -90,8 +99,28 @@ impl<'a> Exec<'a> {
                 for v in &c.pipe.decl {
                     self.vars.push((*v, empty.clone()));
                 }
-                let elems = it.map(|(k, v)| Value::kv(Str::Ref(k), Str::Ref(v)));
-                self.cached_elements(&mut run, c, elems)
+                // Told which keys changed since the loop's last run, only their elements
+                // are looked at; else every one is walked and its key kept for next time.
+                // (Keys are kept only while every key has its own name: elements are
+                // found by those.)
+                let changes = store.changes();
+                let keyed = store.own_names().then(|| run.keyed(changes.is_some()));
+                #[cfg(test)]
+                SPLICED.with(|s| s.set(matches!(keyed, Some(Keyed::Splice))));
+                match keyed {
+                    Some(Keyed::Splice) => {
+                        drop(it);
+                        let changes = changes
+                            .into_iter()
+                            .flat_map(|c| c.keys())
+                            .map(String::as_str);
+                        self.spliced_elements(&mut run, c, arg, changes)
+                    }
+                    _ => {
+                        let elems = it.map(|(k, v)| Value::kv(Str::Ref(k), Str::Ref(v)));
+                        self.cached_elements(&mut run, c, elems)
+                    }
+                }
             }
             None => match self.eval_pipeline(dot, &c.pipe)? {
                 Value::List(l) => {
@@ -141,6 +170,9 @@ impl<'a> Exec<'a> {
             if let Some(id) = id
                 && run.reuse(id, &mut self.out)
             {
+                if let Value::Kv(kv) = &elem {
+                    run.note_key(&kv.key);
+                }
                 copied += 1;
                 self.at(c.span);
                 if copied.is_multiple_of(CANCEL_EVERY) && self.limits.cancelled() {
@@ -162,7 +194,69 @@ impl<'a> Exec<'a> {
             if let Some(id) = id {
                 run.record(id, &self.out[start..]);
             }
+            if let Value::Kv(kv) = &elem {
+                run.note_key(&kv.key);
+            }
         }
         Ok(ran)
+    }
+
+    /// A `gets` loop told every full key `changed` since its last run (and that no key
+    /// is renamed): the last run's elements between changed keys are copied as they
+    /// stand, and each changed key that is an element now is rendered. The result is
+    /// the walk's, element for element: the elements are the keys matching `pattern`
+    /// in key order, and only changed keys can have come, gone or changed. True when
+    /// there is an element.
+    fn spliced_elements<'c>(
+        &mut self,
+        run: &mut LoopRun,
+        c: &'a Control,
+        pattern: &str,
+        changed: impl Iterator<Item = &'c str>,
+    ) -> R<bool> {
+        let Ok(compiled) = glob::Pattern::new(pattern) else {
+            // A bad pattern with no key to match it against: no element (as in the
+            // walk), and none last time either, or that run would have failed.
+            return Ok(false);
+        };
+        let literal = glob::literal_prefix(pattern);
+        let store = self.store;
+        let mut names: Vec<&str> = changed
+            .map(|full| store.template_key(full))
+            .filter(|name| name.starts_with(literal) && compiled.matches(name))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mark = self.vars.len();
+        let decls = c.pipe.decl.len();
+        self.at(c.span);
+        for (n, name) in names.into_iter().enumerate() {
+            run.copy_until(name, &mut self.out);
+            if n.is_multiple_of(CANCEL_EVERY) && self.limits.cancelled() {
+                return self.fail(RenderLimits::cancelled_message());
+            }
+            self.check_output()?;
+            let Some((k, v)) = store.get(name) else {
+                continue;
+            };
+            let elem = Value::kv(Str::Ref(k), Str::Ref(v));
+            let id = ident(&elem);
+            if decls > 0 {
+                self.vars[mark - 1].1 = elem.clone();
+            }
+            if decls > 1 {
+                self.vars[mark - 2].1 = Value::Int(run.elements() as i64);
+            }
+            let start = self.out.len();
+            self.walk(&elem, &c.list)?;
+            self.vars.truncate(mark);
+            if let Some(id) = id {
+                run.record(id, &self.out[start..]);
+            }
+            run.note_key(k);
+        }
+        run.copy_rest(&mut self.out);
+        self.check_output()?;
+        Ok(run.elements() > 0)
     }
 }

@@ -31,7 +31,7 @@ mod cached;
 
 pub use cached::Incremental;
 #[cfg(test)]
-pub use cached::last_run;
+pub use cached::{last_run, last_spliced};
 
 /// A render-time error: the construct it happened at and what went wrong.
 
