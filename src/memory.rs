@@ -23,8 +23,9 @@ const EVERY: Duration = Duration::from_millis(250);
 const QUIET: Duration = Duration::from_millis(500);
 /// ...or this long after the first hint it serves.
 const LATEST: Duration = Duration::from_secs(5);
-/// A trim is followed by another this much later.
-const FOLLOW_UP: Duration = Duration::from_secs(2);
+/// A trim is followed by another this much later (a trim at [`LATEST`] in a stream of
+/// changes comes while the last one's buffers are still in use).
+const FOLLOW_UP: Duration = Duration::from_secs(1);
 
 /// Notes that a large amount of memory was freed (a listing replaced, a large render
 /// done, many keys deleted).

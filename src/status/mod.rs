@@ -241,6 +241,9 @@ pub struct Tracker<'a> {
     res: &'a Resource,
 }
 
+/// A file this large, freed after its diff, is worth handing back to the system.
+const LARGE_FILE: usize = 1 << 20;
+
 impl Observer for Tracker<'_> {
     fn rendered(&self, keys: usize, mode: u32) {
         self.status.resource(self.res, |r| {
@@ -269,6 +272,11 @@ impl Observer for Tracker<'_> {
             // An old file that cannot be read shows as empty.
             let old = old.and_then(|o| o.into_bytes().ok()).unwrap_or_default();
             let diff = diff::capped(&old, &new, &dest, diff::MAX_DIFF);
+            // Both versions of a large file go here, after the sync's own hint.
+            if old.len().max(new.len()) >= LARGE_FILE {
+                drop((old, new));
+                crate::memory::freed();
+            }
             if let Some(r) = status.lock().resources.get_mut(&name)
                 && r.changes == change
             {
