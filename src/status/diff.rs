@@ -21,20 +21,31 @@ const CONTEXT: usize = 3;
 /// changed line of a 100,000-line file is then a diff of seven lines, not of 200,000.
 pub fn capped(old: &[u8], new: &[u8], dest: &str, cap: usize) -> (String, bool) {
     let t = trim(old, new);
-    let (old, new) = (
+    let trimmed = (
         String::from_utf8_lossy(t.old),
         String::from_utf8_lossy(t.new),
     );
-    let diff = similar::TextDiff::configure()
+    let mut diff = similar::TextDiff::configure()
         .timeout(DIFF_BUDGET)
-        .diff_lines(old.as_ref(), new.as_ref());
+        .diff_lines(trimmed.0.as_ref(), trimmed.1.as_ref());
+    // Repeated lines let the diff place a change inside what both ends share, nearer a
+    // cut than its context reaches: then the whole versions are diffed.
+    let whole;
+    let mut skipped = t.skipped;
+    if !t.context_kept(&diff) {
+        whole = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+        diff = similar::TextDiff::configure()
+            .timeout(DIFF_BUDGET)
+            .diff_lines(whole.0.as_ref(), whole.1.as_ref());
+        skipped = 0;
+    }
     let mut out = Capped {
         text: String::new(),
         cap,
         full: false,
     };
     // The only error is the cap being reached, which ends the writing early.
-    let _ = write_unified(&mut out, &diff, dest, t.skipped);
+    let _ = write_unified(&mut out, &diff, dest, skipped);
     let Capped { mut text, full, .. } = out;
     if full && let Some(end) = text.rfind('\n').filter(|&i| i + 1 >= text.len() / 2) {
         text.truncate(end + 1);
@@ -118,6 +129,33 @@ struct Trimmed<'a> {
     old: &'a [u8],
     new: &'a [u8],
     skipped: usize,
+    /// Lines were cut from the end.
+    dropped: bool,
+}
+
+impl Trimmed<'_> {
+    /// Whether every change of `diff` (of these trimmed versions) has its full context
+    /// inside them where something was cut, as it would in the whole versions.
+    fn context_kept(&self, diff: &similar::TextDiff<'_, '_, str>) -> bool {
+        let changes: Vec<_> = diff
+            .ops()
+            .iter()
+            .filter(|op| !matches!(op, similar::DiffOp::Equal { .. }))
+            .collect();
+        let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+            return true;
+        };
+        // The ops cover both versions whole.
+        let end = diff
+            .ops()
+            .last()
+            .map_or((0, 0), |op| (op.old_range().end, op.new_range().end));
+        let (old_lines, new_lines) = end;
+        let head = first.old_range().start.min(first.new_range().start) >= CONTEXT;
+        let tail = old_lines - last.old_range().end >= CONTEXT
+            && new_lines - last.new_range().end >= CONTEXT;
+        (self.skipped == 0 || head) && (!self.dropped || tail)
+    }
 }
 
 /// Bytes compared at once while looking for where two versions part (whole blocks
@@ -168,7 +206,12 @@ fn trim<'a>(old: &'a [u8], new: &'a [u8]) -> Trimmed<'a> {
     let (old, new) = (&old[start..], &new[start..]);
     // A file without a last newline is diffed whole at its end (similar marks it).
     if !(old.ends_with(b"\n") && new.ends_with(b"\n")) {
-        return Trimmed { old, new, skipped };
+        return Trimmed {
+            old,
+            new,
+            skipped,
+            dropped: false,
+        };
     }
     // Only after what the start shares: the two may not overlap (a line inserted next
     // to one like it is shared by both ends otherwise, and similar takes the start first).
@@ -195,6 +238,7 @@ fn trim<'a>(old: &'a [u8], new: &'a [u8]) -> Trimmed<'a> {
         old: &old[..old.len() - drop],
         new: &new[..new.len() - drop],
         skipped,
+        dropped: drop > 0,
     }
 }
 

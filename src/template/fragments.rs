@@ -372,8 +372,11 @@ impl FragmentCache {
     /// loop's whole `output` (its fragments end to end, as the engine wrote them: one
     /// copy into the buffer the previous run's fragments had, instead of one per
     /// element into a new one). A run that is not finished (the render failed or was
-    /// cancelled) is simply dropped: that loop renders in full next time.
-    pub fn finish(&self, run: LoopRun, output: &[u8]) {
+    /// cancelled) is simply dropped: that loop renders in full next time, as is one whose
+    /// render was `abandoned` meanwhile (asked under the cache's lock: a render abandoned
+    /// at its timeout that still ends never puts back fragments older than those of the
+    /// render that followed it).
+    pub fn finish(&self, run: LoopRun, output: &[u8], abandoned: impl FnOnce() -> bool) {
         let LoopRun {
             key,
             prev,
@@ -405,6 +408,9 @@ impl FragmentCache {
             shrink(&mut k.ends);
         }
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if abandoned() {
+            return;
+        }
         let render = s.render;
         s.loops.insert(key, (render, next));
     }
@@ -459,7 +465,7 @@ mod tests {
             }
         }
         let rendered = r.rendered();
-        c.finish(r, &out[loop_start..]);
+        c.finish(r, &out[loop_start..], || false);
         c.finish_render();
         (String::from_utf8(out).unwrap(), rendered)
     }
@@ -509,7 +515,7 @@ mod tests {
         let c = FragmentCache::default();
         let r = c.begin(key()).unwrap();
         assert!(c.begin(key()).is_none());
-        c.finish(r, b"");
+        c.finish(r, b"", || false);
         c.finish_render();
         assert!(c.begin(key()).is_some());
         c.finish_render();
@@ -520,5 +526,9 @@ mod tests {
         drop(r);
         c.finish_render();
         assert!(c.is_empty(), "an unfinished run keeps nothing");
+        let r = c.begin(key()).unwrap();
+        c.finish(r, b"", || true);
+        c.finish_render();
+        assert!(c.is_empty(), "nor does the run of an abandoned render");
     }
 }

@@ -303,7 +303,8 @@ fn render_loop(bodies: &Tera, def: &LoopDef, view: &View, max_size: usize) -> Re
             let (a, b) = n.get();
             n.set((a + r.reused(), b + r.rendered()));
         });
-        c.fragments().finish(r, &run.out);
+        c.fragments()
+            .finish(r, &run.out, || check_cancelled().is_err());
     }
     String::from_utf8(run.out)
         .map_err(|_| Stop::Failed(Error::message("a loop wrote bytes that are not UTF-8")))

@@ -142,7 +142,9 @@ impl<'a> Exec<'a> {
         };
         #[cfg(test)]
         LAST_RUN.with(|l| l.set((run.reused(), run.rendered())));
-        incr.cache.finish(run, &self.out[loop_start..]);
+        let limits = self.limits;
+        incr.cache
+            .finish(run, &self.out[loop_start..], || limits.cancelled());
         let mut flow = Flow::Next;
         if !ran && let Some(e) = &c.else_list {
             flow = self.walk(dot, e)?;
