@@ -18,6 +18,13 @@
 //! fragment copied; one missing from the cursor's neighbourhood is looked up in an index
 //! built on the second such miss in a row (keys deleted in bulk, an order that changed); anything
 //! else is rendered and recorded.
+//!
+//! A loop over keys in key order (`gets`) also keeps its elements' keys (end to end, with
+//! a 4-byte end each). Told which keys changed since its last run (`template::basis`), it
+//! need not walk the others: for each changed key in order, a binary search finds where
+//! its element was or goes, the elements before it are copied as one run (their ends
+//! shifted), its old element is passed over and its body rendered if it is still an
+//! element ([`LoopRun::copy_until`], [`LoopRun::copy_rest`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
