@@ -216,7 +216,13 @@ impl Staged {
     /// it was read, but may have been replaced by something else while the check ran.
     /// A destination that cannot be renamed over (a bind mount) is written in place
     /// ([`super::swap`]); with a backup, the old file is kept first.
-    pub fn swap(mut self) -> io::Result<()> {
+    pub fn swap(self) -> io::Result<()> {
+        self.swap_over(None)
+    }
+
+    /// [`Staged::swap`], with the file in place, `old`, read first when it is to be
+    /// written in place (its contents would be gone then; a rename leaves them to it).
+    pub fn swap_over(mut self, old: Option<&mut Old>) -> io::Result<()> {
         ensure_regular(&self.file)?;
         if self.backup {
             super::swap::backup(&self.file)?;
@@ -225,6 +231,9 @@ impl Staged {
             Ok(()) => {}
             // The stage file is removed when `self` drops.
             Err(e) if super::swap::needs_in_place(&e) => {
+                if let Some(old) = old {
+                    old.bytes()?;
+                }
                 return super::swap::write_in_place(&self.path, &self.file, &e);
             }
             Err(e) => return Err(e),

@@ -38,6 +38,17 @@ pub struct Since {
     pub changed: Option<Arc<Changed>>,
     /// The last good render's counts, when known.
     pub counts: Option<Counts>,
+    /// The epoch the last good render began at: loop fragments it left carry it, and a
+    /// loop splices only fragments of that render (not those of a render abandoned at
+    /// its timeout, or of one that failed after them).
+    pub committed: Option<u64>,
+}
+
+impl Since {
+    /// The epoch this render began at (what the fragments it leaves carry).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
 }
 
 /// One resource's basis, kept in its entry cache.
@@ -54,6 +65,7 @@ struct State {
     noted: bool,
     changed: Option<Arc<Changed>>,
     counts: Option<Counts>,
+    committed: Option<u64>,
 }
 
 impl Basis {
@@ -87,6 +99,7 @@ impl Basis {
             epoch: s.epoch,
             changed: s.changed.clone().filter(|_| s.noted),
             counts: s.counts,
+            committed: s.committed,
         }
     }
 
@@ -99,6 +112,7 @@ impl Basis {
         }
         s.changed = Some(Arc::default());
         s.counts = counts;
+        s.committed = Some(since.epoch);
     }
 }
 
@@ -122,6 +136,7 @@ mod tests {
         assert!(s.changed.is_none());
         b.commit(&s, None);
         assert_eq!(b.since().changed.as_deref(), Some(&Changed::new()));
+        assert_eq!(b.since().committed, Some(s.epoch()));
         b.note(keys(&[("/a", false)]));
         b.note(keys(&[("/a", true), ("/b", true)]));
         let s = b.since();

@@ -90,6 +90,8 @@ struct Fragments {
     /// For a loop over keys in key order (`gets`): each element's key, so that a render
     /// told which keys changed finds their elements without walking the others.
     keys: Option<Keys>,
+    /// The epoch of the render that made them (`template::basis`), if it said.
+    from: Option<u64>,
 }
 
 /// Keys end to end, in order.
@@ -325,6 +327,11 @@ impl LoopRun {
         self.cursor = end;
     }
 
+    /// The epoch of the render that made the previous run's fragments, if it said.
+    pub fn prev_from(&self) -> Option<u64> {
+        self.prev.from
+    }
+
     /// Elements of this run so far.
     pub fn elements(&self) -> usize {
         self.next.items.len()
@@ -365,6 +372,7 @@ impl FragmentCache {
                 out: Vec::new(),
                 items: Vec::with_capacity(items),
                 keys: None,
+                from: None,
             },
             cursor: 0,
             index: None,
@@ -383,7 +391,14 @@ impl FragmentCache {
     /// render was `abandoned` meanwhile (asked under the cache's lock: a render abandoned
     /// at its timeout that still ends never puts back fragments older than those of the
     /// render that followed it).
-    pub fn finish(&self, run: LoopRun, output: &[u8], abandoned: impl FnOnce() -> bool) {
+    /// `from` is the epoch of the render (see [`LoopRun::prev_from`]).
+    pub fn finish(
+        &self,
+        run: LoopRun,
+        output: &[u8],
+        from: Option<u64>,
+        abandoned: impl FnOnce() -> bool,
+    ) {
         let LoopRun {
             key,
             prev,
@@ -396,6 +411,7 @@ impl FragmentCache {
             // nothing rather than fragments out of place.
             return;
         }
+        next.from = from;
         next.out = prev.out;
         next.out.clear();
         next.out.extend_from_slice(output);
@@ -472,7 +488,7 @@ mod tests {
             }
         }
         let rendered = r.rendered();
-        c.finish(r, &out[loop_start..], || false);
+        c.finish(r, &out[loop_start..], None, || false);
         c.finish_render();
         (String::from_utf8(out).unwrap(), rendered)
     }
@@ -522,7 +538,7 @@ mod tests {
         let c = FragmentCache::default();
         let r = c.begin(key()).unwrap();
         assert!(c.begin(key()).is_none());
-        c.finish(r, b"", || false);
+        c.finish(r, b"", None, || false);
         c.finish_render();
         assert!(c.begin(key()).is_some());
         c.finish_render();
@@ -534,7 +550,7 @@ mod tests {
         c.finish_render();
         assert!(c.is_empty(), "an unfinished run keeps nothing");
         let r = c.begin(key()).unwrap();
-        c.finish(r, b"", || true);
+        c.finish(r, b"", None, || true);
         c.finish_render();
         assert!(c.is_empty(), "nor does the run of an abandoned render");
     }

@@ -304,7 +304,7 @@ fn render_loop(bodies: &Tera, def: &LoopDef, view: &View, max_size: usize) -> Re
             n.set((a + r.reused(), b + r.rendered()));
         });
         c.fragments()
-            .finish(r, &run.out, || check_cancelled().is_err());
+            .finish(r, &run.out, None, || check_cancelled().is_err());
     }
     String::from_utf8(run.out)
         .map_err(|_| Stop::Failed(Error::message("a loop wrote bytes that are not UTF-8")))

@@ -85,6 +85,12 @@ impl View {
         self.since.as_ref()?.changed.as_deref()
     }
 
+    /// The epoch this render began at and the one its basis was committed at, when it
+    /// renders with a cache (see [`Since::committed`]).
+    pub fn epochs(&self) -> Option<(u64, Option<u64>)> {
+        self.since.as_ref().map(|s| (s.epoch(), s.committed))
+    }
+
     /// Ends a render that succeeded: what it saw is the next render's basis.
     pub fn commit(&self) {
         if let (Some(cache), Some(since)) = (&self.cache, &self.since) {

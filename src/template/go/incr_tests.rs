@@ -172,6 +172,46 @@ fn a_noted_change_of_ten_thousand_keys_looks_at_that_key_alone() {
 }
 
 #[test]
+fn fragments_of_a_render_that_failed_after_them_are_walked_not_spliced() {
+    let t = parse("{{range gets \"/app/servers/*\"}}{{.Value}};{{end}}{{getv \"/flag\"}}");
+    let cache = Arc::new(EntryCache::default());
+    let limits = RenderLimits::default();
+    let mut kvs = servers(100);
+    kvs.insert("/flag".into(), "!".into());
+    let note = |before: &KvMap, after: &KvMap| {
+        let changed = crate::store::diff_keys(before, after)
+            .into_iter()
+            .map(|k| {
+                let held = before.contains_key(&k);
+                (k, held)
+            })
+            .collect();
+        cache.basis().note(Some(changed));
+    };
+    cache.basis().note(None);
+    daemon_render(&t, &Arc::new(kvs.clone()), &cache, &limits).unwrap();
+    // The loop finishes, then the render fails: its fragments are newer than the basis.
+    let mut failing = kvs.clone();
+    failing.remove("/flag");
+    failing.insert("/app/servers/web000007".into(), "changed".into());
+    note(&kvs, &failing);
+    daemon_render(&t, &Arc::new(failing.clone()), &cache, &limits).unwrap_err();
+    let mut good = failing.clone();
+    good.insert("/flag".into(), "!".into());
+    good.insert("/app/servers/web000007".into(), "again".into());
+    note(&failing, &good);
+    let out = daemon_render(&t, &Arc::new(good.clone()), &cache, &limits).unwrap();
+    assert!(!last_spliced(), "walked: the fragments are not the basis's");
+    assert_eq!(out, t.render(&plain_view(&Arc::new(good.clone()))).unwrap());
+    let mut next = good.clone();
+    next.insert("/app/servers/web000008".into(), "x".into());
+    note(&good, &next);
+    let out = daemon_render(&t, &Arc::new(next.clone()), &cache, &limits).unwrap();
+    assert!(last_spliced());
+    assert_eq!(out, t.render(&plain_view(&Arc::new(next))).unwrap());
+}
+
+#[test]
 fn copied_fragments_keep_to_the_output_limit_and_a_failed_loop_keeps_nothing() {
     let t = parse(S1_LOOP);
     let cache = Arc::new(EntryCache::default());

@@ -52,6 +52,11 @@ impl<'v> Store<'v> {
         self.view.changed()
     }
 
+    /// The epochs of the render (see `View::epochs`).
+    pub fn epochs(&self) -> Option<(u64, Option<u64>)> {
+        self.view.epochs()
+    }
+
     /// Whether every key has its own name (memkv renames none).
     pub fn own_names(&self) -> bool {
         self.renamed.is_none()

@@ -103,7 +103,11 @@ impl<'a> Exec<'a> {
                 // are looked at; else every one is walked and its key kept for next time.
                 // (Keys are kept only while every key has its own name: elements are
                 // found by those.)
-                let changes = store.changes();
+                // The fragments must be those of the render the changes are counted from.
+                let from_basis = store
+                    .epochs()
+                    .is_some_and(|(_, basis)| basis.is_some() && run.prev_from() == basis);
+                let changes = store.changes().filter(|_| from_basis);
                 let keyed = store.own_names().then(|| run.keyed(changes.is_some()));
                 #[cfg(test)]
                 SPLICED.with(|s| s.set(matches!(keyed, Some(Keyed::Splice))));
@@ -143,8 +147,9 @@ impl<'a> Exec<'a> {
         #[cfg(test)]
         LAST_RUN.with(|l| l.set((run.reused(), run.rendered())));
         let limits = self.limits;
+        let from = store.epochs().map(|(epoch, _)| epoch);
         incr.cache
-            .finish(run, &self.out[loop_start..], || limits.cancelled());
+            .finish(run, &self.out[loop_start..], from, || limits.cancelled());
         let mut flow = Flow::Next;
         if !ran && let Some(e) = &c.else_list {
             flow = self.walk(dot, e)?;
