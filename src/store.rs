@@ -59,7 +59,23 @@ pub struct Store {
     churn: usize,
     /// Keys changed since [`Store::take_held`] was last called, each with whether the
     /// store held it before its first change; `None` past [`MAX_TRACKED`].
-    held: Option<HashMap<String, bool>>,
+    held: Held,
+}
+
+/// Keys changed, each with whether the store held it before its first change; `None`
+/// when there were more than [`MAX_TRACKED`] of them (or which is not known).
+pub type Held = Option<HashMap<String, bool>>;
+
+/// Notes in `held` that `key` changes, which the store `had` before or not: a key's
+/// first note stays; a key past [`MAX_TRACKED`] makes the whole list unknown.
+pub fn note_held(held: &mut Held, key: &str, had: bool) {
+    if let Some(h) = held {
+        if h.len() >= MAX_TRACKED && !h.contains_key(key) {
+            *held = None;
+        } else {
+            h.entry(key.to_string()).or_insert(had);
+        }
+    }
 }
 
 impl Default for Store {
@@ -79,18 +95,12 @@ impl Default for Store {
 impl Store {
     /// Notes that `key` changes now, and whether the store held it before.
     fn hold(&mut self, key: &str, held: bool) {
-        if let Some(h) = &mut self.held {
-            if h.len() >= MAX_TRACKED && !h.contains_key(key) {
-                self.held = None;
-            } else {
-                h.entry(key.to_string()).or_insert(held);
-            }
-        }
+        note_held(&mut self.held, key, held);
     }
 
     /// The keys changed since the last call, each with whether the store held it before
     /// its first change (`None`: more than [`MAX_TRACKED`] of them).
-    pub fn take_held(&mut self) -> Option<HashMap<String, bool>> {
+    pub fn take_held(&mut self) -> Held {
         self.held.replace(HashMap::new())
     }
 

@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::store::MAX_TRACKED;
+use crate::store::{Held, note_held};
 
 /// Full keys changed since the last take, each with whether the store held it before;
-/// `None` when not known (at the start, after a full listing, past [`MAX_TRACKED`]).
-type Pending = Option<HashMap<String, bool>>;
+/// `None` when not known (at the start, after a full listing, past
+/// [`crate::store::MAX_TRACKED`]).
+type Pending = Held;
 
 /// One resource's changed keys.
 #[derive(Debug, Default)]
@@ -42,13 +43,7 @@ impl ChangeLog {
 impl Noting<'_> {
     /// Notes `key`, changed now, which the store held before or not.
     pub fn note(&mut self, key: &str, held: bool) {
-        if let Some(p) = &mut *self.0 {
-            if p.len() >= MAX_TRACKED && !p.contains_key(key) {
-                *self.0 = None;
-            } else {
-                p.entry(key.to_string()).or_insert(held);
-            }
-        }
+        note_held(&mut self.0, key, held);
     }
 
     /// Which keys changed is not known.
@@ -60,6 +55,7 @@ impl Noting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MAX_TRACKED;
 
     #[test]
     fn a_take_gets_the_keys_noted_since_the_last_one() {

@@ -399,11 +399,7 @@ async fn update(
     {
         blocking(|| l.owe(res));
     }
-    let swapped = blocking(|| {
-        staged
-            .with_backup(res.backup)
-            .swap_over(current.old.as_mut())
-    });
+    let swapped = blocking(|| staged.with_backup(res.backup).swap(current.old.as_mut()));
     if let Err(e) = swapped {
         // The rename may not have happened; the ledger is put right by the next sync.
         // A runtime already changed now runs ahead of the file: a reload puts it back.

@@ -215,14 +215,10 @@ impl Staged {
     /// The destination is checked again first: it was a regular file (or missing) when
     /// it was read, but may have been replaced by something else while the check ran.
     /// A destination that cannot be renamed over (a bind mount) is written in place
-    /// ([`super::swap`]); with a backup, the old file is kept first.
-    pub fn swap(self) -> io::Result<()> {
-        self.swap_over(None)
-    }
-
-    /// [`Staged::swap`], with the file in place, `old`, read first when it is to be
-    /// written in place (its contents would be gone then; a rename leaves them to it).
-    pub fn swap_over(mut self, old: Option<&mut Old>) -> io::Result<()> {
+    /// ([`super::swap`]); with a backup, the old file is kept first. The file in place,
+    /// `old`, is read first when it is to be written in place (its contents would be
+    /// gone then; a rename leaves them to it).
+    pub fn swap(mut self, old: Option<&mut Old>) -> io::Result<()> {
         ensure_regular(&self.file)?;
         if self.backup {
             super::swap::backup(&self.file)?;
@@ -325,7 +321,7 @@ mod tests {
                 .to_string_lossy()
                 .starts_with(".haproxy.cfg.confsync-")
         );
-        st.swap().unwrap();
+        st.swap(None).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
         assert!(
@@ -352,7 +348,7 @@ mod tests {
         // Replaced by a FIFO between the compare and the swap (while the check ran).
         std::fs::remove_file(&dest).unwrap();
         nix::unistd::mkfifo(&dest, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-        let e = st.swap().unwrap_err();
+        let e = st.swap(None).unwrap_err();
         assert!(e.to_string().contains("is a FIFO"), "{e}");
         use std::os::unix::fs::FileTypeExt;
         assert!(
@@ -390,7 +386,7 @@ mod tests {
         );
         assert_eq!(cur.old.as_ref().unwrap().len(), 12);
         let st = stage_here(&cur, b"new").unwrap();
-        st.swap().unwrap();
+        st.swap(None).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(cur.old.unwrap().into_bytes().unwrap(), b"old contents");
     }
@@ -424,7 +420,7 @@ mod tests {
         assert_eq!(cur.old.as_mut().unwrap().bytes().unwrap(), b"old");
         let st = stage_here(&cur, b"new").unwrap();
         assert_eq!(st.path().parent().unwrap(), dir.path().join("real"));
-        st.swap().unwrap();
+        st.swap(None).unwrap();
         assert!(
             std::fs::symlink_metadata(&link)
                 .unwrap()
@@ -441,7 +437,7 @@ mod tests {
         let link = dir.path().join("site");
         std::os::unix::fs::symlink("site.conf", &link).unwrap();
         let cur = compare(&link, b"x", None, None, None).unwrap();
-        stage_here(&cur, b"x").unwrap().swap().unwrap();
+        stage_here(&cur, b"x").unwrap().swap(None).unwrap();
         assert_eq!(std::fs::read(dir.path().join("site.conf")).unwrap(), b"x");
         assert!(
             std::fs::symlink_metadata(&link)
@@ -461,7 +457,7 @@ mod tests {
         assert!(e.to_string().contains("test.toml"), "{e}");
         stage(&cur, b"x", true, Path::new("t.toml"))
             .unwrap()
-            .swap()
+            .swap(None)
             .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"x");
     }

@@ -37,6 +37,18 @@ fn daemon_render(
     out
 }
 
+/// The keys that differ between `before` and `after`, each with whether `before` held
+/// it: what a daemon's worker notes between two renders.
+fn changes_between(before: &KvMap, after: &KvMap) -> HashMap<String, bool> {
+    crate::store::diff_keys(before, after)
+        .into_iter()
+        .map(|k| {
+            let held = before.contains_key(&k);
+            (k, held)
+        })
+        .collect()
+}
+
 /// Cacheable loops: every form the module's doc allows.
 const CACHEABLE: &[&str] = &[
     "{{range gets \"/s/*\"}}server {{base .Key}} {{.Value}}\n{{end}}",
@@ -179,14 +191,7 @@ fn fragments_of_a_render_that_failed_after_them_are_walked_not_spliced() {
     let mut kvs = servers(100);
     kvs.insert("/flag".into(), "!".into());
     let note = |before: &KvMap, after: &KvMap| {
-        let changed = crate::store::diff_keys(before, after)
-            .into_iter()
-            .map(|k| {
-                let held = before.contains_key(&k);
-                (k, held)
-            })
-            .collect();
-        cache.basis().note(Some(changed));
+        cache.basis().note(Some(changes_between(before, after)));
     };
     cache.basis().note(None);
     daemon_render(&t, &Arc::new(kvs.clone()), &cache, &limits).unwrap();
@@ -325,10 +330,7 @@ proptest! {
             let fresh = t.render_with(&plain_view(&snapshot), &limits);
             for again in [false, true] {
                 if noting {
-                    let mut changed: HashMap<String, bool> = crate::store::diff_keys(&before, &kvs)
-                        .into_iter()
-                        .map(|k| { let held = before.contains_key(&k); (k, held) })
-                        .collect();
+                    let mut changed = changes_between(&before, &kvs);
                     if !again {
                         for &(d, n) in &extra {
                             let k = format!("{}{}", DIRS[d], NAMES[n]);

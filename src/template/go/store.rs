@@ -44,11 +44,8 @@ impl<'v> Store<'v> {
     }
 
     /// The full keys changed since the resource's last good render, when the cache
-    /// knows them and every key has its own name (a `gets` loop can then be spliced).
+    /// knows them (a `gets` loop can then be spliced, if every key has its own name).
     pub fn changes(&self) -> Option<&'v crate::template::basis::Changed> {
-        if self.renamed.is_some() {
-            return None;
-        }
         self.view.changed()
     }
 

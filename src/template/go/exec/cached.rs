@@ -174,12 +174,12 @@ impl<'a> Exec<'a> {
         for (i, elem) in elems.enumerate() {
             ran = true;
             let id = ident(&elem);
+            if let Value::Kv(kv) = &elem {
+                run.note_key(&kv.key);
+            }
             if let Some(id) = id
                 && run.reuse(id, &mut self.out)
             {
-                if let Value::Kv(kv) = &elem {
-                    run.note_key(&kv.key);
-                }
                 copied += 1;
                 self.at(c.span);
                 if copied.is_multiple_of(CANCEL_EVERY) && self.limits.cancelled() {
@@ -200,9 +200,6 @@ impl<'a> Exec<'a> {
             self.vars.truncate(mark);
             if let Some(id) = id {
                 run.record(id, &self.out[start..]);
-            }
-            if let Value::Kv(kv) = &elem {
-                run.note_key(&kv.key);
             }
         }
         Ok(ran)
