@@ -63,13 +63,53 @@ pub async fn run(stop: CancellationToken) {
     }
 }
 
-/// Returns the allocator's free pages to the system now.
+/// Returns the allocator's free pages to the system now; at debug level logs the
+/// resident size before and after, and what the allocator holds in use and free.
 pub fn trim() {
+    let debug = tracing::enabled!(tracing::Level::DEBUG);
+    let before = if debug { resident_kb() } else { None };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists, under its locks.
     unsafe {
         libc::malloc_trim(0);
     }
+    if debug {
+        let (in_use_kb, free_kb, mapped_kb) = heap_kb();
+        tracing::debug!(
+            rss_before_kb = before,
+            rss_kb = resident_kb(),
+            in_use_kb,
+            free_kb,
+            mapped_kb,
+            "memory trimmed"
+        );
+    }
+}
+
+/// This process's resident size (VmRSS), in kB.
+pub fn resident_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// What the allocator holds, in kB: in use in its arenas, free in them, and in use in
+/// blocks mapped on their own (zeros where that is not known).
+fn heap_kb() -> (u64, u64, u64) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 reads the allocator's counters under its locks.
+        let m = unsafe { libc::mallinfo2() };
+        (
+            m.uordblks as u64 / 1024,
+            m.fordblks as u64 / 1024,
+            m.hblkhd as u64 / 1024,
+        )
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    (0, 0, 0)
 }
 
 #[cfg(test)]
@@ -77,12 +117,7 @@ mod tests {
     use super::*;
 
     fn rss_kb() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
+        resident_kb().unwrap()
     }
 
     #[test]

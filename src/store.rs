@@ -150,24 +150,22 @@ impl Store {
     /// were added, changed or removed.
     /// A listing over `max_keys` is refused: the store keeps what it had and nothing
     /// changes; values over `max_value_size` are dropped with their keys.
-    pub fn replace(&mut self, mut fresh: KvMap) -> Vec<String> {
+    /// The listing is only read: its caller may still need it (the feed hands the first
+    /// one to the watch), and the store keeps its own copy, made in key order.
+    pub fn replace(&mut self, fresh: &KvMap) -> Vec<String> {
         if fresh.len() > self.limits.max_keys {
             self.count_refusal();
             error!(backend = %self.backend, keys = fresh.len(), max_keys = self.limits.max_keys, "listing has more keys than max_keys; refused, keeping the last good keys");
             return Vec::new();
         }
-        let big: Vec<String> = fresh
-            .iter()
-            .filter(|(_, v)| v.len() > self.limits.max_value_size)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in big {
-            if let Some(v) = fresh.remove(&key) {
-                self.too_big(&key, &v);
-            }
+        let max = self.limits.max_value_size;
+        let big: Vec<(&String, &String)> = fresh.iter().filter(|(_, v)| v.len() > max).collect();
+        for (k, v) in &big {
+            self.too_big(k, v);
         }
+        let kept = || fresh.iter().filter(|(_, v)| v.len() <= max);
         let before = self.kvs.len();
-        let changed = diff_keys(&self.kvs, &fresh);
+        let changed = diff_iters(self.kvs.iter(), kept());
         if changed.len() > MAX_TRACKED {
             self.held = None;
         } else {
@@ -181,7 +179,7 @@ impl Store {
             // them; a listing arrives in the store's order (Redis SCAN: random), and
             // rendering from it took half again as long at 10,000 keys. Collected, not
             // cloned, its nodes are full (a clone keeps the listing's half-empty ones).
-            self.kvs = Arc::new(fresh.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+            self.kvs = Arc::new(kept().map(|(k, v)| (k.clone(), v.clone())).collect());
         }
         if fresh.len() + before >= LARGE {
             // The listing (and the map it replaced) go now.
@@ -246,8 +244,16 @@ impl Store {
 
 /// Keys present in only one of `a` and `b`, or with different values (one merge walk).
 pub fn diff_keys(a: &KvMap, b: &KvMap) -> Vec<String> {
+    diff_iters(a.iter(), b.iter())
+}
+
+/// [`diff_keys`] of two walks in key order.
+fn diff_iters<'a, 'b>(
+    a: impl Iterator<Item = (&'a String, &'a String)>,
+    b: impl Iterator<Item = (&'b String, &'b String)>,
+) -> Vec<String> {
     let mut out = Vec::new();
-    let (mut ia, mut ib) = (a.iter().peekable(), b.iter().peekable());
+    let (mut ia, mut ib) = (a.peekable(), b.peekable());
     loop {
         match (ia.peek(), ib.peek()) {
             (None, None) => return out,
@@ -312,14 +318,14 @@ mod tests {
         let b = map(&[("/a", "1"), ("/b", "X"), ("/d", "4")]);
         assert_eq!(diff_keys(&a, &b), vec!["/b", "/c", "/d"]);
         let mut s = Store::default();
-        assert_eq!(s.replace(a.clone()).len(), 3);
-        assert!(s.replace(a).is_empty());
+        assert_eq!(s.replace(&a).len(), 3);
+        assert!(s.replace(&a).is_empty());
     }
 
     #[test]
     fn apply_skips_no_ops() {
         let mut s = Store::default();
-        s.replace(map(&[("/a", "1")]));
+        s.replace(&map(&[("/a", "1")]));
         let changed = s.apply(vec![
             ("/a".into(), Some("1".into())),
             ("/b".into(), Some("2".into())),
@@ -333,7 +339,7 @@ mod tests {
     #[test]
     fn changed_keys_are_held_with_whether_the_store_had_them() {
         let mut s = Store::default();
-        s.replace(map(&[("/a", "1"), ("/b", "2")]));
+        s.replace(&map(&[("/a", "1"), ("/b", "2")]));
         let held = |s: &mut Store| {
             let mut v: Vec<(String, bool)> = s.take_held().unwrap().into_iter().collect();
             v.sort();
@@ -351,12 +357,12 @@ mod tests {
             [("/a".into(), true), ("/c".into(), false)],
             "the first change of a key says whether it was there; a no-op is no change"
         );
-        s.replace(map(&[("/c", "3")]));
+        s.replace(&map(&[("/c", "3")]));
         assert_eq!(held(&mut s), [("/a".into(), true), ("/b".into(), true)]);
         let many: KvMap = (0..=MAX_TRACKED)
             .map(|i| (format!("/k{i}"), "v".into()))
             .collect();
-        s.replace(many);
+        s.replace(&many);
         assert_eq!(s.take_held(), None, "too many to track");
         assert_eq!(s.take_held(), Some(HashMap::new()));
     }
@@ -378,7 +384,7 @@ mod tests {
             max_keys: 10,
         };
         let mut s = Store::limited("b", limits);
-        let changed = s.replace(map(&[("/a", "1234"), ("/big", "12345")]));
+        let changed = s.replace(&map(&[("/a", "1234"), ("/big", "12345")]));
         assert_eq!(changed, vec!["/a"]);
         assert_eq!(s.refused(), 1);
         // An event growing a value past the limit removes the key.
@@ -395,8 +401,8 @@ mod tests {
             max_keys: 2,
         };
         let mut s = Store::limited("b", limits);
-        s.replace(map(&[("/a", "1"), ("/b", "2")]));
-        let changed = s.replace(map(&[("/a", "1"), ("/b", "2"), ("/c", "3")]));
+        s.replace(&map(&[("/a", "1"), ("/b", "2")]));
+        let changed = s.replace(&map(&[("/a", "1"), ("/b", "2"), ("/c", "3")]));
         assert!(changed.is_empty());
         assert_eq!(s.len(), 2);
         // Events cannot add past it either, but may change what is there.

@@ -119,9 +119,10 @@ impl Running {
         let Some(first) = self.first_listing(stop).await else {
             return;
         };
-        // The watch starts from what the store holds (its revision, and for Redis its keys).
-        let from = Arc::new(first.clone());
-        let changed = self.store.replace(first.kvs);
+        let changed = self.store.replace(&first.kvs);
+        // The watch starts from the listing itself (its revision, and for Redis its keys):
+        // no copy of it is made for the watch.
+        let from = Arc::new(first);
         if std::mem::take(&mut self.serving_saved) {
             let f = &self.feed;
             info!(backend = %f.name, changed = changed.len(), "backend answered; resynced from the saved snapshot (only resources whose keys changed render again)");
@@ -190,7 +191,7 @@ impl Running {
         s.health.backend_current(&name, age, true);
         s.status.backend_current(&name, saved.synced_at, true);
         self.serving_saved = true;
-        self.store.replace(saved.kvs);
+        self.store.replace(&saved.kvs);
         self.publish(None);
     }
 
@@ -367,7 +368,7 @@ impl Running {
             Update::Resync(s) => {
                 self.set_up(true, None);
                 self.feed.services.status.backend_listed(&self.feed.name);
-                let changed = self.store.replace(s.kvs);
+                let changed = self.store.replace(&s.kvs);
                 if !changed.is_empty() {
                     debug!(backend = %self.feed.name, keys = changed.len(), "a full listing changed keys");
                 }
@@ -399,7 +400,7 @@ impl Running {
                 Ok(s) => {
                     self.set_up(true, None);
                     self.feed.services.status.backend_listed(&self.feed.name);
-                    let changed = self.store.replace(s.kvs);
+                    let changed = self.store.replace(&s.kvs);
                     if !changed.is_empty() {
                         self.publish(Some(&changed));
                     }

@@ -164,6 +164,8 @@ impl EtcdBackend {
     ) -> Result<Snapshot, ListError> {
         let mut revision: Option<i64> = None;
         let mut kvs = KvMap::new();
+        let started = std::time::Instant::now();
+        let (mut pages, mut waited) = (0u32, std::time::Duration::ZERO);
         if prefixes.is_empty() {
             // Nothing to read, but a watch still needs the revision to start from.
             let resp = kv
@@ -180,7 +182,11 @@ impl EtcdBackend {
                 if let Some(rev) = revision {
                     opts = opts.with_revision(rev);
                 }
-                let mut resp = match kv.get(start.clone(), Some(opts)).await {
+                let asked = std::time::Instant::now();
+                let got = kv.get(start.clone(), Some(opts)).await;
+                waited += asked.elapsed();
+                pages += 1;
+                let mut resp = match got {
                     Ok(resp) => resp,
                     // Later keys larger than the page was sized for: the same start again
                     // in half the page (the revision is pinned, so nothing moves).
@@ -228,6 +234,14 @@ impl EtcdBackend {
                 }
             }
         }
+        tracing::debug!(
+            backend = KIND,
+            keys = kvs.len(),
+            pages,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            answers_ms = waited.as_secs_f64() * 1e3,
+            "etcd listing"
+        );
         match revision {
             Some(rev) => Ok(Snapshot {
                 kvs,

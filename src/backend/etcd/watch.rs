@@ -35,7 +35,15 @@ enum End {
     Compacted(i64),
     /// The stream failed or was closed.
     Broken(String),
+    /// A large response was handled: watch again from this revision on a new stream
+    /// (the old one's receive buffer stays the size of its largest message).
+    Resume(i64),
 }
+
+/// Bytes of keys and values in one response past which the stream is opened again.
+/// A range delete of a 100,000-key prefix comes as one 5 MB response, and the buffer it
+/// was read into stayed with the stream for its life.
+const REOPEN_AFTER: usize = 1 << 20;
 
 /// Tracks reachability so `Down`/`Up` and the log lines happen once per state change.
 struct Health<'a> {
@@ -151,6 +159,14 @@ pub(super) async fn run(
         revision = None;
         match end {
             End::Stop => return Ok(()),
+            End::Resume(next) => {
+                tracing::debug!(
+                    backend = KIND,
+                    from = next,
+                    "etcd watch opened again after a large response"
+                );
+                revision = Some(next - 1);
+            }
             End::Compacted(at) => {
                 tracing::info!(
                     backend = KIND,
@@ -325,6 +341,18 @@ impl Pump<'_> {
                 }
             }
             let mut strict = Strict::new(KIND, &self.be.endpoint);
+            let bytes: usize = resp
+                .events()
+                .iter()
+                .filter_map(|ev| ev.kv())
+                .map(|kv| kv.key().len() + kv.value().len())
+                .sum();
+            let last = resp
+                .events()
+                .iter()
+                .filter_map(|ev| ev.kv())
+                .map(|kv| kv.mod_revision())
+                .max();
             let changes: Vec<Change> = resp
                 .events()
                 .iter()
@@ -340,6 +368,16 @@ impl Pump<'_> {
             if !changes.is_empty() && !send(self.tx, self.shutdown, Update::Changes(changes)).await
             {
                 return End::Stop;
+            }
+            // One watcher: every event up to `last` is delivered (a revision's events come
+            // in one response), so a new stream from `last + 1` misses nothing. With
+            // several, another's events below `last` may still be on their way.
+            if let Some(last) = last
+                && bytes >= REOPEN_AFTER
+                && self.prefixes.len() == 1
+                && created == 1
+            {
+                return End::Resume(last + 1);
             }
         }
     }

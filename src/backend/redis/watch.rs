@@ -148,15 +148,25 @@ async fn session(
     // against its store (two Redis keys may stand for one confsync key, which no
     // comparison of Redis keys sees).
     let unchanged = state.from.take().is_some_and(|from| from.kvs == kvs);
+    let keys = kvs.len();
+    // The listing goes to the daemon or goes now: this function runs for the whole
+    // session, and a binding kept to its end held a second copy of every key.
+    let resync = if state.down || !unchanged {
+        Some(Update::Resync(snapshot_of(kvs)))
+    } else {
+        drop(kvs);
+        None
+    };
     if state.down {
-        tracing::info!(endpoint = %node.shown, keys = kvs.len(), "redis is reachable again");
-        if tx.send(Update::Up).await.is_err()
-            || tx.send(Update::Resync(snapshot_of(kvs))).await.is_err()
-        {
+        tracing::info!(endpoint = %node.shown, keys, "redis is reachable again");
+        if tx.send(Update::Up).await.is_err() {
             return Ok(End::Stop);
         }
         state.down = false;
-    } else if !unchanged && tx.send(Update::Resync(snapshot_of(kvs))).await.is_err() {
+    }
+    if let Some(resync) = resync
+        && tx.send(resync).await.is_err()
+    {
         return Ok(End::Stop);
     }
     state.backoff.reset();

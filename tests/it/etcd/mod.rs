@@ -111,6 +111,55 @@ async fn watch_applies_put_update_delete_and_prefix_delete_incrementally() {
     w.stop().await.unwrap();
 }
 
+/// A response over 1 MiB (here one transaction of 100 values of 12 KB) makes the watch
+/// open a new stream from the next revision, so the old stream's receive buffer goes;
+/// the writes that land while it does are all seen, without a re-listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_watch_response_opens_a_new_stream_that_misses_nothing() {
+    let etcd = blocking(etcd::shared);
+    let p = random_prefix();
+    let nodes = vec![etcd.url()];
+    let mut w = Watching::start(connect(&config(&nodes)).await, vec![format!("{p}/app")]).await;
+    let mut c = writer(&nodes).await;
+    let big = "x".repeat(12_000);
+    let ops: Vec<TxnOp> = (0..100)
+        .map(|i| TxnOp::put(format!("{p}/app/big/{i:03}"), big.as_str(), None))
+        .collect();
+    c.txn(Txn::new().and_then(ops)).await.unwrap();
+    for i in 0..20 {
+        c.put(format!("{p}/app/after/{i:02}"), format!("{i}"), None)
+            .await
+            .unwrap();
+    }
+    w.until(
+        CHANGE_LIMIT,
+        "the large transaction and the writes after it",
+        |v| v.len() == 120,
+    )
+    .await;
+    for i in 0..20 {
+        assert!(has(
+            &w.view,
+            &format!("{p}/app/after/{i:02}"),
+            &format!("{i}")
+        ));
+    }
+    c.delete(
+        format!("{p}/app/"),
+        Some(etcd_client::DeleteOptions::new().with_prefix()),
+    )
+    .await
+    .unwrap();
+    c.put(format!("{p}/app/marker"), "m", None).await.unwrap();
+    w.until(CHANGE_LIMIT, "delete, then marker", |v| {
+        v.len() == 1 && v.contains_key(&format!("{p}/app/marker"))
+    })
+    .await;
+    assert_eq!(w.count(is_resync), 0, "{:?}", w.kinds());
+    assert_eq!(w.count(is_down), 0, "{:?}", w.kinds());
+    w.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_reads_every_prefix_at_one_revision_and_pages_large_prefixes() {
     let etcd = blocking(etcd::shared);
