@@ -159,8 +159,7 @@ impl Store {
             return Vec::new();
         }
         let max = self.limits.max_value_size;
-        let big: Vec<(&String, &String)> = fresh.iter().filter(|(_, v)| v.len() > max).collect();
-        for (k, v) in &big {
+        for (k, v) in fresh.iter().filter(|(_, v)| v.len() > max) {
             self.too_big(k, v);
         }
         let kept = || fresh.iter().filter(|(_, v)| v.len() <= max);
@@ -182,7 +181,7 @@ impl Store {
             self.kvs = Arc::new(kept().map(|(k, v)| (k.clone(), v.clone())).collect());
         }
         if fresh.len() + before >= LARGE {
-            // The listing (and the map it replaced) go now.
+            // The map it replaced goes now, and the listing once its caller drops it.
             crate::memory::freed();
         }
         changed

@@ -341,18 +341,14 @@ impl Pump<'_> {
                 }
             }
             let mut strict = Strict::new(KIND, &self.be.endpoint);
-            let bytes: usize = resp
-                .events()
-                .iter()
-                .filter_map(|ev| ev.kv())
-                .map(|kv| kv.key().len() + kv.value().len())
-                .sum();
-            let last = resp
-                .events()
-                .iter()
-                .filter_map(|ev| ev.kv())
-                .map(|kv| kv.mod_revision())
-                .max();
+            // Its size and last revision: whether to open a new stream, and from where.
+            let (bytes, last) = resp.events().iter().filter_map(|ev| ev.kv()).fold(
+                (0usize, None::<i64>),
+                |(bytes, last), kv| {
+                    let rev = last.map_or(kv.mod_revision(), |l| l.max(kv.mod_revision()));
+                    (bytes + kv.key().len() + kv.value().len(), Some(rev))
+                },
+            );
             let changes: Vec<Change> = resp
                 .events()
                 .iter()

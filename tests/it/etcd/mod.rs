@@ -57,13 +57,17 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
+/// A watch of `{p}/app` on the shared server, and a client to write there.
+async fn watch_app_on_shared(p: &str) -> (Watching, Client) {
+    let nodes = vec![blocking(etcd::shared).url()];
+    let w = Watching::start(connect(&config(&nodes)).await, vec![format!("{p}/app")]).await;
+    (w, writer(&nodes).await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_applies_put_update_delete_and_prefix_delete_incrementally() {
-    let etcd = blocking(etcd::shared);
     let p = random_prefix();
-    let nodes = vec![etcd.url()];
-    let mut w = Watching::start(connect(&config(&nodes)).await, vec![format!("{p}/app")]).await;
-    let mut c = writer(&nodes).await;
+    let (mut w, mut c) = watch_app_on_shared(&p).await;
     let a = format!("{p}/app/servers/a");
 
     c.put(a.as_str(), "10.0.0.1:80", None).await.unwrap();
@@ -116,11 +120,8 @@ async fn watch_applies_put_update_delete_and_prefix_delete_incrementally() {
 /// the writes that land while it does are all seen, without a re-listing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_watch_response_opens_a_new_stream_that_misses_nothing() {
-    let etcd = blocking(etcd::shared);
     let p = random_prefix();
-    let nodes = vec![etcd.url()];
-    let mut w = Watching::start(connect(&config(&nodes)).await, vec![format!("{p}/app")]).await;
-    let mut c = writer(&nodes).await;
+    let (mut w, mut c) = watch_app_on_shared(&p).await;
     let big = "x".repeat(12_000);
     let ops: Vec<TxnOp> = (0..100)
         .map(|i| TxnOp::put(format!("{p}/app/big/{i:03}"), big.as_str(), None))
