@@ -153,9 +153,7 @@ impl Store {
     /// The listing is only read: its caller may still need it (the feed hands the first
     /// one to the watch), and the store keeps its own copy, made in key order.
     pub fn replace(&mut self, fresh: &KvMap) -> Vec<String> {
-        if fresh.len() > self.limits.max_keys {
-            self.count_refusal();
-            error!(backend = %self.backend, keys = fresh.len(), max_keys = self.limits.max_keys, "listing has more keys than max_keys; refused, keeping the last good keys");
+        if self.refuses(fresh) {
             return Vec::new();
         }
         let max = self.limits.max_value_size;
@@ -185,6 +183,46 @@ impl Store {
             crate::memory::freed();
         }
         changed
+    }
+
+    /// True (after an error) when `fresh` has more keys than `max_keys`.
+    fn refuses(&mut self, fresh: &KvMap) -> bool {
+        if fresh.len() <= self.limits.max_keys {
+            return false;
+        }
+        self.count_refusal();
+        error!(backend = %self.backend, keys = fresh.len(), max_keys = self.limits.max_keys, "listing has more keys than max_keys; refused, keeping the last good keys");
+        true
+    }
+
+    /// [`Store::replace`] with a listing the store may keep: one laid out in key order
+    /// (as an etcd listing is built) that nothing else reads. A store that holds no key
+    /// yet keeps it as it is, without the key-ordered copy, and returns `None`: every key
+    /// it now holds is new. A store that holds keys diffs and copies as `replace` does.
+    pub fn adopt(&mut self, mut fresh: KvMap) -> Option<Vec<String>> {
+        if !self.kvs.is_empty() {
+            return Some(self.replace(&fresh));
+        }
+        if self.refuses(&fresh) {
+            return Some(Vec::new());
+        }
+        let max = self.limits.max_value_size;
+        if fresh.values().any(|v| v.len() > max) {
+            fresh.retain(|k, v| !self.too_big(k, v));
+        }
+        if fresh.len() > MAX_TRACKED {
+            self.held = None;
+        } else {
+            for k in fresh.keys() {
+                note_held(&mut self.held, k, false);
+            }
+        }
+        if fresh.len() >= LARGE {
+            // The listing's pages and buffers went as it was built.
+            crate::memory::freed();
+        }
+        self.kvs = Arc::new(fresh);
+        None
     }
 
     /// Applies watch events; returns the keys whose value really changed.
@@ -319,6 +357,28 @@ mod tests {
         let mut s = Store::default();
         assert_eq!(s.replace(&a).len(), 3);
         assert!(s.replace(&a).is_empty());
+    }
+
+    #[test]
+    fn an_empty_store_adopts_a_listing_and_a_full_one_diffs_it() {
+        let limits = StoreLimits {
+            max_value_size: 3,
+            max_keys: 3,
+        };
+        let mut s = Store::limited("b", limits);
+        let big = map(&[("/a", "1"), ("/b", "2"), ("/c", "3"), ("/d", "4")]);
+        assert_eq!(s.adopt(big), Some(vec![]), "over max_keys: refused");
+        assert!(s.is_empty());
+        let first = map(&[("/a", "1"), ("/b", "long"), ("/c", "3")]);
+        assert_eq!(s.adopt(first), None, "an empty store keeps the listing");
+        assert_eq!(*s.snapshot(), map(&[("/a", "1"), ("/c", "3")]));
+        assert_eq!(s.refused(), 2, "the refused listing and the long value");
+        let held = s.take_held().expect("two keys are tracked");
+        assert_eq!(held.len(), 2);
+        assert!(held.values().all(|had| !had), "neither was held before");
+        let next = map(&[("/a", "1"), ("/c", "4")]);
+        assert_eq!(s.adopt(next), Some(vec!["/c".to_string()]));
+        assert_eq!(s.take_held().expect("tracked").get("/c"), Some(&true));
     }
 
     #[test]

@@ -132,6 +132,14 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// True when the daemon may keep this backend's first listing as it is: its listings
+    /// are laid out in key order and its watch reads only their revision (the daemon
+    /// then hands the watch a snapshot without keys). Otherwise the watch gets the
+    /// listing and the store keeps a key-ordered copy.
+    fn listing_can_be_kept(&self) -> bool {
+        false
+    }
+
     /// True when [`Backend::watch`] itself lists in full every `resync_interval` (and
     /// sends the result as updates), ordered against its own events; otherwise the daemon
     /// lists on that interval beside the watch.

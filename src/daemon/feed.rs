@@ -119,17 +119,27 @@ impl Running {
         let Some(first) = self.first_listing(stop).await else {
             return;
         };
-        let changed = self.store.replace(&first.kvs);
         // The watch starts from the listing itself (its revision, and for Redis its keys):
-        // no copy of it is made for the watch.
-        let from = Arc::new(first);
-        if std::mem::take(&mut self.serving_saved) {
-            let f = &self.feed;
-            info!(backend = %f.name, changed = changed.len(), "backend answered; resynced from the saved snapshot (only resources whose keys changed render again)");
-            f.services.metrics.set_serving_saved_state(&f.name, false);
-            self.publish(Some(&changed));
+        // no copy of it is made for the watch. Where the watch needs only the revision,
+        // the store keeps the listing itself (`None`: every key is new).
+        let (changed, from) = if self.feed.backend.listing_can_be_kept() {
+            let revision = first.revision;
+            let changed = self.store.adopt(first.kvs);
+            let kvs = KvMap::new();
+            (changed, Arc::new(Snapshot { kvs, revision }))
         } else {
-            self.publish(None);
+            (Some(self.store.replace(&first.kvs)), Arc::new(first))
+        };
+        let resynced = std::mem::take(&mut self.serving_saved);
+        if resynced {
+            let f = &self.feed;
+            let changed = changed.as_ref().map_or(self.store.len(), Vec::len);
+            info!(backend = %f.name, changed, "backend answered; resynced from the saved snapshot (only resources whose keys changed render again)");
+            f.services.metrics.set_serving_saved_state(&f.name, false);
+        }
+        match &changed {
+            Some(keys) if resynced => self.publish(Some(keys)),
+            _ => self.publish(None),
         }
         // The keys of the whole first listing: not kept for the life of the watch.
         drop(changed);

@@ -41,14 +41,16 @@ const KIND: &str = "etcd";
 /// Where etcd listens when no `--node` is given (as confd does).
 const DEFAULT_NODE: &str = "http://127.0.0.1:2379";
 /// Keys fetched by a prefix's first range request; a larger prefix is read in pages at
-/// one revision. etcd counts the whole remaining range for every page it answers (3.4),
-/// so small pages cost it O(N) each: 20 pages of 5,000 keys cost it 0.93 s of CPU at
-/// 100,000 keys against 0.35 s in pages of 50,000. The first page is as small as pages
-/// always were (most prefixes fit in it); the rest comes in few large pages, sized by
-/// the count and the bytes per key the first answer shows.
-const FIRST_PAGE: i64 = 5_000;
-/// Largest page after the first (about 5 MB of keys and values in a typical registry,
-/// well under `MAX_MESSAGE`).
+/// one revision. etcd walks its index over the whole remaining range for every page it
+/// answers (3.4: to count it), so small pages cost it O(N) each: 20 pages of 5,000 keys
+/// cost it 0.93 s of CPU at 100,000 keys against 0.35 s in pages of 50,000, and a first
+/// page of 5,000 before one of the rest made a daemon's first render at 100,000 keys
+/// take 250-300 ms where one page takes 210-250 ms. A first answer too large for
+/// `MAX_MESSAGE` (over 670 bytes of key and value a key on average) is asked again in
+/// half the page.
+const FIRST_PAGE: i64 = MAX_PAGE;
+/// Largest page (about 5 MB of keys and values in a typical registry, well under
+/// `MAX_MESSAGE`).
 const MAX_PAGE: i64 = 100_000;
 /// Bytes of keys and values a page after the first is sized for (by the first page's
 /// bytes per key), well under `MAX_MESSAGE` however large the values.
@@ -163,7 +165,9 @@ impl EtcdBackend {
         prefixes: &[String],
     ) -> Result<Snapshot, ListError> {
         let mut revision: Option<i64> = None;
-        let mut kvs = KvMap::new();
+        // Pairs in the order etcd sends them (key order per prefix), made into the map
+        // at the end in one bulk build: full nodes and no search per key.
+        let mut pairs: Vec<(String, String)> = Vec::new();
         let started = std::time::Instant::now();
         let (mut pages, mut waited) = (0u32, std::time::Duration::ZERO);
         if prefixes.is_empty() {
@@ -177,6 +181,8 @@ impl EtcdBackend {
         for prefix in prefixes {
             let (mut start, end) = key_range(prefix);
             let mut page = FIRST_PAGE;
+            // Keys from `start` to the end of the range, once an answer or a count told.
+            let mut left: Option<i64> = None;
             loop {
                 let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
                 if let Some(rev) = revision {
@@ -188,10 +194,32 @@ impl EtcdBackend {
                 pages += 1;
                 let mut resp = match got {
                     Ok(resp) => resp,
-                    // Later keys larger than the page was sized for: the same start again
-                    // in half the page (the revision is pinned, so nothing moves).
+                    // Keys larger than the page was sized for: the same start again in
+                    // half of what the answer held (the revision is pinned, so nothing
+                    // moves). How many that was is counted once (cheap: the index only),
+                    // so that a first page of 100,000 over a few large values does not
+                    // take a dozen halvings, each a whole read for etcd.
                     Err(e) if page > 1 && errors::is_too_large(&e) => {
-                        page = (page / 2).max(1);
+                        let held = match left {
+                            Some(n) => n,
+                            None => {
+                                let mut opts = GetOptions::new().with_range(end.clone());
+                                opts = opts.with_count_only();
+                                if let Some(rev) = revision {
+                                    opts = opts.with_revision(rev);
+                                }
+                                let resp = kv
+                                    .get(start.clone(), Some(opts))
+                                    .await
+                                    .map_err(ListError::Client)?;
+                                if revision.is_none() {
+                                    revision = resp.header().map(|h| h.revision());
+                                }
+                                resp.count()
+                            }
+                        };
+                        left = Some(held);
+                        page = smaller_page(page, held);
                         continue;
                     }
                     Err(e) => return Err(ListError::Client(e)),
@@ -207,7 +235,8 @@ impl EtcdBackend {
                 // What is left of the range (its count includes this page), in one page
                 // where it fits, and in pages of at most PAGE_BYTES at this page's
                 // bytes per key (large values: smaller pages).
-                let left = resp.count() - resp.kvs().len() as i64;
+                let rest = resp.count() - resp.kvs().len() as i64;
+                left = Some(rest);
                 let bytes: usize = resp
                     .kvs()
                     .iter()
@@ -215,13 +244,14 @@ impl EtcdBackend {
                     .sum();
                 let per_key = (bytes / resp.kvs().len().max(1)).max(1) as i64;
                 let by_bytes = (PAGE_BYTES / per_key).max(1);
-                let wanted = if left > 0 { left } else { MAX_PAGE };
+                let wanted = if rest > 0 { rest } else { MAX_PAGE };
                 page = wanted.min(MAX_PAGE).min(by_bytes);
                 let mut strict = Strict::new(KIND, &self.endpoint);
+                pairs.reserve(resp.count().clamp(0, MAX_PAGE) as usize);
                 for item in resp.take_kvs() {
                     let (k, v) = item.into_key_value();
                     if let Some((k, v)) = strict.entry(k, v) {
-                        kvs.insert(k, v);
+                        pairs.push((k, v));
                     }
                 }
                 match (more, last) {
@@ -234,6 +264,7 @@ impl EtcdBackend {
                 }
             }
         }
+        let kvs: KvMap = pairs.into_iter().collect();
         tracing::debug!(
             backend = KIND,
             keys = kvs.len(),
@@ -316,6 +347,11 @@ impl Backend for EtcdBackend {
     }
 
     fn can_watch(&self) -> bool {
+        true
+    }
+
+    fn listing_can_be_kept(&self) -> bool {
+        // Built from pages in key order; the watch resumes from the revision alone.
         true
     }
 
@@ -412,6 +448,12 @@ fn minimal_prefixes(prefixes: &[String]) -> Vec<String> {
 }
 
 /// The `[start, end)` byte range of every key starting with `prefix`.
+/// The page to ask for after an answer to `page` keys was too large, with `held` keys
+/// left in the range: half of what that answer held.
+fn smaller_page(page: i64, held: i64) -> i64 {
+    (page.min(held) / 2).max(1)
+}
+
 fn key_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
     let bytes = prefix.as_bytes();
     // The empty prefix is every key: from "\0" to the end ("\0" as range end).
@@ -444,6 +486,14 @@ mod tests {
         );
         assert_eq!(minimal_prefixes(&s(&["/x", ""])), s(&[""]));
         assert!(minimal_prefixes(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_too_large_answer_halves_what_it_held() {
+        assert_eq!(smaller_page(100_000, 1_000), 500, "1,000 large values");
+        assert_eq!(smaller_page(100_000, 300_000), 50_000);
+        assert_eq!(smaller_page(2, 5), 1);
+        assert_eq!(smaller_page(5, 1), 1, "never below one key");
     }
 
     #[test]

@@ -163,19 +163,26 @@ async fn a_large_watch_response_opens_a_new_stream_that_misses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_reads_every_prefix_at_one_revision_and_pages_large_prefixes() {
+    use futures_util::StreamExt as _;
     let etcd = blocking(etcd::shared);
     let p = random_prefix();
     let nodes = vec![etcd.url()];
     let mut c = writer(&nodes).await;
-    // More keys than the first range page (5,000) under one prefix.
-    const BIG: usize = 10_100;
-    for chunk in (0..BIG).collect::<Vec<_>>().chunks(100) {
-        let ops: Vec<TxnOp> = chunk
-            .iter()
-            .map(|i| TxnOp::put(format!("{p}/big/{i:05}"), format!("v{i}"), None))
+    // More keys than one range page (100,000) under one prefix, written 100 to a
+    // transaction (etcd's limit is 128), eight transactions at a time.
+    const BIG: usize = 100_100;
+    let txns = (0..BIG).step_by(100).map(|from| {
+        let ops: Vec<TxnOp> = (from..BIG.min(from + 100))
+            .map(|i| TxnOp::put(format!("{p}/big/{i:06}"), format!("v{i}"), None))
             .collect();
-        c.txn(Txn::new().and_then(ops)).await.unwrap();
-    }
+        let mut c = c.clone();
+        async move { c.txn(Txn::new().and_then(ops)).await.map(drop) }
+    });
+    let written: Vec<_> = futures_util::stream::iter(txns)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(written.iter().all(Result::is_ok), "writing {BIG} keys");
     c.put(format!("{p}/a/x"), "1", None).await.unwrap();
     c.put(format!("{p}/ab"), "2", None).await.unwrap();
     let last = c.put(format!("{p}/c"), "3", None).await.unwrap();
@@ -190,7 +197,7 @@ async fn list_reads_every_prefix_at_one_revision_and_pages_large_prefixes() {
     // `/a` matches `/ab` too (string prefix, as confd); `/c` is not listed.
     assert_eq!(snap.kvs.len(), BIG + 2);
     assert!(has(&snap.kvs, &format!("{p}/ab"), "2"));
-    assert!(has(&snap.kvs, &format!("{p}/big/10099"), "v10099"));
+    assert!(has(&snap.kvs, &format!("{p}/big/100099"), "v100099"));
     assert!(!snap.kvs.contains_key(&format!("{p}/c")));
 
     // A new listing sees a later write, at a later revision.
