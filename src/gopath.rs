@@ -43,9 +43,11 @@ pub fn is_plain_absolute(p: &str) -> bool {
     if b.first() != Some(&b'/') || (b.len() > 1 && b[b.len() - 1] == b'/') {
         return false;
     }
-    // Every `/` checked for a `/` or `.` after it (memchr: this runs on every key of a
-    // store at every render).
-    !memchr::memchr_iter(b'/', b).any(|i| matches!(b.get(i + 1), Some(b'/' | b'.')))
+    // Every `/` checked for a `/` or `.` after it, in one plain pass: this runs on every
+    // key of a store when a render counts them, and keys are short (a memchr per `/`
+    // cost three times as much at 100,000 keys).
+    !b.windows(2)
+        .any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'))
 }
 
 /// True when [`clean`] would return `p` unchanged.
@@ -122,6 +124,20 @@ pub fn join(parent: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_absolute_paths_are_clean_and_the_rest_is_checked() {
+        for p in ["/", "/a", "/app/servers/web1", "/a.b/c.", "/a-b_c/d e"] {
+            assert!(is_plain_absolute(p), "{p}");
+            assert_eq!(clean(p), p, "{p}");
+        }
+        // Not plain (some are clean all the same: the test is conservative).
+        for p in [
+            "", "a", "a/b", "//a", "/a//b", "/a/", "/a/./b", "/a/..", "/.a", "/a/.b",
+        ] {
+            assert!(!is_plain_absolute(p), "{p}");
+        }
+    }
 
     #[test]
     fn clean_as_go() {

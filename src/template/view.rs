@@ -368,6 +368,12 @@ impl View {
     /// templates see here: `path.Join("/", strings.TrimPrefix(full, prefix))`, cheap for
     /// the keys of real stores (`/rest` after the prefix with nothing to clean).
     pub fn memkv_renames(&self, full: &str) -> bool {
+        if self.prefix.is_empty() {
+            // No prefix to strip (and no call to compare an empty one, per key).
+            return !full.is_empty()
+                && !crate::gopath::is_plain_absolute(full)
+                && crate::gopath::join_root(full) != full;
+        }
         match full.strip_prefix(self.prefix.as_str()) {
             Some("") => false,
             Some(rest) if crate::gopath::is_plain_absolute(rest) => false,
