@@ -4,7 +4,11 @@
 //!   first use, because with credentials building it is already a request (authenticate)
 //!   and connecting must succeed while etcd is down.
 //! - `list` reads every prefix at one revision: the first range fixes the revision, every
-//!   later range (and every further page of a large prefix) is pinned to it.
+//!   later range (and every further page of a large prefix) is pinned to it. A prefix of
+//!   up to 100,000 keys is one range; the pages of a larger one are sized by the bytes
+//!   per key the first answer shows, and the listing is made into its map in one bulk
+//!   build. The daemon's store keeps a first listing as it is (the watch needs only its
+//!   revision).
 //! - `watch` (in [`watch`]) opens one gRPC watch stream carrying one watcher per prefix,
 //!   from the snapshot's revision + 1, and sends each response's events as one
 //!   [`Update::Changes`](super::Update::Changes). A compaction or a broken stream leads to
@@ -447,13 +451,13 @@ fn minimal_prefixes(prefixes: &[String]) -> Vec<String> {
     out
 }
 
-/// The `[start, end)` byte range of every key starting with `prefix`.
 /// The page to ask for after an answer to `page` keys was too large, with `held` keys
 /// left in the range: half of what that answer held.
 fn smaller_page(page: i64, held: i64) -> i64 {
     (page.min(held) / 2).max(1)
 }
 
+/// The `[start, end)` byte range of every key starting with `prefix`.
 fn key_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
     let bytes = prefix.as_bytes();
     // The empty prefix is every key: from "\0" to the end ("\0" as range end).
