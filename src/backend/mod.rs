@@ -148,7 +148,9 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// Sends updates for `prefixes` until `shutdown` is cancelled. `from` is the snapshot
-    /// the daemon already holds (its revision is where a watch resumes). Reconnects with
+    /// the daemon already holds (its revision is where a watch resumes; where
+    /// [`Backend::listing_can_be_kept`], the daemon may pass the revision without the
+    /// keys, which the store kept). Reconnects with
     /// capped backoff by itself; sends `Down` once when the store goes away and `Up`
     /// followed by a `Resync` when it returns. Returns `Err` only for fatal errors.
     async fn watch(

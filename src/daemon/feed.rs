@@ -120,9 +120,11 @@ impl Running {
             return;
         };
         // The watch starts from the listing itself (its revision, and for Redis its keys):
-        // no copy of it is made for the watch. Where the watch needs only the revision,
-        // the store keeps the listing itself (`None`: every key is new).
-        let (changed, from) = if self.feed.backend.listing_can_be_kept() {
+        // no copy of it is made for the watch. Where the watch needs only the revision
+        // and the store serves no saved snapshot, the store keeps the listing itself
+        // (`None`: every key is new).
+        let keep = self.feed.backend.listing_can_be_kept() && !self.serving_saved;
+        let (changed, from) = if keep {
             let revision = first.revision;
             let changed = self.store.adopt(first.kvs);
             let kvs = KvMap::new();

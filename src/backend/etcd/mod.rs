@@ -5,10 +5,10 @@
 //!   and connecting must succeed while etcd is down.
 //! - `list` reads every prefix at one revision: the first range fixes the revision, every
 //!   later range (and every further page of a large prefix) is pinned to it. A prefix of
-//!   up to 100,000 keys is one range; the pages of a larger one are sized by the bytes
-//!   per key the first answer shows, and the listing is made into its map in one bulk
-//!   build. The daemon's store keeps a first listing as it is (the watch needs only its
-//!   revision).
+//!   up to 100,000 keys is one range where its answer fits `MAX_MESSAGE`; later pages are
+//!   sized by the bytes per key the answer before showed, and the listing is made into
+//!   its map in one bulk build. A daemon whose store is empty keeps a first listing as
+//!   it is (the watch needs only its revision).
 //! - `watch` (in [`watch`]) opens one gRPC watch stream carrying one watcher per prefix,
 //!   from the snapshot's revision + 1, and sends each response's events as one
 //!   [`Update::Changes`](super::Update::Changes). A compaction or a broken stream leads to
@@ -49,15 +49,15 @@ const DEFAULT_NODE: &str = "http://127.0.0.1:2379";
 /// answers (3.4: to count it), so small pages cost it O(N) each: 20 pages of 5,000 keys
 /// cost it 0.93 s of CPU at 100,000 keys against 0.35 s in pages of 50,000, and a first
 /// page of 5,000 before one of the rest made a daemon's first render at 100,000 keys
-/// take 250-300 ms where one page takes 210-250 ms. A first answer too large for
-/// `MAX_MESSAGE` (over 670 bytes of key and value a key on average) is asked again in
-/// half the page.
+/// take 250-300 ms where one page takes 210-250 ms. An answer too large for
+/// `MAX_MESSAGE` (keys and values of over about 640 bytes a key on average, with etcd's
+/// own fields) is asked again in half of what it held.
 const FIRST_PAGE: i64 = MAX_PAGE;
 /// Largest page (about 5 MB of keys and values in a typical registry, well under
 /// `MAX_MESSAGE`).
 const MAX_PAGE: i64 = 100_000;
-/// Bytes of keys and values a page after the first is sized for (by the first page's
-/// bytes per key), well under `MAX_MESSAGE` however large the values.
+/// Bytes of keys and values a page after the first is sized for (by the previous
+/// page's bytes per key), well under `MAX_MESSAGE` however large the values.
 const PAGE_BYTES: i64 = 16 << 20;
 /// Bound on one whole listing: an unreachable cluster must not hang a render.
 const LIST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -212,10 +212,11 @@ impl EtcdBackend {
                                 if let Some(rev) = revision {
                                     opts = opts.with_revision(rev);
                                 }
-                                let resp = kv
-                                    .get(start.clone(), Some(opts))
-                                    .await
-                                    .map_err(ListError::Client)?;
+                                let asked = std::time::Instant::now();
+                                let counted = kv.get(start.clone(), Some(opts)).await;
+                                waited += asked.elapsed();
+                                pages += 1;
+                                let resp = counted.map_err(ListError::Client)?;
                                 if revision.is_none() {
                                     revision = resp.header().map(|h| h.revision());
                                 }
@@ -370,8 +371,8 @@ impl Backend for EtcdBackend {
         tx: mpsc::Sender<Update>,
         shutdown: CancellationToken,
     ) -> Result<(), BackendError> {
-        // Only the revision is needed: the keys go now, not when the watch ends (they
-        // are a copy of the whole first listing).
+        // Only the revision is needed (the daemon passes no keys: its store kept the
+        // listing); whatever keys come go now, not when the watch ends.
         let revision = from.revision;
         drop(from);
         watch::run(self, &prefixes, revision, &tx, &shutdown).await
