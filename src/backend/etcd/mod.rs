@@ -173,7 +173,7 @@ impl EtcdBackend {
         // at the end in one bulk build: full nodes and no search per key.
         let mut pairs: Vec<(String, String)> = Vec::new();
         let started = std::time::Instant::now();
-        let (mut pages, mut waited) = (0u32, std::time::Duration::ZERO);
+        let mut tally = Tally::default();
         if prefixes.is_empty() {
             // Nothing to read, but a watch still needs the revision to start from.
             let resp = kv
@@ -188,14 +188,8 @@ impl EtcdBackend {
             // Keys from `start` to the end of the range, once an answer or a count told.
             let mut left: Option<i64> = None;
             loop {
-                let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
-                if let Some(rev) = revision {
-                    opts = opts.with_revision(rev);
-                }
-                let asked = std::time::Instant::now();
-                let got = kv.get(start.clone(), Some(opts)).await;
-                waited += asked.elapsed();
-                pages += 1;
+                let opts = GetOptions::new().with_limit(page);
+                let got = range(kv, &start, &end, opts, revision, &mut tally).await;
                 let mut resp = match got {
                     Ok(resp) => resp,
                     // Keys larger than the page was sized for: the same start again in
@@ -207,16 +201,10 @@ impl EtcdBackend {
                         let held = match left {
                             Some(n) => n,
                             None => {
-                                let mut opts = GetOptions::new().with_range(end.clone());
-                                opts = opts.with_count_only();
-                                if let Some(rev) = revision {
-                                    opts = opts.with_revision(rev);
-                                }
-                                let asked = std::time::Instant::now();
-                                let counted = kv.get(start.clone(), Some(opts)).await;
-                                waited += asked.elapsed();
-                                pages += 1;
-                                let resp = counted.map_err(ListError::Client)?;
+                                let opts = GetOptions::new().with_count_only();
+                                let resp = range(kv, &start, &end, opts, revision, &mut tally)
+                                    .await
+                                    .map_err(ListError::Client)?;
                                 if revision.is_none() {
                                     revision = resp.header().map(|h| h.revision());
                                 }
@@ -273,9 +261,9 @@ impl EtcdBackend {
         tracing::debug!(
             backend = KIND,
             keys = kvs.len(),
-            pages,
+            pages = tally.pages,
             total_ms = started.elapsed().as_secs_f64() * 1e3,
-            answers_ms = waited.as_secs_f64() * 1e3,
+            answers_ms = tally.waited.as_secs_f64() * 1e3,
             "etcd listing"
         );
         match revision {
@@ -450,6 +438,34 @@ fn minimal_prefixes(prefixes: &[String]) -> Vec<String> {
         out.push(p.clone());
     }
     out
+}
+
+/// The requests of one listing and the time spent waiting for their answers.
+#[derive(Default)]
+struct Tally {
+    pages: u32,
+    waited: Duration,
+}
+
+/// One range request from `start` to `end` with `opts`, pinned to `revision` where the
+/// listing has one, counted in `tally`.
+async fn range(
+    kv: &mut KvClient,
+    start: &[u8],
+    end: &[u8],
+    opts: GetOptions,
+    revision: Option<i64>,
+    tally: &mut Tally,
+) -> Result<etcd_client::GetResponse, etcd_client::Error> {
+    let mut opts = opts.with_range(end.to_vec());
+    if let Some(rev) = revision {
+        opts = opts.with_revision(rev);
+    }
+    let asked = std::time::Instant::now();
+    let got = kv.get(start.to_vec(), Some(opts)).await;
+    tally.waited += asked.elapsed();
+    tally.pages += 1;
+    got
 }
 
 /// The page to ask for after an answer to `page` keys was too large, with `held` keys
