@@ -195,16 +195,17 @@ impl Store {
         true
     }
 
-    /// [`Store::replace`] with a listing the store may keep: one laid out in key order
-    /// (as an etcd listing is built) that nothing else reads. A store that holds no key
-    /// yet keeps it as it is, without the key-ordered copy, and returns `None`: every key
-    /// it now holds is new. A store that holds keys diffs and copies as `replace` does.
-    pub fn adopt(&mut self, mut fresh: KvMap) -> Option<Vec<String>> {
+    /// [`Store::replace`] with a listing the store may keep, one laid out in key order
+    /// (as an etcd listing is built) that nothing else reads, for a caller that takes
+    /// every key as changed. A store that holds no key yet keeps it as it is, without the
+    /// key-ordered copy; one that holds keys diffs and copies as `replace` does.
+    pub fn adopt(&mut self, mut fresh: KvMap) {
         if !self.kvs.is_empty() {
-            return Some(self.replace(&fresh));
+            self.replace(&fresh);
+            return;
         }
         if self.refuses(&fresh) {
-            return Some(Vec::new());
+            return;
         }
         let max = self.limits.max_value_size;
         if fresh.values().any(|v| v.len() > max) {
@@ -222,7 +223,6 @@ impl Store {
             crate::memory::freed();
         }
         self.kvs = Arc::new(fresh);
-        None
     }
 
     /// Applies watch events; returns the keys whose value really changed.
@@ -342,6 +342,13 @@ pub fn watch_prefixes_of<'a>(lists: impl Iterator<Item = &'a [String]>) -> Vec<S
 mod tests {
     use super::*;
 
+    fn limits(max_value_size: usize, max_keys: usize) -> StoreLimits {
+        StoreLimits {
+            max_value_size,
+            max_keys,
+        }
+    }
+
     fn map(pairs: &[(&str, &str)]) -> KvMap {
         pairs
             .iter()
@@ -361,24 +368,21 @@ mod tests {
 
     #[test]
     fn an_empty_store_adopts_a_listing_and_a_full_one_diffs_it() {
-        let limits = StoreLimits {
-            max_value_size: 3,
-            max_keys: 3,
-        };
-        let mut s = Store::limited("b", limits);
-        let big = map(&[("/a", "1"), ("/b", "2"), ("/c", "3"), ("/d", "4")]);
-        assert_eq!(s.adopt(big), Some(vec![]), "over max_keys: refused");
-        assert!(s.is_empty());
-        let first = map(&[("/a", "1"), ("/b", "long"), ("/c", "3")]);
-        assert_eq!(s.adopt(first), None, "an empty store keeps the listing");
+        let mut s = Store::limited("b", limits(3, 3));
+        s.adopt(map(&[("/a", "1"), ("/b", "2"), ("/c", "3"), ("/d", "4")]));
+        assert!(s.is_empty(), "over max_keys: refused");
+        assert!(s.take_held().expect("nothing noted").is_empty());
+        s.adopt(map(&[("/a", "1"), ("/b", "long"), ("/c", "3")]));
         assert_eq!(*s.snapshot(), map(&[("/a", "1"), ("/c", "3")]));
         assert_eq!(s.refused(), 2, "the refused listing and the long value");
         let held = s.take_held().expect("two keys are tracked");
         assert_eq!(held.len(), 2);
         assert!(held.values().all(|had| !had), "neither was held before");
-        let next = map(&[("/a", "1"), ("/c", "4")]);
-        assert_eq!(s.adopt(next), Some(vec!["/c".to_string()]));
-        assert_eq!(s.take_held().expect("tracked").get("/c"), Some(&true));
+        s.adopt(map(&[("/a", "1"), ("/c", "4")]));
+        assert_eq!(*s.snapshot(), map(&[("/a", "1"), ("/c", "4")]), "diffed");
+        let held = s.take_held().expect("tracked");
+        assert_eq!(held.len(), 1, "only the changed key: {held:?}");
+        assert_eq!(held.get("/c"), Some(&true));
     }
 
     #[test]
@@ -438,11 +442,7 @@ mod tests {
 
     #[test]
     fn values_over_max_value_size_are_dropped_with_their_key() {
-        let limits = StoreLimits {
-            max_value_size: 4,
-            max_keys: 10,
-        };
-        let mut s = Store::limited("b", limits);
+        let mut s = Store::limited("b", limits(4, 10));
         let changed = s.replace(&map(&[("/a", "1234"), ("/big", "12345")]));
         assert_eq!(changed, vec!["/a"]);
         assert_eq!(s.refused(), 1);
@@ -455,11 +455,7 @@ mod tests {
 
     #[test]
     fn a_listing_over_max_keys_is_refused_and_the_last_good_keys_stay() {
-        let limits = StoreLimits {
-            max_value_size: 100,
-            max_keys: 2,
-        };
-        let mut s = Store::limited("b", limits);
+        let mut s = Store::limited("b", limits(100, 2));
         s.replace(&map(&[("/a", "1"), ("/b", "2")]));
         let changed = s.replace(&map(&[("/a", "1"), ("/b", "2"), ("/c", "3")]));
         assert!(changed.is_empty());

@@ -121,30 +121,29 @@ impl Running {
         };
         // The watch starts from the listing itself (its revision, and for Redis its keys):
         // no copy of it is made for the watch. Where the watch needs only the revision
-        // and the store serves no saved snapshot, the store keeps the listing itself
-        // (`None`: every key is new).
-        let keep = self.feed.backend.listing_can_be_kept() && !self.serving_saved;
-        let (changed, from) = if keep {
-            let revision = first.revision;
-            let changed = self.store.adopt(first.kvs);
-            let kvs = KvMap::new();
-            (changed, Arc::new(Snapshot { kvs, revision }))
-        } else {
-            (Some(self.store.replace(&first.kvs)), Arc::new(first))
-        };
+        // and no saved snapshot is served, the store keeps the listing itself.
         let resynced = std::mem::take(&mut self.serving_saved);
-        if resynced {
-            let f = &self.feed;
-            let changed = changed.as_ref().map_or(self.store.len(), Vec::len);
-            info!(backend = %f.name, changed, "backend answered; resynced from the saved snapshot (only resources whose keys changed render again)");
-            f.services.metrics.set_serving_saved_state(&f.name, false);
-        }
-        match &changed {
-            Some(keys) if resynced => self.publish(Some(keys)),
-            _ => self.publish(None),
-        }
-        // The keys of the whole first listing: not kept for the life of the watch.
-        drop(changed);
+        let from = if !resynced && self.feed.backend.listing_can_be_kept() {
+            let revision = first.revision;
+            self.store.adopt(first.kvs);
+            self.publish(None);
+            Arc::new(Snapshot {
+                kvs: KvMap::new(),
+                revision,
+            })
+        } else {
+            let changed = self.store.replace(&first.kvs);
+            if resynced {
+                let f = &self.feed;
+                info!(backend = %f.name, changed = changed.len(), "backend answered; resynced from the saved snapshot (only resources whose keys changed render again)");
+                f.services.metrics.set_serving_saved_state(&f.name, false);
+                self.publish(Some(&changed));
+            } else {
+                self.publish(None);
+            }
+            // The keys of the whole first listing are not kept for the life of the watch.
+            Arc::new(first)
+        };
         self.synced();
         let f = &self.feed;
         if f.cfg.watch && f.backend.can_watch() {
